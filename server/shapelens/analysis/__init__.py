@@ -1,0 +1,1 @@
+"""Static analysis: pure `ast` + Jedi, no torch, never executes user code."""

@@ -1,0 +1,309 @@
+"""The static plan: which statements of a file (and of the workspace files it imports) the probe
+may run.
+
+The file is never run as a script. The probe runs imports, class and function definitions, and
+only the module-level statements that are *tensor-pure*: constants and arithmetic on them, calls
+that resolve into torch or into nn.Module / config classes of the workspace, built only from
+names such statements define. Everything else is skipped and the names it binds become unknown.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from shapelens.analysis.resolve import (
+    SAFE_BUILTINS,
+    SAFE_DECORATORS,
+    CalleeKind,
+    Resolution,
+    Resolver,
+    import_aliases,
+)
+from shapelens.analysis.source import assigned_names, dotted_name, flat_body, stmt_key
+
+# Methods that must not run even on values the plan trusts (they write files or leave torch).
+DENIED_METHODS = frozenset(
+    {"save", "save_pretrained", "tofile", "numpy", "share_memory_", "pin_memory", "register_hook",
+     "load_state_dict", "apply", "to_file", "write", "dump"}
+)
+CALLABLE_KINDS = {CalleeKind.TORCH, CalleeKind.WORKSPACE_MODULE, CalleeKind.WORKSPACE_CONFIG, CalleeKind.SAFE}
+
+
+@dataclass
+class FilePlan:
+    path: str
+    module: str  # the import name the worker gives it
+    source: str
+    keep: list[str] = field(default_factory=list)  # stmt keys of module-level and class-body statements
+    strip_decorators: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (stmt key, why)
+
+
+@dataclass
+class ProbePlan:
+    target: str
+    root: str
+    files: list[FilePlan]
+    # class name -> spans "l:c:el:ec" of call sites in the target whose arguments the worker may
+    # evaluate in the module namespace (pure given module-level names).
+    ctor_sites: dict[str, list[str]] = field(default_factory=dict)
+    module_classes: list[str] = field(default_factory=list)
+    missing_imports: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def module_name_for(path: str, root: str) -> str:
+    rel = Path(os.path.relpath(path, root)).with_suffix("")
+    parts = list(rel.parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if not parts or any(p.startswith("..") for p in parts):
+        return Path(path).stem
+    return ".".join(parts)
+
+
+class FilePlanner:
+    """Decides the tensor-pure statements of one file."""
+
+    def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module) -> None:
+        self.resolver = resolver
+        self.path = path
+        self.tree = tree
+        self.lines = [ln.encode("utf-8") for ln in text.splitlines()] or [b""]
+        self.aliases = import_aliases(tree)
+        self.script = resolver.script(path, text)
+        self.pure: set[str] = set()  # names bound by statements the probe runs
+        self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
+        self.plan = FilePlan(path, "", text)
+        self.resolved: dict[tuple[int, int, int, int], Resolution] = {}
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(self, node: ast.expr) -> Resolution:
+        key = (node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0)
+        if key not in self.resolved:
+            self.resolved[key] = self.resolver.resolve(self.script, self.lines, node, self.aliases)
+        return self.resolved[key]
+
+    # -- expressions ------------------------------------------------------------------------
+    def expr_is_pure(self, node: ast.AST, local: frozenset[str] = frozenset()) -> bool:
+        if isinstance(node, ast.Name):
+            return (node.id in self.pure or node.id in local or node.id in self.defined
+                    or node.id in SAFE_BUILTINS or node.id in {"True", "False", "None"})
+        if isinstance(node, ast.Constant):
+            return True
+        if isinstance(node, ast.Call):
+            return self._call_is_pure(node, local)
+        if isinstance(node, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+            return False
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = set(local)
+            for gen in node.generators:
+                if not self.expr_is_pure(gen.iter, frozenset(inner)):
+                    return False
+                inner |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+                if not all(self.expr_is_pure(cond, frozenset(inner)) for cond in gen.ifs):
+                    return False
+            elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+            return all(self.expr_is_pure(e, frozenset(inner)) for e in elts)
+        return all(self.expr_is_pure(child, local) for child in ast.iter_child_nodes(node)
+                   if not isinstance(child, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)))
+
+    def _call_is_pure(self, call: ast.Call, local: frozenset[str]) -> bool:
+        args_pure = all(self.expr_is_pure(a, local) for a in call.args) and all(
+            self.expr_is_pure(k.value, local) for k in call.keywords
+        )
+        if not args_pure:
+            return False
+        func = call.func
+        # Calling or calling a method of a value the plan already trusts: an nn.Module instance
+        # (its forward), a tensor method.
+        if isinstance(func, ast.Name) and (func.id in self.pure or func.id in local) and not (
+            func.id in self.aliases or func.id in self.defined
+        ):
+            return True
+        if isinstance(func, ast.Attribute) and func.attr in DENIED_METHODS:
+            return False
+        res = self.resolve(func)
+        if res.kind in CALLABLE_KINDS:
+            return True
+        if res.kind is CalleeKind.TORCH_DENIED:
+            return False
+        if isinstance(func, ast.Attribute) and self.expr_is_pure(func.value, local):
+            base = func.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            # A method on a trusted value (tensor, module instance) Jedi could not resolve; a
+            # method on an imported module (`os.system`) is never trusted.
+            if isinstance(base, ast.Name) and base.id in self.aliases:
+                return False
+            return res.full_name is None or res.kind is not CalleeKind.UNKNOWN or not res.path
+        return False
+
+    # -- statements -------------------------------------------------------------------------
+    def skip(self, stmt: ast.stmt, why: str) -> None:
+        self.plan.skipped.append((stmt_key(stmt), why))
+        self.pure -= assigned_names(stmt)
+
+    def keep(self, stmt: ast.stmt) -> None:
+        self.plan.keep.append(stmt_key(stmt))
+
+    def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
+        for stmt in flat_body(body) if not in_class else body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self.keep(stmt)
+                self.pure |= assigned_names(stmt)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.keep(stmt)
+                self._plan_decorators(stmt)
+                self.pure.discard(stmt.name)
+                self.defined.add(stmt.name)
+            elif isinstance(stmt, ast.ClassDef):
+                self.keep(stmt)
+                self._plan_decorators(stmt)
+                if all(self.expr_is_pure(b) or self.resolve(b).kind is not CalleeKind.UNKNOWN for b in stmt.bases):
+                    saved = set(self.pure), set(self.defined)
+                    self.plan_body(stmt.body, in_class=True)
+                    self.pure, self.defined = saved
+                self.pure.discard(stmt.name)
+                self.defined.add(stmt.name)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                value = stmt.value
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                ok = (value is None or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
+                if isinstance(stmt, ast.AugAssign):
+                    ok = ok and self.expr_is_pure(stmt.target)
+                if isinstance(stmt, ast.AnnAssign) and not in_class:
+                    ok = ok and value is not None
+                if ok:
+                    self.keep(stmt)
+                    self.pure |= assigned_names(stmt)
+                else:
+                    self.skip(stmt, "not tensor-pure")
+            elif isinstance(stmt, ast.Expr):
+                if isinstance(stmt.value, ast.Constant) or (
+                    isinstance(stmt.value, ast.Call) and self.expr_is_pure(stmt.value)
+                ):
+                    self.keep(stmt)
+                else:
+                    self.skip(stmt, "not tensor-pure")
+            elif isinstance(stmt, ast.Pass):
+                self.keep(stmt)
+            else:
+                self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
+
+    def _target_ok(self, target: ast.expr) -> bool:
+        if isinstance(target, ast.Name):
+            return True
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return all(self._target_ok(t) for t in target.elts)
+        if isinstance(target, ast.Starred):
+            return self._target_ok(target.value)
+        if isinstance(target, (ast.Attribute, ast.Subscript)):
+            return self.expr_is_pure(target.value)
+        return False
+
+    def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            name = dotted_name(target) or ""
+            if name in SAFE_DECORATORS or name.split(".")[-1] in {"setter", "getter", "deleter"}:
+                continue
+            res = self.resolve(target)
+            if res.kind in {CalleeKind.TORCH, CalleeKind.SAFE} or (res.full_name or "") in SAFE_DECORATORS:
+                if isinstance(dec, ast.Call) and not all(self.expr_is_pure(a) for a in dec.args):
+                    self.plan.strip_decorators.append(stmt_key(dec))  # type: ignore[arg-type]
+                continue
+            self.plan.strip_decorators.append(f"{dec.lineno}:{dec.col_offset}")
+
+    def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
+        """Call sites of the file's own classes whose arguments the worker may evaluate."""
+        sites: dict[str, list[str]] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
+                if all(self.expr_is_pure(a) for a in node.args) and all(self.expr_is_pure(k.value) for k in node.keywords):
+                    key = f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}"
+                    sites.setdefault(node.func.id, []).append(key)
+        return sites
+
+
+def _workspace_imports(tree: ast.Module, path: str, root: str, resolver: Resolver) -> list[str]:
+    """Files of the workspace that this file imports (anywhere in it, even inside functions)."""
+    found: list[str] = []
+    here = os.path.dirname(os.path.realpath(path))
+    bases = [here, resolver.root]
+
+    def locate(modname: str, search: list[str]) -> str | None:
+        rel = modname.replace(".", os.sep)
+        for base in search:
+            for cand in (os.path.join(base, rel + ".py"), os.path.join(base, rel, "__init__.py")):
+                if os.path.isfile(cand) and resolver.in_workspace(cand):
+                    return os.path.realpath(cand)
+        return None
+
+    for node in ast.walk(tree):
+        names: list[str] = []
+        search = bases
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                pkg = here
+                for _ in range(node.level - 1):
+                    pkg = os.path.dirname(pkg)
+                search = [pkg]
+                mod = node.module or ""
+                names = [f"{mod}.{a.name}" if mod else a.name for a in node.names] + ([mod] if mod else [])
+            else:
+                mod = node.module or ""
+                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # packages along the way run their __init__ too
+                hit = locate(".".join(parts[:i]), search)
+                if hit and hit not in found and hit != os.path.realpath(path):
+                    found.append(hit)
+    return found
+
+
+def build_plan(resolver: Resolver, path: str, text: str, max_files: int = 64) -> ProbePlan:
+    """Plan the target file and, transitively, the workspace files it imports."""
+    path = os.path.realpath(path)
+    root = resolver.root
+    resolver.overlay = {path: text}
+    files: list[FilePlan] = []
+    queue: list[tuple[str, str | None]] = [(path, text)]
+    seen: set[str] = set()
+    target_planner: FilePlanner | None = None
+    while queue and len(files) < max_files:
+        fpath, ftext = queue.pop(0)
+        if fpath in seen:
+            continue
+        seen.add(fpath)
+        if ftext is None:
+            try:
+                ftext = Path(fpath).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+        try:
+            tree = ast.parse(ftext, fpath)
+        except (SyntaxError, ValueError):
+            continue  # the importer's probe reports the failed import
+        planner = FilePlanner(resolver, fpath, ftext, tree)
+        planner.plan_body(tree.body)
+        planner.plan.module = module_name_for(fpath, root)
+        files.append(planner.plan)
+        if fpath == path:
+            target_planner = planner
+        for dep in _workspace_imports(tree, fpath, root, resolver):
+            if dep not in seen:
+                queue.append((dep, None))
+    plan = ProbePlan(target=path, root=root, files=files)
+    if target_planner is not None:
+        classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
+        plan.ctor_sites = target_planner.ctor_sites(classes)
+    return plan

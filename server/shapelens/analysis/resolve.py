@@ -1,0 +1,257 @@
+"""Resolving callees with Jedi: which calls go into torch, which into nn.Module classes of the
+workspace, which are safe builtins, and which are unknown (never run)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import jedi
+
+from shapelens.analysis.source import dotted_name
+
+
+class CalleeKind(StrEnum):
+    TORCH = "torch"
+    TORCH_DENIED = "torch-denied"  # torch functions with side effects (files, network, processes)
+    WORKSPACE_MODULE = "workspace-module"  # an nn.Module subclass defined in the workspace
+    WORKSPACE_CONFIG = "workspace-config"  # a dataclass / NamedTuple / plain config class
+    SAFE = "safe"  # side-effect-free builtins and stdlib helpers
+    UNKNOWN = "unknown"
+
+
+# torch namespaces whose functions touch files, processes, the network or global state.
+TORCH_DENIED_PREFIXES = (
+    "torch.serialization", "torch.save", "torch.load", "torch.hub", "torch.onnx",
+    "torch.distributed", "torch.multiprocessing", "torch.utils.data", "torch.utils.cpp_extension",
+    "torch.utils.tensorboard", "torch.utils.benchmark", "torch.jit.save", "torch.jit.load",
+    "torch.package", "torch.compile", "torch._dynamo", "torch._inductor", "torch.profiler",
+    "torch.export.save", "torch.export.load", "torch.library", "torch.ops.load_library",
+    "torch.classes", "torch.from_file", "torch.set_default_device", "torch.cuda.memory",
+    "torch.backends", "torch.testing", "torch.storage", "torch.TypedStorage",
+    "torch.UntypedStorage", "torch._C._VariableFunctions.from_file",
+    "torch.nn.modules.module.Module.load_state_dict",
+)
+
+SAFE_BUILTINS = frozenset(
+    "int float bool str complex len range tuple list dict set frozenset min max abs round sum any "
+    "all enumerate zip reversed sorted isinstance issubclass hasattr getattr slice divmod pow "
+    "repr format hash iter next bytes map filter".split()
+)
+SAFE_STDLIB_PREFIXES = (
+    "math.", "operator.", "dataclasses.field", "dataclasses.replace", "dataclasses.asdict",
+    "collections.namedtuple", "typing.NamedTuple", "typing.cast", "functools.reduce",
+    "itertools.", "builtins.",  # builtins.* is further filtered by SAFE_BUILTINS
+)
+SAFE_DECORATORS = frozenset(
+    {"staticmethod", "classmethod", "property", "dataclass", "dataclasses.dataclass",
+     "functools.cached_property", "functools.lru_cache", "functools.cache", "typing.final",
+     "abc.abstractmethod", "torch.no_grad", "torch.inference_mode", "torch.jit.ignore",
+     "torch.jit.unused", "torch.jit.export", "torch.compiler.disable"}
+)
+MODULE_BASE = "torch.nn.modules.module.Module"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    kind: CalleeKind
+    full_name: str | None = None
+    path: str | None = None
+
+
+def classify_torch(full_name: str) -> CalleeKind:
+    if any(full_name == p or full_name.startswith(p + ".") or full_name.startswith(p) and p.endswith(".")
+           for p in TORCH_DENIED_PREFIXES):
+        return CalleeKind.TORCH_DENIED
+    return CalleeKind.TORCH
+
+
+def _char_col(line_bytes: bytes, byte_col: int) -> int:
+    return len(line_bytes[:byte_col].decode("utf-8", "replace"))
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> dotted module path, from the file's imports (the fallback when Jedi cannot
+    see an installed package)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    aliases[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+class Resolver:
+    """Jedi over one workspace, in the interpreter that will run the probe."""
+
+    def __init__(self, root: str, python: str | None = None) -> None:
+        self.root = os.path.realpath(root)
+        self.environment = None
+        if python:
+            try:
+                self.environment = jedi.create_environment(python, safe=False)
+            except Exception:  # noqa: BLE001 — a bad interpreter falls back to Jedi's default
+                self.environment = None
+        self.project = jedi.Project(self.root, environment_path=python if self.environment else None)
+        self._lock = threading.Lock()  # Jedi's caches are not thread-safe
+        self._class_kinds: dict[tuple[str, int], CalleeKind] = {}
+        self._file_cache: dict[str, tuple[float, str, ast.Module]] = {}
+        self.overlay: dict[str, str] = {}  # unsaved editor buffers, by real path
+
+    # -- files ------------------------------------------------------------------------------
+    def in_workspace(self, path: str | os.PathLike | None) -> bool:
+        if not path:
+            return False
+        real = os.path.realpath(str(path))
+        if not real.startswith(self.root + os.sep):
+            return False
+        rel = real[len(self.root) + 1 :]
+        return not any(part in {"site-packages", "dist-packages", ".venv", "venv", "node_modules"}
+                       for part in Path(rel).parts)
+
+    def _read(self, path: str) -> tuple[str, ast.Module] | None:
+        if path in self.overlay:
+            try:
+                return self.overlay[path], ast.parse(self.overlay[path], path)
+            except (SyntaxError, ValueError):
+                return None
+        try:
+            mtime = os.path.getmtime(path)
+            cached = self._file_cache.get(path)
+            if cached and cached[0] == mtime:
+                return cached[1], cached[2]
+            text = Path(path).read_text(encoding="utf-8")
+            tree = ast.parse(text, path)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return None
+        self._file_cache[path] = (mtime, text, tree)
+        return text, tree
+
+    # -- callees ----------------------------------------------------------------------------
+    def script(self, path: str, text: str) -> jedi.Script:
+        return jedi.Script(text, path=path, project=self.project, environment=self.environment)
+
+    def resolve(self, script: jedi.Script, text_lines: list[bytes], node: ast.expr,
+                aliases: dict[str, str]) -> Resolution:
+        line = node.end_lineno or node.lineno
+        col = _char_col(text_lines[line - 1], node.end_col_offset or 0)
+        try:
+            with self._lock:
+                names = script.goto(line, max(col - 1, 0), follow_imports=True)
+        except Exception:  # noqa: BLE001 — Jedi errors on odd code; fall back to imports
+            names = []
+        for name in names:
+            res = self._classify_name(name)
+            if res is not None:
+                return res
+        # Jedi sees nothing (no torch in its environment, or dynamic code): read the imports.
+        dotted = dotted_name(node)
+        if dotted:
+            head, _, rest = dotted.partition(".")
+            full = aliases.get(head)
+            if full:
+                full = f"{full}.{rest}" if rest else full
+                if full == "torch" or full.startswith("torch."):
+                    return Resolution(classify_torch(full), full)
+            if dotted in SAFE_BUILTINS and head not in aliases:
+                return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
+        return Resolution(CalleeKind.UNKNOWN, dotted)
+
+    def _classify_name(self, name) -> Resolution | None:
+        full = name.full_name or ""
+        path = str(name.module_path) if name.module_path else None
+        if full.startswith("torch.") or full == "torch":
+            return Resolution(classify_torch(full), full, path)
+        if full.startswith("builtins."):
+            short = full.removeprefix("builtins.")
+            return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full)
+        if any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES):
+            return Resolution(CalleeKind.SAFE, full, path)
+        if name.type == "class" and self.in_workspace(path):
+            return Resolution(self.class_kind(path, name.line), full, path)
+        if full:
+            return Resolution(CalleeKind.UNKNOWN, full, path)
+        return None
+
+    # -- workspace classes --------------------------------------------------------------------
+    def class_kind(self, path: str, line: int, _seen: frozenset = frozenset()) -> CalleeKind:
+        key = (os.path.realpath(path), line)
+        if key in self._class_kinds and key[0] not in self.overlay:
+            return self._class_kinds[key]
+        if key in _seen:
+            return CalleeKind.UNKNOWN
+        kind = CalleeKind.UNKNOWN
+        read = self._read(key[0])
+        if read:
+            text, tree = read
+            cls = next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.lineno == line), None)
+            if cls is not None:
+                kind = self._kind_of_classdef(key[0], text, tree, cls, _seen | {key})
+        self._class_kinds[key] = kind
+        return kind
+
+    def _kind_of_classdef(self, path: str, text: str, tree: ast.Module, cls: ast.ClassDef,
+                          seen: frozenset) -> CalleeKind:
+        for dec in cls.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            if dotted_name(target) in {"dataclass", "dataclasses.dataclass"}:
+                return CalleeKind.WORKSPACE_CONFIG
+        script = self.script(path, text)
+        lines = [ln.encode() for ln in text.splitlines()]
+        aliases = import_aliases(tree)
+        for base in cls.bases:
+            if dotted_name(base) in {"NamedTuple", "typing.NamedTuple"}:
+                return CalleeKind.WORKSPACE_CONFIG
+            line = base.end_lineno or base.lineno
+            col = _char_col(lines[line - 1], base.end_col_offset or 0)
+            try:
+                with self._lock:
+                    names = script.goto(line, max(col - 1, 0), follow_imports=True)
+            except Exception:  # noqa: BLE001
+                names = []
+            for name in names:
+                full = name.full_name or ""
+                if full.startswith("torch.nn.modules.") or full.startswith("torch.nn.Module"):
+                    return CalleeKind.WORKSPACE_MODULE
+                if name.type == "class" and self.in_workspace(name.module_path):
+                    inner = self.class_kind(str(name.module_path), name.line, seen)
+                    if inner is not CalleeKind.UNKNOWN:
+                        return inner
+            dotted = dotted_name(base) or ""
+            head, _, rest = dotted.partition(".")
+            full = aliases.get(head, "")
+            full = f"{full}.{rest}" if rest else full
+            if full.startswith("torch.nn"):
+                return CalleeKind.WORKSPACE_MODULE
+        # A plain class whose body only holds constants and methods that set attributes works as
+        # a config object (`class Config: n_embd = 768`).
+        if not cls.bases and all(_is_config_member(s) for s in cls.body):
+            return CalleeKind.WORKSPACE_CONFIG
+        return CalleeKind.UNKNOWN
+
+
+def _is_config_member(stmt: ast.stmt) -> bool:
+    """Constants, annotations, and an `__init__` that only stores attributes without calling
+    anything: constructing such a class cannot have side effects."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if stmt.name != "__init__" or stmt.decorator_list:
+            return False
+        return all(
+            isinstance(s, (ast.Assign, ast.AnnAssign, ast.Pass, ast.Expr))
+            and not any(isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.Lambda)) for n in ast.walk(s))
+            for s in stmt.body
+        )
+    return isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Pass, ast.Expr)) and not any(
+        isinstance(n, (ast.Call, ast.Await, ast.Lambda)) for n in ast.walk(stmt)
+    )

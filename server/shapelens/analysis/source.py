@@ -1,0 +1,82 @@
+"""Source positions and the statement flattening both processes must agree on.
+
+Positions here are `ast` positions: 1-based lines, UTF-8 byte columns, end exclusive. They are
+converted to LSP ranges (0-based, UTF-16) only when a report is built.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TypeAlias
+
+Span: TypeAlias = tuple[int, int, int, int]  # (line, col, end_line, end_col)
+
+
+def span(node: ast.AST) -> Span:
+    return (node.lineno, node.col_offset, node.end_lineno or node.lineno, node.end_col_offset or 0)
+
+
+def stmt_key(node: ast.stmt) -> str:
+    """Identifies a statement across the editor process and the worker."""
+    return f"{node.lineno}:{node.col_offset}"
+
+
+def is_main_guard(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.If):
+        return False
+    test = stmt.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def flat_body(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Top-level statements as the probe sees them.
+
+    A statement inside `try:` (or `with ...:`) is analysed as if it stood outside: seed 000's
+    example 2 wraps its faulty call in try/except and the bug must still be reported. The
+    except handlers and the context managers themselves never run. `if __name__ == "__main__":`
+    is dropped whole; other compound statements stay single units (the planner skips them).
+    """
+    out: list[ast.stmt] = []
+    for stmt in body:
+        if isinstance(stmt, (ast.Try, ast.TryStar)):
+            out += flat_body(stmt.body) + flat_body(stmt.orelse) + flat_body(stmt.finalbody)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            out += flat_body(stmt.body)
+        elif is_main_guard(stmt):
+            continue
+        else:
+            out.append(stmt)
+    return out
+
+
+def assigned_names(stmt: ast.AST) -> set[str]:
+    """Every plain name a statement (or anything nested in it) binds."""
+    names: set[str] = set()
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+    return names
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """`torch.nn.Linear` for an Attribute chain of Names, else None."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None

@@ -1,0 +1,98 @@
+"""The engine: static plan -> probe worker -> ProbeReport. Pure and torch-free; both front ends
+(CLI, language server) drive it."""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from shapelens.analysis.plan import ProbePlan, build_plan
+from shapelens.analysis.resolve import Resolver
+from shapelens.probe.client import WorkerClient
+from shapelens.report.build import build_report
+from shapelens.report.codes import severity
+from shapelens.report.model import Finding, ProbeReport
+from shapelens.report.positions import LineIndex
+
+DEVICES = ("meta", "cpu", "cuda", "auto")
+
+
+@dataclass
+class ProbeOptions:
+    device: str = "meta"
+    timeout: float = 5.0  # seconds per probe
+    memory_mb: int = 4096  # address space a probe may add on top of the worker's own
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def find_root(path: str) -> str:
+    """The workspace root: the nearest folder up with pyproject.toml, setup.py or .git."""
+    p = Path(path).resolve()
+    start = p if p.is_dir() else p.parent
+    for cand in (start, *start.parents):
+        if any((cand / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
+            return str(cand)
+    return str(start)
+
+
+def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
+    line = max(exc.lineno or 1, 1)
+    idx = LineIndex(text)
+    col = idx.utf16_col(line, len((idx.lines[line - 1] if line <= len(idx.lines) else "")[: max((exc.offset or 1) - 1, 0)].encode()))
+    rng = {"start": {"line": line - 1, "character": col}, "end": {"line": line - 1, "character": col + 1}}
+    return ProbeReport(path, [Finding(path, rng, "probe-incomplete", severity("probe-incomplete"),
+                                      f"not probed: syntax error ({exc.msg})")])
+
+
+class Engine:
+    def __init__(self, root: str, python: str | None = None, options: ProbeOptions | None = None,
+                 worker: WorkerClient | None = None) -> None:
+        self.root = os.path.realpath(root)
+        self.python = python
+        self.options = options or ProbeOptions()
+        self.resolver = Resolver(self.root, python)
+        self.worker = worker or WorkerClient(python)
+
+    def plan(self, path: str, text: str) -> ProbePlan | ProbeReport:
+        try:
+            ast.parse(text, path)
+        except (SyntaxError, ValueError) as exc:
+            if isinstance(exc, SyntaxError):
+                return syntax_report(os.path.realpath(path), text, exc)
+            return ProbeReport(os.path.realpath(path), [Finding(
+                os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                "probe-incomplete", severity("probe-incomplete"), f"not probed: {exc}")])
+        return build_plan(self.resolver, path, text)
+
+    def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
+        """Start a probe; the future resolves to a ProbeReport."""
+        started = time.perf_counter()
+        plan = self.plan(path, text)
+        out: Future = Future()
+        if isinstance(plan, ProbeReport):
+            out.set_result(plan)
+            return None, out
+        sources = {f.path: f.source for f in plan.files}
+        req_id, fut = self.worker.submit(plan.to_json(), (options or self.options).to_json())
+
+        def done(f: Future) -> None:
+            report = build_report(plan.target, sources, f.result())
+            report.elapsed_ms = (time.perf_counter() - started) * 1000
+            out.set_result(report)
+
+        fut.add_done_callback(done)
+        return req_id, out
+
+    def check(self, path: str, text: str | None = None, options: ProbeOptions | None = None) -> ProbeReport:
+        if text is None:
+            text = Path(path).read_text(encoding="utf-8")
+        return self.submit(path, text, options)[1].result()
+
+    def close(self) -> None:
+        self.worker.close()

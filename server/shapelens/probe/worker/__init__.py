@@ -1,0 +1,1 @@
+"""Worker side of the probe. Everything in this package may import torch."""

@@ -1,0 +1,276 @@
+"""The probe worker: imports torch once, then forks one child per probe.
+
+Protocol: JSON lines. In: {"id", "op": "probe", "plan", "options"} | {"op": "cancel", "id"} |
+{"op": "shutdown"}. Out: {"event": "ready", ...} once, then {"id", "ok", "result" | "error"} per
+probe. A child that hangs past its timeout, crashes or exhausts its memory is killed; its
+request still gets an answer saying where it was. The parent never runs user code.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import re
+import resource
+import selectors
+import signal
+import sys
+import time
+import traceback
+import warnings
+
+PROTOCOL_FD = os.dup(1)
+os.dup2(2, 1)  # anything printed by mistake goes to stderr, never into the protocol stream
+
+warnings.filterwarnings("ignore")
+import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
+from torch import nn  # noqa: E402
+
+GRACE_S = 1.5
+MAX_CHILDREN = max(os.cpu_count() or 1, 1)  # probes run in parallel, one child per core
+QUEUE: list[dict] = []
+
+
+def send(msg: dict) -> None:
+    data = (json.dumps(msg) + "\n").encode()
+    while data:
+        n = os.write(PROTOCOL_FD, data)
+        data = data[n:]
+
+
+def warm_up() -> None:
+    """Load the lazily imported parts of torch before forking, so every child starts warm."""
+    import torch.nn.functional  # noqa: F401
+
+    from shapelens.probe.worker import run, tracking  # noqa: F401
+
+    with torch.device("meta"):
+        x = torch.randint(0, 10, (2, 3))
+        e = nn.Embedding(10, 8)(x)
+        attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        attn(e, e, e)
+        nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8))
+        nn.LayerNorm(8)(nn.Linear(8, 8)(e))
+        nn.LSTM(8, 8, batch_first=True)(e)
+
+
+class Child:
+    def __init__(self, req_id, pid: int, fd: int, deadline: float, files: set[str]) -> None:
+        self.id, self.pid, self.fd, self.deadline, self.files = req_id, pid, fd, deadline, files
+        self.buf = b""
+        self.result: dict | None = None
+        self.at: list | None = None
+        self.cancelled = False
+
+
+def child_main(write_fd: int, plan: dict, options: dict) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1) if os.environ.get("SHAPELENS_WORKER_DEBUG") else (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.setsid()
+    limit_mb = int(options.get("memory_mb", 0) or 0)
+    if limit_mb > 0 and options.get("device", "meta") != "cuda":
+        try:
+            with open("/proc/self/statm") as f:
+                vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            cap = vm_bytes + limit_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        except (OSError, ValueError):
+            pass
+
+    from shapelens.probe.worker import run, tracking
+
+    def out(msg: dict) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            data = data[os.write(write_fd, data):]
+
+    def on_alarm(signum, frame):
+        raise tracking.ProbeTimeout()
+
+    # A crash (segfault, abort) or a hang inside C code still tells the parent where it was.
+    dump = os.fdopen(os.dup(write_fd), "w")
+    faulthandler.enable(file=dump)
+    faulthandler.dump_traceback_later(float(options.get("timeout", 5.0)) + GRACE_S / 2, exit=True, file=dump)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(options.get("timeout", 5.0)))
+    torch.set_num_threads(1)
+    try:
+        result = run.run_probe(plan, options)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
+        result["stats"]["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out({"result": result})
+    except BaseException as exc:  # noqa: BLE001 — report anything as an internal error
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        state = tracking.STATE
+        out({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=8),
+             "at": list(state.at) if state and state.at else None})
+    os._exit(0)
+
+
+def main() -> int:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    warm_up()
+    send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
+          "cuda": False})
+    sel = selectors.DefaultSelector()
+    stdin_fd = sys.stdin.fileno()
+    os.set_blocking(stdin_fd, False)
+    sel.register(stdin_fd, selectors.EVENT_READ, None)
+    children: dict[int, Child] = {}  # by read fd
+    pending = b""
+    running = True
+    while running or children:
+        timeout = None
+        if children:
+            timeout = max(0.0, min(c.deadline for c in children.values()) - time.monotonic())
+        for key, _ in sel.select(timeout):
+            if key.data is None:
+                try:
+                    chunk = os.read(stdin_fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:  # the client went away: stop everything
+                    running = False
+                    sel.unregister(stdin_fd)
+                    for c in children.values():
+                        _kill(c)
+                    continue
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip():
+                        running = handle(json.loads(line), children, sel) and running
+            else:
+                child = key.data
+                try:
+                    chunk = os.read(child.fd, 1 << 20)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    child.buf += chunk
+                    continue
+                finish(child, children, sel)
+        now = time.monotonic()
+        for child in list(children.values()):
+            if now >= child.deadline:
+                _kill(child)
+                finish(child, children, sel, timed_out=True)
+    return 0
+
+
+def handle(msg: dict, children: dict, sel) -> bool:
+    op = msg.get("op")
+    if op == "shutdown":
+        for c in children.values():
+            _kill(c)
+        return False
+    if op == "cancel":
+        for queued in [q for q in QUEUE if q.get("id") == msg.get("id")]:
+            QUEUE.remove(queued)
+            send({"id": queued.get("id"), "ok": False, "cancelled": True, "error": "cancelled"})
+        for c in children.values():
+            if c.id == msg.get("id"):
+                c.cancelled = True
+                _kill(c)
+        return True
+    if op == "ping":
+        send({"id": msg.get("id"), "ok": True, "result": {"pong": True}})
+        return True
+    if op != "probe":
+        send({"id": msg.get("id"), "ok": False, "error": f"unknown op {op!r}"})
+        return True
+    if len(children) >= MAX_CHILDREN:
+        QUEUE.append(msg)
+        return True
+    spawn(msg, children, sel)
+    return True
+
+
+def spawn(msg: dict, children: dict, sel) -> None:
+    options = msg.get("options", {})
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            child_main(write_fd, msg["plan"], options)
+        finally:
+            os._exit(1)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    deadline = time.monotonic() + float(options.get("timeout", 5.0)) + GRACE_S
+    child = Child(msg.get("id"), pid, read_fd, deadline, {f["path"] for f in msg["plan"].get("files", [])})
+    children[read_fd] = child
+    sel.register(read_fd, selectors.EVENT_READ, child)
+
+
+def _kill(child: Child) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
+    try:
+        sel.unregister(child.fd)
+    except (KeyError, ValueError):
+        pass
+    try:
+        while True:
+            chunk = os.read(child.fd, 1 << 20)
+            if not chunk:
+                break
+            child.buf += chunk
+    except OSError:
+        pass
+    os.close(child.fd)
+    children.pop(child.fd, None)
+    _, status = os.waitpid(child.pid, 0)
+    while QUEUE and len(children) < MAX_CHILDREN:
+        spawn(QUEUE.pop(0), children, sel)
+    payload = None
+    for line in child.buf.splitlines():
+        try:
+            payload = json.loads(line)
+        except ValueError:
+            continue
+    if child.cancelled:
+        send({"id": child.id, "ok": False, "cancelled": True, "error": "cancelled"})
+    elif payload and "result" in payload:
+        send({"id": child.id, "ok": True, "result": payload["result"]})
+    elif payload and "error" in payload:
+        send({"id": child.id, "ok": False, "error": payload["error"], "trace": payload.get("trace"),
+              "at": payload.get("at")})
+    else:
+        if timed_out:
+            why = "timeout"
+        elif os.WIFSIGNALED(status):
+            why = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        else:
+            why = f"exited with status {os.WEXITSTATUS(status)}"
+        send({"id": child.id, "ok": False, "crashed": why, "error": f"the probe process {why}",
+              "at": dumped_location(child)})
+
+
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
+
+
+def dumped_location(child: Child) -> list | None:
+    """The innermost workspace frame of a faulthandler dump (it lists the most recent first)."""
+    text = child.buf.decode("utf-8", "replace")
+    timed_out = "Timeout" in text
+    for m in _FRAME.finditer(text):
+        if m.group("path") in child.files:
+            return [m.group("path"), int(m.group("line")), "timeout" if timed_out else "crash"]
+    return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""ProbeReport and its parts. Ranges are LSP ranges as plain dicts
+({"start": {"line", "character"}, "end": {...}}, 0-based, UTF-16, end exclusive), so the JSON
+contract, the CLI and the language server share one representation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Range = dict[str, dict[str, int]]
+
+
+@dataclass
+class TextEdit:
+    range: Range
+    new_text: str
+
+    def to_json(self) -> dict:
+        return {"range": self.range, "newText": self.new_text}
+
+
+@dataclass
+class Fix:
+    title: str
+    edits: list[TextEdit]
+    path: str | None = None  # the file the edits apply to, when not the finding's own
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"title": self.title, "edits": [e.to_json() for e in self.edits]}
+        if self.path:
+            out["path"] = self.path
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Fix":
+        return cls(data["title"], [TextEdit(e["range"], e["newText"]) for e in data["edits"]], data.get("path"))
+
+
+@dataclass
+class Related:
+    range: Range
+    message: str
+    path: str | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"range": self.range, "message": self.message}
+        if self.path:
+            out["path"] = self.path
+        return out
+
+
+@dataclass
+class Finding:
+    path: str
+    range: Range
+    code: str
+    severity: str
+    message: str
+    related: list[Related] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "range": self.range,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "related": [r.to_json() for r in self.related],
+            "fixes": [f.to_json() for f in self.fixes],
+        }
+
+    def sort_key(self) -> tuple:
+        s = self.range["start"]
+        return (self.path, s["line"], s["character"], self.code)
+
+
+@dataclass
+class ShapeEntry:
+    path: str
+    range: Range
+    name: str
+    kind: str  # "layer" | "tensor"
+    shape: list[int] | None = None
+    symbolic: str | None = None
+    dtype: str | None = None
+    input_shape: list[int] | None = None
+    output_shape: list[int] | None = None
+    # Layer details for hovers: constructor as torch prints it, parameter count, weight bytes.
+    layer: str | None = None
+    params: int | None = None
+    param_bytes: int | None = None
+    input_symbolic: str | None = None
+    output_symbolic: str | None = None
+    assumed: str | None = None  # what the probe assumed to get here (e.g. "B=17, T=19")
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"range": self.range, "name": self.name, "kind": self.kind}
+        if self.kind == "tensor":
+            out.update(shape=self.shape, symbolic=self.symbolic, dtype=self.dtype)
+        else:
+            out.update(input_shape=self.input_shape, output_shape=self.output_shape,
+                       layer=self.layer, params=self.params)
+        return out
+
+
+@dataclass
+class SummaryRow:
+    name: str  # attribute path inside the model, e.g. "blocks.0.attn"
+    layer: str
+    depth: int
+    input_shape: list[int] | None
+    output_shape: list[int] | None
+    params: int
+
+
+@dataclass
+class ClassSummary:
+    path: str
+    range: Range  # the class name in `class Foo(nn.Module):`
+    name: str
+    rows: list[SummaryRow]
+    total_params: int
+    param_bytes: int
+    assumed: str | None = None
+
+
+@dataclass
+class ProbeReport:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    shapes: list[ShapeEntry] = field(default_factory=list)
+    classes: list[ClassSummary] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def findings_for(self, path: str) -> list[Finding]:
+        return [f for f in self.findings if f.path == path]
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
