@@ -26,6 +26,7 @@ class ProbeOptions:
     device: str = "meta"
     timeout: float = 5.0  # seconds per probe
     memory_mb: int = 4096  # address space a probe may add on top of the worker's own
+    trusted: bool = True  # False: run no user code at all (static checks only)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -88,6 +89,12 @@ class Engine:
 
         fut.add_done_callback(done)
         return req_id, out
+
+    def cancel(self, req_id: int | None) -> None:
+        """Stop a probe started by `submit` (its future then resolves to a probe-incomplete
+        report saying it was cancelled)."""
+        if req_id is not None:
+            self.worker.cancel(req_id)
 
     def check(self, path: str, text: str | None = None, options: ProbeOptions | None = None) -> ProbeReport:
         if text is None:

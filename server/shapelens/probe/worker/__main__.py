@@ -60,8 +60,10 @@ class Child:
         self.id, self.pid, self.fd, self.deadline, self.files = req_id, pid, fd, deadline, files
         self.buf = b""
         self.result: dict | None = None
-        self.at: list | None = None
         self.cancelled = False
+
+
+REAL_EXIT = os._exit
 
 
 def child_main(write_fd: int, plan: dict, options: dict) -> None:
@@ -86,6 +88,9 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         while data:
             data = data[os.write(write_fd, data):]
 
+    # Where the probe is, for a child that dies without a word (SIGKILL from the OOM killer).
+    tracking.on_progress = lambda path, line: out({"at": [path, line]})
+
     def on_alarm(signum, frame):
         raise tracking.ProbeTimeout()
 
@@ -107,7 +112,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         state = tracking.STATE
         out({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=8),
              "at": list(state.at) if state and state.at else None})
-    os._exit(0)
+    REAL_EXIT(0)
 
 
 def main() -> int:
@@ -235,12 +240,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
     _, status = os.waitpid(child.pid, 0)
     while QUEUE and len(children) < MAX_CHILDREN:
         spawn(QUEUE.pop(0), children, sel)
-    payload = None
-    for line in child.buf.splitlines():
-        try:
-            payload = json.loads(line)
-        except ValueError:
-            continue
+    payload = next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None)
     if child.cancelled:
         send({"id": child.id, "ok": False, "cancelled": True, "error": "cancelled"})
     elif payload and "result" in payload:
@@ -265,11 +265,23 @@ _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 def dumped_location(child: Child) -> list | None:
     """The innermost workspace frame of a faulthandler dump (it lists the most recent first)."""
     text = child.buf.decode("utf-8", "replace")
-    timed_out = "Timeout" in text
+    kind = "timeout" if "Timeout" in text else "crash"
     for m in _FRAME.finditer(text):
         if m.group("path") in child.files:
-            return [m.group("path"), int(m.group("line")), "timeout" if timed_out else "crash"]
-    return None
+            return [m.group("path"), int(m.group("line")), kind]
+    marks = [m["at"] for m in json_lines(child.buf) if isinstance(m.get("at"), list) and len(m["at"]) == 2]
+    return [marks[-1][0], marks[-1][1], kind] if marks else None
+
+
+def json_lines(buf: bytes):
+    """The JSON objects a child wrote (a faulthandler dump may be interleaved)."""
+    for line in buf.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict):
+            yield msg
 
 
 if __name__ == "__main__":

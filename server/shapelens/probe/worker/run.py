@@ -86,6 +86,8 @@ def run_statements(state: State, path: str, module: types.ModuleType, stmts: lis
     ns[REC] = make_rec(state, path)
     for stmt in stmts:
         state.at = (path, stmt.lineno)
+        if tracking.on_progress is not None:
+            tracking.on_progress(path, stmt.lineno)
         code = compile(ast.Module(instrument_block([stmt]), []), path, "exec")
         try:
             exec(code, ns)  # noqa: S102 — the plan allowed exactly this statement
@@ -458,6 +460,8 @@ def run_probe(plan: dict, options: dict) -> dict:
                 if node is None or method_def(node, "forward") is None:
                     continue
                 state.at = (target, node.lineno)
+                if tracking.on_progress is not None:
+                    tracking.on_progress(target, node.lineno)
                 instance = state.instances.get(cls)
                 if instance is None:
                     instance, why = construct(state, cls, module.__dict__, index, node, hints,
@@ -469,9 +473,10 @@ def run_probe(plan: dict, options: dict) -> dict:
                 assumed = probe_class(state, instance, index, node, hints, target)
                 if assumed:
                     assumptions[cls.__name__] = assumed
-        except ProbeTimeout:
-            path, line = state.at or (target, 1)
-            state.finding("probe-incomplete", path, (line, 0, line, 0),
+        except ProbeTimeout as exc:
+            where = innermost(state, exc)
+            path, line = (where[0], where[1][0]) if where else (state.at or (target, 1))
+            state.finding("probe-incomplete", path, (line, 0, line, 10_000),
                           f"the probe timed out after {options.get('timeout', 5)} s here; shapes after this point "
                           "are unknown (an endless loop, or a model too large for the device?)")
     return collect(state, module, index, target, assumptions, notes)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import os
 import sys
 import types
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ class State:
 
 
 STATE: State | None = None
+on_progress = None  # set by the worker: called with (path, line) as the probe moves on
 
 
 # -- sites ------------------------------------------------------------------------------------
@@ -489,6 +491,7 @@ SPECIAL_CHECKS = {nn.MultiheadAttention: check_mha, nn.Embedding: check_embeddin
 def pre_hook(module: nn.Module, args: tuple, kwargs: dict):
     if STATE is None:
         return None
+    STATE.called.add(type(module))  # at the start: a forward that raises was still called
     info = module.__dict__.get("_sl")
     if info is not None and info.first_out is None and info.first_in is None:
         # What the layer really receives, before a mismatch is repaired to probe on.
@@ -528,7 +531,6 @@ def forward_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> N
     state = STATE
     if state is None:
         return
-    state.called.add(type(module))
     _, x = _first_tensor(args, kwargs)
     out = _first_out(output)
     info = module.__dict__.get("_sl")
@@ -775,3 +777,10 @@ def install(state: State) -> None:
         owner.cpu = lambda self, *a, **k: self
     if state.device != "cuda":
         torch.cuda.is_available = lambda: False
+
+    def _exit(code=0):
+        # A hard exit would leave no trace of where it happened; as SystemExit it is reported
+        # at its line like sys.exit().
+        raise SystemExit(code)
+
+    os._exit = _exit
