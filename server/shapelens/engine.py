@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shapelens.analysis.plan import ProbePlan, build_plan
+from shapelens.analysis.plan import ProbePlan, build_plan, build_static_plan
 from shapelens.analysis.resolve import Resolver
 from shapelens.probe.client import WorkerClient
 from shapelens.report.build import build_report
@@ -60,7 +60,7 @@ class Engine:
         self.resolver = Resolver(self.root, python)
         self.worker = worker or WorkerClient(python)
 
-    def plan(self, path: str, text: str) -> ProbePlan | ProbeReport:
+    def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
         try:
             ast.parse(text, path)
         except (SyntaxError, ValueError) as exc:
@@ -69,18 +69,21 @@ class Engine:
             return ProbeReport(os.path.realpath(path), [Finding(
                 os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
                 "probe-incomplete", severity("probe-incomplete"), f"not probed: {exc}")])
+        if not trusted:
+            return build_static_plan(self.resolver, path, text)
         return build_plan(self.resolver, path, text)
 
     def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
         """Start a probe; the future resolves to a ProbeReport."""
         started = time.perf_counter()
-        plan = self.plan(path, text)
+        options = options or self.options
+        plan = self.plan(path, text, options.trusted)
         out: Future = Future()
         if isinstance(plan, ProbeReport):
             out.set_result(plan)
             return None, out
         sources = {f.path: f.source for f in plan.files}
-        req_id, fut = self.worker.submit(plan.to_json(), (options or self.options).to_json())
+        req_id, fut = self.worker.submit(plan.to_json(), options.to_json())
 
         def done(f: Future) -> None:
             report = build_report(plan.target, sources, f.result())

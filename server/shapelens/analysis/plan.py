@@ -52,6 +52,10 @@ class ProbePlan:
     ctor_sites: dict[str, list[str]] = field(default_factory=dict)
     module_classes: list[str] = field(default_factory=list)
     missing_imports: list[str] = field(default_factory=list)
+    # Untrusted workspaces: calls into torch whose arguments are all literals, checked without
+    # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
+    literal_torch_calls: list[dict] = field(default_factory=list)
+    trusted: bool = True
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -229,6 +233,40 @@ class FilePlanner:
                     key = f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}"
                     sites.setdefault(node.func.id, []).append(key)
         return sites
+
+
+def _is_literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def literal_torch_calls(planner: FilePlanner) -> list[dict]:
+    """Calls into torch with only literal arguments: what an untrusted workspace can check."""
+    out = []
+    for node in ast.walk(planner.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if not all(_is_literal(a) for a in node.args) or not all(k.arg and _is_literal(k.value) for k in node.keywords):
+            continue
+        res = planner.resolve(node.func)
+        if res.kind is CalleeKind.TORCH and res.full_name:
+            out.append({"span": f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}",
+                        "name": res.full_name})
+    return out
+
+
+def build_static_plan(resolver: Resolver, path: str, text: str) -> ProbePlan:
+    """The plan for an untrusted workspace: nothing of the file will run."""
+    path = os.path.realpath(path)
+    resolver.overlay = {path: text}
+    tree = ast.parse(text, path)
+    planner = FilePlanner(resolver, path, text, tree)
+    plan = FilePlan(path, module_name_for(path, resolver.root), text)
+    return ProbePlan(target=path, root=resolver.root, files=[plan], trusted=False,
+                     literal_torch_calls=literal_torch_calls(planner))
 
 
 def _workspace_imports(tree: ast.Module, path: str, root: str, resolver: Resolver) -> list[str]:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -55,12 +56,15 @@ class WorkerClient:
             # The worker needs only torch in that interpreter: it imports shapelens from here.
             env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
             env["PYTHONUNBUFFERED"] = "1"
+            # Never let a file in the workspace shadow a module the worker imports (`python -m`
+            # would put the current folder first on sys.path): start elsewhere, in safe-path mode.
+            env["PYTHONSAFEPATH"] = "1"
             self._ready.clear()
             self._start_error = None
             try:
                 self._proc = subprocess.Popen(
                     [self.python, "-m", "shapelens.probe.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, env=env, start_new_session=True,
+                    stderr=subprocess.PIPE, env=env, start_new_session=True, cwd=tempfile.gettempdir(),
                 )
             except OSError as exc:
                 raise WorkerUnavailable(f"cannot start the probe worker with {self.python}: {exc}") from exc

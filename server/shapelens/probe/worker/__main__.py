@@ -102,7 +102,12 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
     signal.setitimer(signal.ITIMER_REAL, float(options.get("timeout", 5.0)))
     torch.set_num_threads(1)
     try:
-        result = run.run_probe(plan, options)
+        if options.get("trusted", True):
+            result = run.run_probe(plan, options)
+        else:
+            from shapelens.probe.worker import static
+
+            result = static.run_static(plan)
         signal.setitimer(signal.ITIMER_REAL, 0)
         faulthandler.cancel_dump_traceback_later()
         result["stats"]["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
