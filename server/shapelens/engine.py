@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import time
+import tokenize
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,16 @@ class ProbeOptions:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def read_source(path: str) -> str:
+    """A file's text as Python reads it (PEP 263 coding cookie); bytes that do not decode become
+    U+FFFD rather than an exception."""
+    try:
+        with tokenize.open(path) as f:
+            return f.read()
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return Path(path).read_bytes().decode("utf-8", "replace")
 
 
 def find_root(path: str) -> str:
@@ -63,12 +74,13 @@ class Engine:
     def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
         try:
             ast.parse(text, path)
-        except (SyntaxError, ValueError) as exc:
-            if isinstance(exc, SyntaxError):
-                return syntax_report(os.path.realpath(path), text, exc)
+        except SyntaxError as exc:
+            return syntax_report(os.path.realpath(path), text, exc)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else str(exc)
             return ProbeReport(os.path.realpath(path), [Finding(
                 os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-                "probe-incomplete", severity("probe-incomplete"), f"not probed: {exc}")])
+                "probe-incomplete", severity("probe-incomplete"), f"not probed: {why}")])
         if not trusted:
             return build_static_plan(self.resolver, path, text)
         return build_plan(self.resolver, path, text)
@@ -101,7 +113,7 @@ class Engine:
 
     def check(self, path: str, text: str | None = None, options: ProbeOptions | None = None) -> ProbeReport:
         if text is None:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_source(path)
         return self.submit(path, text, options)[1].result()
 
     def close(self) -> None:

@@ -84,11 +84,19 @@ class FilePlanner:
         self.pure: set[str] = set()  # names bound by statements the probe runs
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
-        self.resolved: dict[tuple[int, int, int, int], Resolution] = {}
+        self.resolved: dict[object, Resolution] = {}
+        self.rebound = _names_bound_outside_imports(tree)
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, node: ast.expr) -> Resolution:
-        key = (node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0)
+        # `nn.Linear` whose head is bound only by an import means the same thing everywhere in
+        # the file: ask Jedi once (a goto costs tens of ms in a long file).
+        dotted = dotted_name(node)
+        head = dotted.split(".")[0] if dotted else None
+        if dotted and head in self.aliases and head not in self.rebound:
+            key: object = dotted
+        else:
+            key = (node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0)
         if key not in self.resolved:
             self.resolved[key] = self.resolver.resolve(self.script, self.lines, node, self.aliases)
         return self.resolved[key]
@@ -158,47 +166,53 @@ class FilePlanner:
 
     def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
         for stmt in flat_body(body) if not in_class else body:
-            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            try:
+                self.plan_statement(stmt, in_class)
+            except RecursionError:  # an expression nested deeper than this analysis follows
+                self.skip(stmt, "too deeply nested to analyse")
+
+    def plan_statement(self, stmt: ast.stmt, in_class: bool) -> None:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            self.keep(stmt)
+            self.pure |= assigned_names(stmt)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.keep(stmt)
+            self._plan_decorators(stmt)
+            self.pure.discard(stmt.name)
+            self.defined.add(stmt.name)
+        elif isinstance(stmt, ast.ClassDef):
+            self.keep(stmt)
+            self._plan_decorators(stmt)
+            if all(self.expr_is_pure(b) or self.resolve(b).kind is not CalleeKind.UNKNOWN for b in stmt.bases):
+                saved = set(self.pure), set(self.defined)
+                self.plan_body(stmt.body, in_class=True)
+                self.pure, self.defined = saved
+            self.pure.discard(stmt.name)
+            self.defined.add(stmt.name)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            value = stmt.value
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            ok = (value is None or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
+            if isinstance(stmt, ast.AugAssign):
+                ok = ok and self.expr_is_pure(stmt.target)
+            if isinstance(stmt, ast.AnnAssign) and not in_class:
+                ok = ok and value is not None
+            if ok:
                 self.keep(stmt)
                 self.pure |= assigned_names(stmt)
-            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.keep(stmt)
-                self._plan_decorators(stmt)
-                self.pure.discard(stmt.name)
-                self.defined.add(stmt.name)
-            elif isinstance(stmt, ast.ClassDef):
-                self.keep(stmt)
-                self._plan_decorators(stmt)
-                if all(self.expr_is_pure(b) or self.resolve(b).kind is not CalleeKind.UNKNOWN for b in stmt.bases):
-                    saved = set(self.pure), set(self.defined)
-                    self.plan_body(stmt.body, in_class=True)
-                    self.pure, self.defined = saved
-                self.pure.discard(stmt.name)
-                self.defined.add(stmt.name)
-            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                value = stmt.value
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                ok = (value is None or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
-                if isinstance(stmt, ast.AugAssign):
-                    ok = ok and self.expr_is_pure(stmt.target)
-                if isinstance(stmt, ast.AnnAssign) and not in_class:
-                    ok = ok and value is not None
-                if ok:
-                    self.keep(stmt)
-                    self.pure |= assigned_names(stmt)
-                else:
-                    self.skip(stmt, "not tensor-pure")
-            elif isinstance(stmt, ast.Expr):
-                if isinstance(stmt.value, ast.Constant) or (
-                    isinstance(stmt.value, ast.Call) and self.expr_is_pure(stmt.value)
-                ):
-                    self.keep(stmt)
-                else:
-                    self.skip(stmt, "not tensor-pure")
-            elif isinstance(stmt, ast.Pass):
+            else:
+                self.skip(stmt, "not tensor-pure")
+        elif isinstance(stmt, ast.Expr):
+            if isinstance(stmt.value, ast.Constant) or (
+                isinstance(stmt.value, ast.Call) and self.expr_is_pure(stmt.value)
+            ):
                 self.keep(stmt)
             else:
-                self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
+                self.skip(stmt, "not tensor-pure")
+        elif isinstance(stmt, ast.Pass):
+            self.keep(stmt)
+        else:
+            self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
 
     def _target_ok(self, target: ast.expr) -> bool:
         if isinstance(target, ast.Name):
@@ -233,6 +247,20 @@ class FilePlanner:
                     key = f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}"
                     sites.setdefault(node.func.id, []).append(key)
         return sites
+
+
+def _names_bound_outside_imports(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return names
 
 
 def _is_literal(node: ast.AST) -> bool:

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from shapelens.engine import Engine, ProbeOptions, find_root
+from shapelens.engine import Engine, ProbeOptions, find_root, read_source
 from shapelens.probe.client import WorkerClient, WorkerUnavailable
 from shapelens.report.fixes import apply_edits, edits_by_path
 from shapelens.report.model import Finding, ProbeReport
@@ -51,10 +51,7 @@ def probe_all(files: list[str], options: ProbeOptions, python: str | None) -> li
         for f in files:
             root = find_root(f)
             engine = engines.get(root) or engines.setdefault(root, Engine(root, python, options, worker))
-            try:
-                text = Path(f).read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                text = Path(f).read_bytes().decode("utf-8", "replace")
+            text = read_source(f)
             futures.append(engine.submit(os.path.realpath(f), text)[1])
         return [fut.result() for fut in futures]
     finally:
