@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import ast
 import os
+import threading
 import time
 import tokenize
 from concurrent.futures import Future
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from shapelens.analysis.plan import ProbePlan, build_plan, build_static_plan
 from shapelens.analysis.resolve import Resolver
+from shapelens.analysis.source import parse
 from shapelens.probe.client import WorkerClient
 from shapelens.report.build import build_report
 from shapelens.report.codes import severity
@@ -70,10 +71,11 @@ class Engine:
         self.options = options or ProbeOptions()
         self.resolver = Resolver(self.root, python)
         self.worker = worker or WorkerClient(python)
+        self._plan_lock = threading.Lock()  # Jedi and the resolver's buffers serve one plan at a time
 
     def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
         try:
-            ast.parse(text, path)
+            parse(text, path)
         except SyntaxError as exc:
             return syntax_report(os.path.realpath(path), text, exc)
         except (ValueError, RecursionError, MemoryError) as exc:
@@ -81,9 +83,10 @@ class Engine:
             return ProbeReport(os.path.realpath(path), [Finding(
                 os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
                 "probe-incomplete", severity("probe-incomplete"), f"not probed: {why}")])
-        if not trusted:
-            return build_static_plan(self.resolver, path, text)
-        return build_plan(self.resolver, path, text)
+        with self._plan_lock:
+            if not trusted:
+                return build_static_plan(self.resolver, path, text)
+            return build_plan(self.resolver, path, text)
 
     def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
         """Start a probe; the future resolves to a ProbeReport."""

@@ -8,7 +8,7 @@ import ast
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shapelens.analysis.source import Span, span
+from shapelens.analysis.source import Span, parse, span
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class SourceIndex:
     tree: ast.Module = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tree = ast.parse(self.text, self.path)
+        self.tree = parse(self.text, self.path)
         self._lines = self.text.splitlines(keepends=True)
         # UTF-8 bytes per line, because ast columns are byte offsets.
         self._blines = [line.encode("utf-8") for line in self._lines]

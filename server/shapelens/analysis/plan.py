@@ -22,7 +22,7 @@ from shapelens.analysis.resolve import (
     Resolver,
     import_aliases,
 )
-from shapelens.analysis.source import assigned_names, dotted_name, flat_body, stmt_key
+from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, stmt_key
 
 # Methods that must not run even on values the plan trusts (they write files or leave torch).
 DENIED_METHODS = frozenset(
@@ -290,7 +290,7 @@ def build_static_plan(resolver: Resolver, path: str, text: str) -> ProbePlan:
     """The plan for an untrusted workspace: nothing of the file will run."""
     path = os.path.realpath(path)
     resolver.overlay = {path: text}
-    tree = ast.parse(text, path)
+    tree = parse(text, path)
     planner = FilePlanner(resolver, path, text, tree)
     plan = FilePlan(path, module_name_for(path, resolver.root), text)
     return ProbePlan(target=path, root=resolver.root, files=[plan], trusted=False,
@@ -356,7 +356,7 @@ def build_plan(resolver: Resolver, path: str, text: str, max_files: int = 64) ->
             except (OSError, UnicodeDecodeError):
                 continue
         try:
-            tree = ast.parse(ftext, fpath)
+            tree = parse(ftext, fpath)
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
         planner = FilePlanner(resolver, fpath, ftext, tree)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jedi
 
-from shapelens.analysis.source import dotted_name
+from shapelens.analysis.source import dotted_name, parse
 
 
 class CalleeKind(StrEnum):
@@ -123,7 +123,7 @@ class Resolver:
     def _read(self, path: str) -> tuple[str, ast.Module] | None:
         if path in self.overlay:
             try:
-                return self.overlay[path], ast.parse(self.overlay[path], path)
+                return self.overlay[path], parse(self.overlay[path], path)
             except (SyntaxError, ValueError):
                 return None
         try:
@@ -132,7 +132,7 @@ class Resolver:
             if cached and cached[0] == mtime:
                 return cached[1], cached[2]
             text = Path(path).read_text(encoding="utf-8")
-            tree = ast.parse(text, path)
+            tree = parse(text, path)
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             return None
         self._file_cache[path] = (mtime, text, tree)

@@ -7,9 +7,21 @@ converted to LSP ranges (0-based, UTF-16) only when a report is built.
 from __future__ import annotations
 
 import ast
+import threading
 from typing import TypeAlias
 
 Span: TypeAlias = tuple[int, int, int, int]  # (line, col, end_line, end_col)
+
+
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(text: str, filename: str = "<unknown>", mode: str = "exec") -> ast.AST:
+    """`ast.parse`, one thread at a time: CPython 3.11's parser is not thread-safe ("AST
+    constructor recursion depth mismatch" when two threads parse at once), and the language
+    server plans documents on worker threads."""
+    with _PARSE_LOCK:
+        return ast.parse(text, filename, mode)
 
 
 def span(node: ast.AST) -> Span:

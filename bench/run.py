@@ -1,0 +1,283 @@
+"""`make bench`: every speed and memory target of shapelens, measured, as a table and JSON.
+
+Medians of repeated runs on this machine; noisy machines make single timings meaningless, so
+targets live here and not in unit tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from rawlsp import LspClient, server_cmd  # noqa: E402
+
+from shapelens.engine import Engine, ProbeOptions  # noqa: E402
+
+ROWS: list[dict] = []
+
+
+def row(figure: str, target: str, measured: str, ok: bool | None) -> None:
+    ROWS.append({"figure": figure, "target": target, "measured": measured, "met": ok})
+    mark = {True: "yes", False: "NO", None: "-"}[ok]
+    print(f"  {figure:58s} {target:>18s} {measured:>26s} {mark:>4s}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import torch
+
+    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+# -- the language server -------------------------------------------------------------------------
+def edit_latency(client: LspClient, path: Path, edits: int) -> list[float]:
+    uri = path.as_uri()
+    text = path.read_text()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                             "text": text}})
+    client.wait_diagnostics(uri, 1)
+    times = []
+    for v in range(2, edits + 2):
+        new = text + ("\n# edit\n" if v % 2 else "\n")
+        sent = time.perf_counter()
+        client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": v},
+                                                 "contentChanges": [{"text": new}]})
+        got, _ = client.wait_diagnostics(uri, v)
+        times.append((got - sent) * 1000)
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    return times
+
+
+def request_latency(client: LspClient, method: str, params: dict, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        sent = time.perf_counter()
+        got, _, _ = client.request(method, params).result(timeout=30)
+        out.append((got - sent) * 1000)
+    return out
+
+
+def bench_lsp(quick: bool) -> None:
+    print("language server (edit -> publishDiagnostics, warm, debounce 0)")
+    started = time.perf_counter()
+    client = LspClient(server_cmd(), cwd=str(ROOT))
+    client.initialize(str(ROOT), {"debounce": 0})
+    first = ROOT / "samples" / "seed000_ex2_mismatched_embedding.py"
+    uri = first.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                             "text": first.read_text()}})
+    got, params = client.wait_diagnostics(uri, 1, timeout=120)
+    cold = got - started
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    row("cold: spawn + initialize -> first diagnostics", "<= 4 s", f"{cold:.2f} s", cold <= 4)
+
+    edits = 4 if quick else 10
+    times = []
+    for path in sorted((ROOT / "samples").glob("*.py")):
+        times += edit_latency(client, path, edits)
+    p50, p95 = statistics.median(times), pct(times, 0.95)
+    row(f"samples/ edit -> diagnostics p50 ({len(times)} edits)", "<= 100 ms", f"{p50:.0f} ms", p50 <= 100)
+    row("samples/ edit -> diagnostics p95", "<= 250 ms", f"{p95:.0f} ms", p95 <= 250)
+    gpt = edit_latency(client, ROOT / "bench" / "models" / "gpt2_small.py", edits)
+    m = statistics.median(gpt)
+    row("GPT-2-small decoder file edit -> diagnostics (median)", "<= 250 ms", f"{m:.0f} ms", m <= 250)
+
+    # Hover and inlay hints, idle and while a probe of the 7B model runs.
+    path = ROOT / "samples" / "seed000_ex2_mismatched_embedding.py"
+    uri = path.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                             "text": path.read_text()}})
+    client.wait_diagnostics(uri, 1)
+    hover = {"textDocument": {"uri": uri}, "position": {"line": 12, "character": 10}}
+    inlay = {"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0},
+                                                     "end": {"line": 30, "character": 0}}}
+    n = 30 if quick else 100
+    idle = request_latency(client, "textDocument/hover", hover, n) + request_latency(client, "textDocument/inlayHint", inlay, n)
+    big = ROOT / "samples" / "llama_7b.py"
+    buri = big.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": buri, "languageId": "python", "version": 1,
+                                                             "text": big.read_text()}})
+    busy = request_latency(client, "textDocument/hover", hover, n) + request_latency(client, "textDocument/inlayHint", inlay, n)
+    client.wait_diagnostics(buri, 1, timeout=120)
+    row("hover + inlay hints p95, idle", "<= 20 ms", f"{pct(idle, 0.95):.1f} ms", pct(idle, 0.95) <= 20)
+    row("hover + inlay hints p95, while a 7B probe runs", "<= 20 ms", f"{pct(busy, 0.95):.1f} ms",
+        pct(busy, 0.95) <= 20)
+
+    forty = make_forty_module_file()
+    furi = forty.as_uri()
+    text = forty.read_text()
+    sent = time.perf_counter()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": furi, "languageId": "python", "version": 1,
+                                                             "text": text}})
+    got, _ = client.wait_diagnostics(furi, 1, timeout=120)
+    whole = got - sent
+    times = []
+    for v in range(2, 2 + edits):
+        text = text.replace(f"self.act = nn.{'ReLU' if v % 2 else 'GELU'}()  # m20",
+                            f"self.act = nn.{'GELU' if v % 2 else 'ReLU'}()  # m20")
+        sent = time.perf_counter()
+        client.notify("textDocument/didChange", {"textDocument": {"uri": furi, "version": v},
+                                                 "contentChanges": [{"text": text}]})
+        got, _ = client.wait_diagnostics(furi, v)
+        times.append((got - sent) * 1000)
+    m = statistics.median(times)
+    row("40-module file: whole file first probe", "<= 2 s", f"{whole:.2f} s", whole <= 2)
+    row("40-module file: edit one module -> diagnostics (median)", "<= 300 ms", f"{m:.0f} ms", m <= 300)
+    client.close()
+
+
+def make_forty_module_file() -> Path:
+    parts = ["import torch", "import torch.nn as nn", ""]
+    for i in range(40):
+        parts.append(textwrap.dedent(f"""
+            class M{i}(nn.Module):
+                def __init__(self, width=64):
+                    super().__init__()
+                    self.fc = nn.Linear(width, width)
+                    self.act = nn.{'ReLU' if i != 20 else 'GELU'}()  # m{i}
+
+                def forward(self, x):
+                    h = self.fc(x)
+                    return self.act(h)
+        """))
+    out = Path(tempfile.mkdtemp(prefix="shapelens-bench-")) / "forty.py"
+    out.write_text("\n".join(parts))
+    return out
+
+
+# -- the engine: memory flat in model size, torchinfo side by side -------------------------------
+def probe_stats(engine: Engine, path: Path, repeat: int) -> tuple[float, float, dict]:
+    engine.check(str(path))
+    times, report = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        report = engine.check(str(path))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), report.stats.get("peak_rss_kb", 0) / 1024, report
+
+
+def bench_engine(quick: bool) -> None:
+    print("engine (warm worker, meta device)")
+    engine = Engine(str(ROOT))
+    engine.worker.start()
+    repeat = 3 if quick else 7
+    small_t, small_mb, _ = probe_stats(engine, ROOT / "bench" / "models" / "mlp_1m.py", repeat)
+    big_t, big_mb, report = probe_stats(engine, ROOT / "samples" / "llama_7b.py", repeat)
+    params = max((c.total_params for c in report.classes), default=0)
+    row("probe time: 1M-param model", "-", f"{small_t * 1000:.0f} ms", None)
+    row(f"probe time: 7B-param model ({params / 1e9:.2f} B)", "~ the 1M time", f"{big_t * 1000:.0f} ms", None)
+    row("peak worker RSS: 1M-param model", "-", f"{small_mb:.0f} MB", None)
+    row("peak worker RSS: 7B-param model", "<= 600 MB", f"{big_mb:.0f} MB", big_mb <= 600)
+    row("parameter storage allocated for the 7B model", "0 bytes", f"{report.stats['param_storage_bytes']} bytes",
+        report.stats["param_storage_bytes"] == 0)
+
+    print("side by side with torchinfo.summary (cpu, real weights)")
+    for name in ("gpt2_small", "resnet50_like"):
+        path = ROOT / "bench" / "models" / f"{name}.py"
+        ours_t, ours_mb, rep = probe_stats(engine, path, repeat)
+        runs = [torchinfo_run(path) for _ in range(1 if quick else 3)]
+        theirs_t = statistics.median(r["seconds"] for r in runs)
+        theirs_mb = max(r["peak_mb"] for r in runs)
+        nparams = max((c.total_params for c in rep.classes), default=0)
+        speed, mem = theirs_t / ours_t, theirs_mb / ours_mb
+        target = nparams > 100e6
+        row(f"{name} ({nparams / 1e6:.0f}M): torchinfo / shapelens time", ">= 8x" if target else "-",
+            f"{theirs_t:.2f} s / {ours_t * 1000:.0f} ms = {speed:.1f}x", speed >= 8 if target else None)
+        row(f"{name}: torchinfo / shapelens peak memory", ">= 3x" if target else "-",
+            f"{theirs_mb:.0f} / {ours_mb:.0f} MB = {mem:.1f}x", mem >= 3 if target else None)
+    path = ROOT / "bench" / "models" / "llama_13b.py"
+    ours_t, ours_mb, rep = probe_stats(engine, path, 1)
+    cap = 8
+    theirs = torchinfo_run(path, cap_gb=cap)
+    nparams = max((c.total_params for c in rep.classes), default=0)
+    row(f"13B model ({nparams / 1e9:.1f} B, {nparams * 4 / 2**30:.0f} GiB fp32): torchinfo", "cannot run",
+        "fails" if not theirs["ok"] else "ran", not theirs["ok"])
+    row("13B model: shapelens answers", "yes", f"{ours_t * 1000:.0f} ms, {ours_mb:.0f} MB",
+        not [f for f in rep.findings if f.severity == "error"])
+    print(f"    (torchinfo ran under a {cap} GiB address-space cap so the failing run cannot exhaust the "
+          f"machine; its weights alone need {nparams * 4 / 2**30:.0f} GiB: {theirs['error']})")
+    cuda(engine)
+    engine.close()
+
+
+def torchinfo_run(path: Path, cap_gb: float = 0) -> dict:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "torchinfo_run.py"), str(path), str(cap_gb)],
+                         capture_output=True, text=True, timeout=900)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"ok": False, "error": (out.stderr.strip().splitlines() or ["killed"])[-1], "seconds": float("nan"),
+                "peak_mb": float("nan")}
+    return json.loads(lines[-1])
+
+
+def cuda(engine: Engine) -> None:
+    ok = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                        capture_output=True, text=True).stdout.strip() == "True"
+    if not ok:
+        row("--device cuda: seed 000 example 2", "-", "skipped: no GPU", None)
+        return
+    path = ROOT / "samples" / "seed000_ex2_mismatched_embedding.py"
+    t = time.perf_counter()
+    report = engine.check(str(path), options=ProbeOptions(device="cuda"))
+    row("--device cuda: seed 000 example 2", "-", f"{(time.perf_counter() - t) * 1000:.0f} ms on {report.stats['device']}",
+        report.stats["device"] == "cuda")
+
+
+def bench_cli() -> None:
+    print("CLI on a directory")
+    target = ROOT / "tests" / "corpus" if (ROOT / "tests" / "corpus").is_dir() else ROOT / "samples"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "shapelens", "check", str(target), "--format", "json"],
+                   capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    files = len(list(target.rglob("*.py")))
+    row(f"`shapelens check` on {files} files: CPU time / wall time", f"~ {os.cpu_count()} (cores)",
+        f"{cpu:.1f} s / {wall:.1f} s = {cpu / wall:.2f}", cpu / wall > 1.2 if (os.cpu_count() or 1) > 1 else None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    args = parser.parse_args()
+    mach = machine()
+    print(f"machine: {mach}\n")
+    print(f"  {'figure':58s} {'target':>18s} {'measured':>26s} {'met':>4s}")
+    bench_lsp(args.quick)
+    bench_engine(args.quick)
+    bench_cli()
+    Path(args.out).write_text(json.dumps({"machine": mach, "rows": ROWS}, indent=2) + "\n")
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
