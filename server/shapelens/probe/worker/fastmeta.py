@@ -1,0 +1,142 @@
+"""Fast shape rules for the ops models run most, on the meta device.
+
+torch's meta kernels for elementwise ops, norms and attention are written in Python
+(torch._refs / prims) and cost 0.5–7 ms per call; a GPT block runs dozens of them. For these
+ops the output shape and dtype follow from the inputs directly. Each rule validates the shape
+constraints it relies on and returns NotImplemented whenever anything is unusual or wrong, so
+that torch's own kernel runs and raises its own error: the fast path never decides an error.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+Fallback = NotImplemented
+
+
+def _meta(*values) -> bool:
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    return bool(tensors) and all(t.device.type == "meta" and type(t) is torch.Tensor for t in tensors)
+
+
+def _unary(x, *rest, **kwargs):
+    if not isinstance(x, torch.Tensor) or not _meta(x) or not x.dtype.is_floating_point:
+        return Fallback
+    if kwargs.get("inplace") or (rest and rest[-1] is True and len(rest) >= 2):
+        return Fallback
+    return torch.empty_like(x)
+
+
+def _binary(a, b, *rest, **kwargs):
+    if rest or kwargs.get("out") is not None or kwargs.get("alpha") not in (None, 1):
+        return Fallback
+    if not _meta(a, b):
+        return Fallback
+    for v in (a, b):
+        if not isinstance(v, (torch.Tensor, numbers.Number)) or isinstance(v, bool):
+            return Fallback
+    sa = a.shape if isinstance(a, torch.Tensor) else ()
+    sb = b.shape if isinstance(b, torch.Tensor) else ()
+    try:
+        shape = torch.broadcast_shapes(sa, sb)
+        dtype = torch.result_type(a, b)
+    except (RuntimeError, TypeError):
+        return Fallback
+    for t in (a, b):
+        if isinstance(t, torch.Tensor) and t.shape == shape and t.dtype == dtype:
+            return torch.empty_like(t)
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _div(a, b, *rest, **kwargs):
+    if kwargs.get("rounding_mode") is not None:
+        return Fallback
+    out = _binary(a, b, *rest, **{k: v for k, v in kwargs.items() if k != "rounding_mode"})
+    if out is Fallback or out.dtype.is_floating_point:
+        return out
+    return Fallback  # true division of integers promotes to float: let torch say how
+
+
+def _linear(x, weight, bias=None):
+    if not _meta(x, weight, bias) or weight.dim() not in (1, 2) or x.dim() < 1 or x.dtype != weight.dtype:
+        return Fallback
+    if x.shape[-1] != weight.shape[-1]:
+        return Fallback
+    out = tuple(x.shape[:-1]) + ((weight.shape[0],) if weight.dim() == 2 else ())
+    if bias is not None:
+        if bias.dtype != x.dtype:
+            return Fallback
+        try:
+            if torch.broadcast_shapes(out, bias.shape) != torch.Size(out):
+                return Fallback
+        except RuntimeError:
+            return Fallback
+    return torch.empty(out, dtype=x.dtype, device="meta")
+
+
+def _norm(x, normalized_shape, weight=None, bias=None, eps=None):
+    if not _meta(x, weight, bias) or not x.dtype.is_floating_point:
+        return Fallback
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.dim() < len(ns) or tuple(x.shape[x.dim() - len(ns):]) != ns:
+        return Fallback
+    for p in (weight, bias):
+        if p is not None and tuple(p.shape) != ns:
+            return Fallback
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _softmax(x, dim=None, _stacklevel=3, dtype=None):
+    if not _meta(x) or dim is None or dtype is not None or not x.dtype.is_floating_point:
+        return Fallback
+    if not -max(x.dim(), 1) <= dim < max(x.dim(), 1):
+        return Fallback
+    return torch.empty_like(x)
+
+
+def _sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    if not _meta(query, key, value) or attn_mask is not None or enable_gqa:
+        return Fallback
+    if query.dim() < 2 or key.dim() != query.dim() or value.dim() != query.dim():
+        return Fallback
+    if not (query.dtype == key.dtype == value.dtype) or not query.dtype.is_floating_point:
+        return Fallback
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        return Fallback
+    if tuple(query.shape[:-2]) != tuple(key.shape[:-2]) or tuple(key.shape[:-2]) != tuple(value.shape[:-2]):
+        return Fallback
+    return torch.empty(tuple(query.shape[:-1]) + (value.shape[-1],), dtype=query.dtype, device="meta")
+
+
+UNARY = [F.relu, F.gelu, F.silu, F.elu, F.leaky_relu, F.mish, F.hardswish, F.softplus, F.dropout,
+         torch.relu, torch.tanh, torch.sigmoid, torch.exp, torch.rsqrt, torch.sqrt, torch.neg,
+         torch.Tensor.relu, torch.Tensor.tanh, torch.Tensor.sigmoid, torch.Tensor.exp, torch.Tensor.rsqrt,
+         torch.Tensor.sqrt, torch.Tensor.neg, torch.Tensor.__neg__, torch.Tensor.float]
+BINARY = [torch.add, torch.mul, torch.sub, torch.Tensor.add, torch.Tensor.mul, torch.Tensor.sub,
+          torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.__mul__, torch.Tensor.__rmul__,
+          torch.Tensor.__sub__]
+
+RULES: dict = {f: _unary for f in UNARY}
+RULES.update({f: _binary for f in BINARY})
+RULES.update({torch.div: _div, torch.Tensor.div: _div, torch.Tensor.__truediv__: _div,
+              F.linear: _linear, torch._C._nn.linear: _linear,
+              F.layer_norm: _norm, torch.layer_norm: _norm,
+              F.softmax: _softmax, F.log_softmax: _softmax, torch.softmax: _softmax, torch.Tensor.softmax: _softmax,
+              F.scaled_dot_product_attention: _sdpa})
+if hasattr(F, "rms_norm"):
+    RULES[F.rms_norm] = _norm
+del RULES[torch.Tensor.float]  # `.float()` converts integer tensors too: not a float-only unary op
+
+
+def fast(func, args: tuple, kwargs: dict):
+    """The output of `func(*args, **kwargs)` on meta tensors, or NotImplemented."""
+    rule = RULES.get(func)
+    if rule is None:
+        return Fallback
+    try:
+        return rule(*args, **kwargs)
+    except TypeError:  # an unexpected signature: let torch handle it
+        return Fallback
