@@ -101,7 +101,12 @@ class Engine:
         req_id, fut = self.worker.submit(plan.to_json(), options.to_json())
 
         def done(f: Future) -> None:
-            report = build_report(plan.target, sources, f.result())
+            try:
+                report = build_report(plan.target, sources, f.result())
+            except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
+                report = ProbeReport(plan.target, [Finding(
+                    plan.target, {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                    "probe-incomplete", severity("probe-incomplete"), f"internal error reading the probe result: {exc}")])
             report.elapsed_ms = (time.perf_counter() - started) * 1000
             out.set_result(report)
 

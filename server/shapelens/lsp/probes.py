@@ -1,0 +1,91 @@
+"""Background probes: debounced per document, cancelled by a newer edit, never awaited by a
+request handler (hovers read the last result instead)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from shapelens.engine import ProbeOptions
+from shapelens.lsp.engines import Engines
+from shapelens.report.model import ProbeReport
+
+
+@dataclass(frozen=True)
+class Job:
+    uri: str
+    path: str
+    version: int | None
+    text: str
+    options: ProbeOptions
+    engines: Engines
+
+
+class Scheduler:
+    def __init__(self, on_done: Callable[[Job, ProbeReport], None], on_error: Callable[[Job, Exception], None],
+                 wrap: Callable[[Job, Awaitable[ProbeReport]], Awaitable[ProbeReport]]) -> None:
+        """`wrap` surrounds each probe (progress reporting)."""
+        self.on_done, self.on_error, self.wrap = on_done, on_error, wrap
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    def schedule(self, job: Job, delay_s: float) -> None:
+        """Probe `job` after `delay_s` unless another job for the same document comes first."""
+        self.cancel(job.uri)
+        self._tasks[job.uri] = asyncio.get_running_loop().create_task(self._run(job, delay_s))
+
+    def cancel(self, uri: str) -> None:
+        task = self._tasks.pop(uri, None)
+        if task is not None:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        for uri in list(self._tasks):
+            self.cancel(uri)
+
+    async def _run(self, job: Job, delay_s: float) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+            report = await self.wrap(job, _probe(job))
+        except Exception as exc:  # noqa: BLE001 — a failed probe must never take the server down
+            self._forget(job)
+            self.on_error(job, exc)
+            return
+        self._forget(job)
+        self.on_done(job, report)
+
+    def _forget(self, job: Job) -> None:
+        if self._tasks.get(job.uri) is asyncio.current_task():
+            del self._tasks[job.uri]
+
+
+async def _probe(job: Job) -> ProbeReport:
+    loop = asyncio.get_running_loop()
+    superseded = threading.Event()
+
+    def plan_and_submit():
+        # An edit may have superseded this job while it queued behind other plans.
+        return None if superseded.is_set() else job.engines.submit(job.path, job.text, job.options)
+
+    planned = loop.run_in_executor(job.engines.planner, plan_and_submit)
+    try:
+        # Shielded: a cancelled await must not orphan a probe the planner is about to start.
+        submitted = await asyncio.shield(planned)
+    except asyncio.CancelledError:
+        superseded.set()
+        planned.add_done_callback(_cancel_submitted)
+        raise
+    engine, req_id, fut = submitted
+    try:
+        return await asyncio.shield(asyncio.wrap_future(fut))
+    except asyncio.CancelledError:
+        engine.cancel(req_id)  # the worker kills the probe; its "cancelled" report is never read
+        raise
+
+
+def _cancel_submitted(planned: asyncio.Future) -> None:
+    if planned.cancelled() or planned.exception() is not None or planned.result() is None:
+        return
+    engine, req_id, _ = planned.result()
+    engine.cancel(req_id)
