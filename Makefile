@@ -21,8 +21,40 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/shapelens check samples/ || [ $$? -eq 1 ]
 
-test: $(STAMP)
+test: $(STAMP) client-test e2e
 	$(PY) -m pytest -q
+
+# --- VS Code extension (package.json, client/) ---------------------------------------------------
+NPM ?= npm
+NODE_STAMP := node_modules/.package-lock.json
+
+$(NODE_STAMP): package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+.PHONY: client-test e2e
+
+# Type-check, bundle, and the TypeScript unit tests (node's test runner).
+client-test: $(NODE_STAMP)
+	$(NPM) run build
+	$(NPM) run test:unit
+
+# The packaged extension in a real VS Code (code-server + headless chromium, cached under
+# $XDG_CACHE_HOME/shapelens-e2e, default ~/.cache/shapelens-e2e): trusted and Restricted-Mode runs.
+e2e: $(STAMP) $(NODE_STAMP)
+	$(NPM) run build
+	$(NPM) run package
+	$(NPM) run test:e2e
+
+# Speed and memory targets, measured (torchinfo is a benchmark-only dependency). Prints a table
+# and writes bench/results.json.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

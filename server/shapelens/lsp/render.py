@@ -7,7 +7,8 @@ import re
 from shapelens.report.model import ClassSummary, ShapeEntry
 
 UNTRUSTED = ("**shapelens**: shapes are unavailable because the workspace is untrusted, so none of its "
-             "code is run. Trust the workspace (setting `shapelens.trusted`) to see tensor shapes.")
+             "code is run. Trust the workspace (VS Code: *Manage Workspace Trust*; other editors: the "
+             "`trusted` initialization option) to see tensor shapes.")
 _EMBEDDING = re.compile(r"^Embedding\((?P<rows>\d+), (?P<cols>\d+)(?P<rest>.*)\)$")
 
 

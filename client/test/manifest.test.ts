@@ -1,0 +1,74 @@
+// The extension manifest (package.json) agrees with the code and with the brief.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import { DEFAULTS, SETTING_KEYS } from "../src/settings";
+
+const root = join(__dirname, "..", "..");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+describe("package.json", () => {
+  it("is the shapelens extension", () => {
+    assert.equal(pkg.name, "shapelens");
+    assert.ok(pkg.displayName);
+    assert.ok(pkg.publisher);
+    assert.equal(pkg.main, "./dist/extension.js");
+    assert.ok(pkg.activationEvents.includes("onLanguage:python"));
+  });
+
+  it("targets VS Code at most 1.139, and @types/vscode is not newer than the engine", () => {
+    const engine = /^\^(\d+)\.(\d+)\.\d+$/.exec(pkg.engines.vscode);
+    assert.ok(engine, pkg.engines.vscode);
+    const [maj, min] = [Number(engine[1]), Number(engine[2])];
+    assert.ok(maj === 1 && min <= 139);
+    const types = /^(\d+)\.(\d+)\.\d+$/.exec(pkg.devDependencies["@types/vscode"]);
+    assert.ok(types, "pin @types/vscode to an exact version");
+    assert.ok(Number(types[1]) === 1 && Number(types[2]) <= min);
+  });
+
+  it("contributes one setting per server setting, with the same defaults", () => {
+    const props = pkg.contributes.configuration.properties;
+    for (const key of SETTING_KEYS) {
+      const p = props[`shapelens.${key}`];
+      assert.ok(p, `shapelens.${key} missing`);
+      assert.deepEqual(p.default, DEFAULTS[key], `default of shapelens.${key}`);
+    }
+    assert.equal(props["shapelens.trusted"], undefined, "trust comes from the workspace, not a setting");
+    assert.deepEqual(props["shapelens.device"].enum, ["meta", "cpu", "cuda", "auto"]);
+  });
+
+  it("contributes the commands", () => {
+    const ids = pkg.contributes.commands.map((c: { command: string }) => c.command).sort();
+    assert.deepEqual(ids, ["shapelens.restartServer", "shapelens.showModelSummary", "shapelens.showOutput"]);
+  });
+
+  it("is limited in untrusted workspaces and off in virtual ones", () => {
+    assert.equal(pkg.capabilities.untrustedWorkspaces.supported, "limited");
+    assert.ok(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations.includes("shapelens.interpreter"));
+    const virt = pkg.capabilities.virtualWorkspaces;
+    assert.ok(virt === false || virt.supported === false);
+  });
+
+  it("bundles: languageclient is the only runtime dependency", () => {
+    assert.deepEqual(Object.keys(pkg.dependencies), ["vscode-languageclient"]);
+    assert.match(pkg.scripts.package, /--no-dependencies/);
+  });
+});
+
+describe("dist/extension.js (npm run build)", () => {
+  const bundle = join(root, "dist", "extension.js");
+  it("needs nothing at run time but vscode and Node's built-ins", (t) => {
+    if (!existsSync(bundle)) {
+      t.skip("not built");
+      return;
+    }
+    const required = new Set([...readFileSync(bundle, "utf8").matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]));
+    const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+    const other = [...required].filter((m) => m !== "vscode" && !builtins.has(m));
+    assert.deepEqual(other, []);
+    assert.ok(required.has("vscode"));
+  });
+});
