@@ -1,4 +1,5 @@
-"""`# shapelens:` hint comments.
+"""What the user tells the probe: `# shapelens:` hint comments, jaxtyping annotations on forward's
+parameters, and project-wide defaults in pyproject.toml's [tool.shapelens]. Torch-free.
 
     class Model(nn.Module):  # shapelens: Model(vocab_size=1000, d_model=64)
     def forward(self, x):    # shapelens: x=float[B,3,224,224], ids=long[B,T]
@@ -13,6 +14,8 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass, field
+
+from shapelens.analysis.source import parse
 
 _HINT = re.compile(r"#\s*shapelens:\s*(?P<body>.*)$")
 _INPUT = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<dtype>[A-Za-z_]\w*)\s*\[(?P<dims>[^\]]*)\]")
@@ -38,7 +41,7 @@ def parse_hint(line: int, body: str) -> Hint:
     stripped = body.strip()
     if re.match(r"[A-Za-z_][\w.]*\s*\(", stripped):
         try:
-            node = ast.parse(stripped, mode="eval").body
+            node = parse(stripped, mode="eval").body
         except SyntaxError as exc:
             hint.error = f"cannot parse the hint `{stripped}`: {exc.msg}"
             return hint
@@ -80,3 +83,131 @@ def collect_hints(text: str) -> dict[int, Hint]:
         target = line + 1 if own_line else line
         hints[target] = parse_hint(target, m.group("body"))
     return hints
+
+
+# -- jaxtyping annotations --------------------------------------------------------------------
+# `x: Float[Tensor, "batch seq 128"]` is an input spec: numbers are taken as written, names are
+# symbolic and shown by their own name in hovers.
+_JAX_DTYPES = {
+    **dict.fromkeys(("Float", "Float16", "Float32", "Float64", "BFloat16", "Inexact", "Real", "Num", "Shaped",
+                     "Complex"), "float"),
+    **dict.fromkeys(("Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64",
+                     "Integer", "Long"), "long"),
+    "Bool": "bool",
+}
+
+
+def annotation_spec(annotation: ast.expr | None) -> InputSpec | None:
+    if not isinstance(annotation, ast.Subscript):
+        return None
+    head = annotation.value
+    name = head.attr if isinstance(head, ast.Attribute) else head.id if isinstance(head, ast.Name) else None
+    dtype = _JAX_DTYPES.get(name or "")
+    sl = annotation.slice
+    if dtype is None or not isinstance(sl, ast.Tuple) or len(sl.elts) != 2:
+        return None
+    shape = sl.elts[1]
+    if not isinstance(shape, ast.Constant) or not isinstance(shape.value, str):
+        return None
+    dims: list[int | str] = []
+    for i, token in enumerate(shape.value.split()):
+        token = token.lstrip("*#").split("=")[0]
+        if token in ("", "..."):
+            token = "B"  # a variadic batch: probe it as one batch dim
+        if token == "_":
+            token = f"_{i}"
+        dims.append(int(token) if token.isdigit() else token)
+    return InputSpec(dtype, tuple(dims))
+
+
+def jaxtyping_inputs(fn: ast.FunctionDef) -> dict[str, InputSpec]:
+    """Input specs from the jaxtyping annotations of a forward's parameters."""
+    out = {}
+    for arg in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs:
+        spec = annotation_spec(arg.annotation)
+        if spec is not None:
+            out[arg.arg] = spec
+    return out
+
+
+# -- project-wide defaults: [tool.shapelens] in pyproject.toml ----------------------------------
+@dataclass
+class ProjectHints:
+    """What pyproject.toml says:
+
+        [tool.shapelens]
+        sizes = { B = 4, T = 64 }     # sizes for the dims the probe must assume
+        image-sizes = [224]           # the input sizes to try for images (default 28, 32, ...)
+
+        [tool.shapelens.models.GPT]   # a class by name, or "package.module.GPT"
+        init = "GPT(GPTConfig(n_layer=2))"   # or: kwargs = { vocab_size = 1000 }
+        inputs = "idx=long[B,T]"
+    """
+
+    sizes: dict[str, int] = field(default_factory=dict)
+    image_sizes: tuple[int, ...] = ()
+    models: dict[str, Hint] = field(default_factory=dict)
+    error: str | None = None
+
+    def for_class(self, module: str, name: str) -> Hint | None:
+        return self.models.get(f"{module}.{name}") or self.models.get(name)
+
+
+def _read_toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11 runs the worker: tomli if it is there
+        import tomli as tomllib  # type: ignore[no-redef]
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def project_hints(root: str) -> ProjectHints:
+    import os
+
+    path = os.path.join(root, "pyproject.toml")
+    if not os.path.isfile(path):
+        return ProjectHints()
+    try:
+        data = _read_toml(path)
+    except ImportError:
+        return ProjectHints()
+    except Exception as exc:  # noqa: BLE001 — a broken pyproject.toml is the user's to fix, not a crash
+        return ProjectHints(error=f"cannot read pyproject.toml for [tool.shapelens]: {exc}")
+    section = data.get("tool", {}).get("shapelens", {})
+    if not isinstance(section, dict):
+        return ProjectHints()
+    out = ProjectHints()
+    problems = []
+    sizes = section.get("sizes", {})
+    if isinstance(sizes, dict):
+        out.sizes = {str(k): v for k, v in sizes.items() if type(v) is int and v > 0}
+    images = section.get("image-sizes", section.get("image_sizes", []))
+    if isinstance(images, list):
+        out.image_sizes = tuple(v for v in images if type(v) is int and v > 0)
+    for cls, entry in (section.get("models") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        short = cls.rsplit(".", 1)[-1]
+        hint = Hint(0, f"[tool.shapelens.models.{cls}]")
+        init = entry.get("init")
+        if isinstance(init, str):
+            parsed = parse_hint(0, init)
+            hint.ctor, hint.error = parsed.ctor, parsed.error
+        elif isinstance(entry.get("kwargs"), dict):
+            try:
+                hint.ctor = ast.Call(ast.Name(short, ast.Load()), [], [
+                    ast.keyword(str(k), parse(repr(v), mode="eval").body) for k, v in entry["kwargs"].items()])
+                ast.fix_missing_locations(ast.Expression(hint.ctor))
+            except SyntaxError:
+                hint.error = "kwargs must hold plain values (numbers, strings, lists)"
+        inputs = entry.get("inputs")
+        if isinstance(inputs, str):
+            parsed = parse_hint(0, inputs)
+            hint.inputs = parsed.inputs
+            hint.error = hint.error or parsed.error
+        if hint.error:
+            problems.append(f"[tool.shapelens.models.{cls}]: {hint.error}")
+        out.models[cls] = hint
+    out.error = "; ".join(problems) or None
+    return out

@@ -2,12 +2,14 @@
 
 A rule says which constructor argument declares the input width a layer expects (and at which
 axis of the input it is read), which argument declares the width of its output (so a later
-mismatch can name where a width came from), what input to feed a layer when a model's input
-must be inferred, and which constructor arguments torch would reject.
+mismatch can name, and offer to fix, where a width came from), what to feed each input when a
+model's inputs must be inferred, which parameters must keep the shape the constructor declared
+(weight tying can swap them), and which constructor arguments torch would reject.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +19,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Spec:
-    """An input to make up: dims are ints or symbolic names (B, T, H, W, L)."""
+    """An input to make up: dims are ints or symbolic names (B, T, H, W, D, L)."""
 
     dims: tuple[int | str, ...]
     dtype: torch.dtype = torch.float32
@@ -37,17 +39,43 @@ class ConfigCheck:
 
 
 @dataclass(frozen=True)
+class Input:
+    """A further input of a layer whose width a constructor argument declares (Bilinear's
+    input2, a decoder's memory, nn.Transformer's tgt)."""
+
+    position: int  # index among forward's arguments
+    name: str  # forward's parameter name, for keyword calls and messages
+    param: str  # constructor argument declaring its width
+    width: Callable[[nn.Module], int]
+    axis: int = -1
+    spec: Callable[[nn.Module], Spec | None] | None = None
+
+
+@dataclass(frozen=True)
 class LayerRule:
     cls: type[nn.Module]
     code: str = "feature-mismatch"
     in_param: str | None = None  # constructor argument declaring the input width
     in_width: Callable[[nn.Module], int | tuple] | None = None
-    in_axis: int = -1  # axis of the first input that must equal it
+    in_axis: int = -1  # axis of the first input that must equal it (negative: unbatched inputs work too)
     out_param: str | None = None  # constructor argument declaring the output width
     out_axis: int = -1
+    # output width -> the out_param value that gives it (a bidirectional RNN doubles its width)
+    out_to_param: Callable[[nn.Module, int], int | None] = lambda m, width: width
     min_dims: int = 1  # inputs with fewer dims are left to torch's own error
     spec: Callable[[nn.Module], Spec | None] | None = None
+    inputs: tuple[Input, ...] = ()
+    # (parameter attribute, axis, constructor argument): tying weights must keep these equal
+    params: tuple[tuple[str, int, str], ...] = ()
     checks: tuple[ConfigCheck, ...] = field(default_factory=tuple)
+    # Constructor arguments that are widths (the corpus mutates exactly these).
+    widths: tuple[str, ...] = ()
+    # The output has the input's width (a norm, an attention block): after a mismatch the probe
+    # goes on with the width the layer received, not the one it declares, so the layers after it
+    # are checked against what really flows.
+    keeps_width: bool = False
+    # The constructor's parameters in order, for classes whose __init__ hides them (`*args`).
+    signature: tuple[str, ...] | None = None
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -78,87 +106,134 @@ _padding_idx = ConfigCheck(
     fixable=False,
 )
 
-
-def _conv_spec(n: int) -> Callable[[nn.Module], Spec]:
-    spatial = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}[n]
-    return lambda m: Spec(("B", m.in_channels, *spatial))
+_SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
-def _rnn_spec(m: nn.Module) -> Spec:
-    return Spec(("B", "T", m.input_size) if m.batch_first else ("T", "B", m.input_size))
+def _divides_both(a: dict) -> bool:
+    ins, outs, groups = a.get("in_channels"), a.get("out_channels"), a.get("groups")
+    if not all(type(v) is int for v in (ins, outs, groups)):
+        return True
+    return groups > 0 and ins % groups == 0 and outs % groups == 0
 
 
-def _mha_spec(m: nn.Module) -> Spec:
-    return Spec(("B", "T", m.embed_dim) if m.batch_first else ("T", "B", m.embed_dim))
+_GROUPED = (ConfigCheck(
+    param="groups",
+    ok=_divides_both,
+    message=lambda a: f"groups={a['groups']} must divide both in_channels={a['in_channels']} and "
+    f"out_channels={a['out_channels']} (grouped convolution); torch rejects this configuration",
+    repair=lambda a: _largest_divisor(math.gcd(a["in_channels"], a["out_channels"]), a["groups"]),
+),)
+_HEADS = (_divisible("d_model", "nhead", "each head gets d_model // nhead features"),)
 
 
-def _d_model_spec(m: nn.Module) -> Spec | None:
-    d_model = _transformer_width(m)
-    if d_model is None:
-        return None
-    batch_first = getattr(m, "batch_first", None)
-    if batch_first is None:
-        attn = getattr(m, "self_attn", None)
-        batch_first = getattr(attn, "batch_first", False)
-    return Spec(("B", "T", d_model) if batch_first else ("T", "B", d_model))
+def _seq(m: nn.Module, width: int) -> Spec:
+    return Spec(("B", "T", width) if getattr(m, "batch_first", False) else ("T", "B", width))
 
 
-def _transformer_width(m: nn.Module) -> int | None:
+def _rnn_out_to_param(m: nn.Module, width: int) -> int | None:
+    directions = 2 if m.bidirectional else 1
+    return width // directions if width % directions == 0 else None
+
+
+def _rnn_hidden_spec(m: nn.Module) -> Spec | tuple[Spec, ...]:
+    """h0 (and c0 for an LSTM): [num_layers * directions, B, hidden]; batch_first never applies."""
+    layers = m.num_layers * (2 if m.bidirectional else 1)
+    h = Spec((layers, "B", getattr(m, "proj_size", 0) or m.hidden_size))
+    return (h, Spec((layers, "B", m.hidden_size))) if isinstance(m, nn.LSTM) else h
+
+
+def _d_model(m: nn.Module) -> int:
     attn = getattr(m, "self_attn", None)
     if attn is not None:
         return attn.embed_dim
-    layers = getattr(m, "layers", None)
-    if layers is not None and len(layers):
-        return _transformer_width(layers[0])
-    return getattr(m, "d_model", None)
+    return m.d_model
+
+
+def _d_model_spec(m: nn.Module) -> Spec:
+    batch_first = getattr(m, "batch_first", None)
+    if batch_first is None:
+        batch_first = getattr(getattr(m, "self_attn", None), "batch_first", False)
+    return Spec(("B", "T", _d_model(m)) if batch_first else ("T", "B", _d_model(m)))
+
+
+def _conv(cls: type[nn.Module], n: int) -> LayerRule:
+    return LayerRule(cls, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-(n + 1),
+                     out_param="out_channels", out_axis=-(n + 1), min_dims=n + 1,
+                     spec=lambda m: Spec(("B", m.in_channels, *_SPATIAL[n])), checks=_GROUPED,
+                     widths=("in_channels", "out_channels"))
+
+
+def _batch_norm(cls: type[nn.Module], n: int) -> LayerRule:
+    # BatchNorm needs a batch: its channels are always axis 1 ([N, C] or [N, C, *spatial]).
+    dims = ("B", "{C}", *_SPATIAL[n]) if n > 1 else ("B", "{C}")
+    return LayerRule(cls, in_param="num_features", in_width=lambda m: m.num_features, in_axis=1,
+                     min_dims=2 if n == 1 else n + 2, keeps_width=True,
+                     spec=lambda m: Spec(tuple(m.num_features if d == "{C}" else d for d in dims)),
+                     widths=("num_features",))
+
+
+def _instance_norm(cls: type[nn.Module], n: int) -> LayerRule:
+    # InstanceNorm takes unbatched inputs too, so its channel axis counts from the end.
+    return LayerRule(cls, in_param="num_features", in_width=lambda m: m.num_features, in_axis=-(n + 1),
+                     min_dims=n + 1, spec=lambda m: Spec(("B", m.num_features, *_SPATIAL[n])),
+                     widths=("num_features",), keeps_width=True)
+
+
+def _rnn(cls: type[nn.Module]) -> LayerRule:
+    # nn.RNN/LSTM/GRU take `*args, **kwargs`; their documented order:
+    signature = ("input_size", "hidden_size", "num_layers", *(("nonlinearity",) if cls is nn.RNN else ()), "bias",
+                 "batch_first", "dropout", "bidirectional", *(("proj_size",) if cls is nn.LSTM else ()), "device",
+                 "dtype")
+    return LayerRule(cls, in_param="input_size", in_width=lambda m: m.input_size, min_dims=2, signature=signature,
+                     out_param="hidden_size", out_to_param=_rnn_out_to_param,
+                     spec=lambda m: _seq(m, m.input_size),
+                     inputs=(Input(1, "hx", "hidden_size", lambda m: m.hidden_size, spec=_rnn_hidden_spec),),
+                     widths=("input_size", "hidden_size"))
 
 
 RULES: list[LayerRule] = [
     LayerRule(nn.Linear, in_param="in_features", in_width=lambda m: m.in_features, out_param="out_features",
-              spec=lambda m: Spec(("B", m.in_features))),
+              spec=lambda m: Spec(("B", m.in_features)),
+              params=(("weight", 0, "out_features"), ("weight", 1, "in_features"), ("bias", 0, "out_features")),
+              widths=("in_features", "out_features")),
     LayerRule(nn.Bilinear, in_param="in1_features", in_width=lambda m: m.in1_features, out_param="out_features",
-              spec=lambda m: Spec(("B", m.in1_features))),
+              spec=lambda m: Spec(("B", m.in1_features)),
+              inputs=(Input(1, "input2", "in2_features", lambda m: m.in2_features,
+                            spec=lambda m: Spec(("B", m.in2_features))),),
+              params=(("weight", 0, "out_features"), ("weight", 1, "in1_features"), ("weight", 2, "in2_features")),
+              widths=("in1_features", "in2_features", "out_features")),
     LayerRule(nn.Embedding, code="index-out-of-range", out_param="embedding_dim",
-              spec=lambda m: Spec(("B", "T"), torch.long, m.num_embeddings), checks=(_padding_idx,)),
+              spec=lambda m: Spec(("B", "T"), torch.long, m.num_embeddings), checks=(_padding_idx,),
+              params=(("weight", 1, "embedding_dim"), ("weight", 0, "num_embeddings")), widths=("embedding_dim",)),
     LayerRule(nn.EmbeddingBag, code="index-out-of-range", out_param="embedding_dim",
-              spec=lambda m: Spec(("B", "T"), torch.long, m.num_embeddings), checks=(_padding_idx,)),
+              spec=lambda m: Spec(("B", "T"), torch.long, m.num_embeddings), checks=(_padding_idx,),
+              params=(("weight", 1, "embedding_dim"), ("weight", 0, "num_embeddings")), widths=("embedding_dim",)),
     LayerRule(nn.MultiheadAttention, code="embed-dim-mismatch", in_param="embed_dim", in_width=lambda m: m.embed_dim,
-              out_param="embed_dim", min_dims=2, spec=_mha_spec,
-              checks=(_divisible("embed_dim", "num_heads", "each head gets embed_dim // num_heads features"),)),
-    LayerRule(nn.TransformerEncoderLayer, code="embed-dim-mismatch", in_param="d_model",
-              in_width=lambda m: m.self_attn.embed_dim, out_param="d_model", min_dims=2, spec=_d_model_spec,
-              checks=(_divisible("d_model", "nhead", "each head gets d_model // nhead features"),)),
-    LayerRule(nn.TransformerDecoderLayer, code="embed-dim-mismatch", in_param="d_model",
-              in_width=lambda m: m.self_attn.embed_dim, out_param="d_model", min_dims=2, spec=_d_model_spec,
-              checks=(_divisible("d_model", "nhead", "each head gets d_model // nhead features"),)),
-    LayerRule(nn.Conv1d, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-2, out_param="out_channels",
-              out_axis=-2, min_dims=2, spec=_conv_spec(1),
-              checks=(_divisible("in_channels", "groups", "grouped convolution"),)),
-    LayerRule(nn.Conv2d, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-3, out_param="out_channels",
-              out_axis=-3, min_dims=3, spec=_conv_spec(2),
-              checks=(_divisible("in_channels", "groups", "grouped convolution"),)),
-    LayerRule(nn.Conv3d, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-4, out_param="out_channels",
-              out_axis=-4, min_dims=4, spec=_conv_spec(3),
-              checks=(_divisible("in_channels", "groups", "grouped convolution"),)),
-    LayerRule(nn.ConvTranspose1d, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-2,
-              out_param="out_channels", out_axis=-2, min_dims=2, spec=_conv_spec(1)),
-    LayerRule(nn.ConvTranspose2d, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-3,
-              out_param="out_channels", out_axis=-3, min_dims=3, spec=_conv_spec(2)),
-    LayerRule(nn.ConvTranspose3d, in_param="in_channels", in_width=lambda m: m.in_channels, in_axis=-4,
-              out_param="out_channels", out_axis=-4, min_dims=4, spec=_conv_spec(3)),
-    LayerRule(nn.BatchNorm1d, in_param="num_features", in_width=lambda m: m.num_features, in_axis=1, min_dims=2,
-              spec=lambda m: Spec(("B", m.num_features))),
-    LayerRule(nn.BatchNorm2d, in_param="num_features", in_width=lambda m: m.num_features, in_axis=1, min_dims=4,
-              spec=lambda m: Spec(("B", m.num_features, "H", "W"))),
-    LayerRule(nn.BatchNorm3d, in_param="num_features", in_width=lambda m: m.num_features, in_axis=1, min_dims=5,
-              spec=lambda m: Spec(("B", m.num_features, "D", "H", "W"))),
+              out_param="embed_dim", min_dims=2, spec=lambda m: _seq(m, m.embed_dim),
+              checks=(_divisible("embed_dim", "num_heads", "each head gets embed_dim // num_heads features"),),
+              widths=("embed_dim",), keeps_width=True),
+    LayerRule(nn.TransformerEncoderLayer, code="embed-dim-mismatch", in_param="d_model", in_width=_d_model,
+              out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
+              keeps_width=True),
+    LayerRule(nn.TransformerDecoderLayer, code="embed-dim-mismatch", in_param="d_model", in_width=_d_model,
+              out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
+              keeps_width=True,
+              inputs=(Input(1, "memory", "d_model", _d_model, spec=_d_model_spec),)),
+    LayerRule(nn.Transformer, code="embed-dim-mismatch", in_param="d_model", in_width=_d_model,
+              out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
+              keeps_width=True,
+              inputs=(Input(1, "tgt", "d_model", _d_model, spec=_d_model_spec),)),
+    _conv(nn.Conv1d, 1), _conv(nn.Conv2d, 2), _conv(nn.Conv3d, 3),
+    _conv(nn.ConvTranspose1d, 1), _conv(nn.ConvTranspose2d, 2), _conv(nn.ConvTranspose3d, 3),
+    _batch_norm(nn.BatchNorm1d, 1), _batch_norm(nn.BatchNorm2d, 2), _batch_norm(nn.BatchNorm3d, 3),
+    _instance_norm(nn.InstanceNorm1d, 1), _instance_norm(nn.InstanceNorm2d, 2), _instance_norm(nn.InstanceNorm3d, 3),
     LayerRule(nn.GroupNorm, in_param="num_channels", in_width=lambda m: m.num_channels, in_axis=1, min_dims=2,
-              checks=(_divisible("num_channels", "num_groups", "channels are split into groups"),)),
+              spec=lambda m: Spec(("B", m.num_channels, "H", "W")),
+              checks=(_divisible("num_channels", "num_groups", "channels are split into groups"),),
+              widths=("num_channels",), keeps_width=True),
     LayerRule(nn.LayerNorm, in_param="normalized_shape", in_width=lambda m: tuple(m.normalized_shape),
-              spec=lambda m: Spec(("B", "T", *m.normalized_shape))),
-    LayerRule(nn.RNN, in_param="input_size", in_width=lambda m: m.input_size, min_dims=2, spec=_rnn_spec),
-    LayerRule(nn.LSTM, in_param="input_size", in_width=lambda m: m.input_size, min_dims=2, spec=_rnn_spec),
-    LayerRule(nn.GRU, in_param="input_size", in_width=lambda m: m.input_size, min_dims=2, spec=_rnn_spec),
+              spec=lambda m: Spec(("B", "T", *m.normalized_shape)), widths=("normalized_shape",), keeps_width=True),
+    _rnn(nn.RNN), _rnn(nn.LSTM), _rnn(nn.GRU),
 ]
 
 
@@ -171,7 +246,9 @@ def rule_for(cls: type) -> LayerRule | None:
 
 
 def container_first(module: nn.Module) -> nn.Module | None:
-    """The first layer an input reaches in a container (Sequential, ModuleList)."""
+    """The first layer an input reaches in a container (Sequential, ModuleList, ModuleDict)."""
     if isinstance(module, (nn.Sequential, nn.ModuleList)) and len(module):
         return module[0]
+    if isinstance(module, nn.ModuleDict) and len(module):
+        return next(iter(module.values()))
     return None

@@ -2,13 +2,13 @@
 
 - Every nn.Module records where it was constructed: the exact call span in a workspace file
   (from the frame's `co_positions`) and the simple values in scope there (for fix expressions).
-- Forward pre-hooks check each layer's input against its rule and, on a mismatch, record a
-  finding and continue with an input of the expected shape, so one probe reports every mismatch.
-- Forward hooks record each layer's first input/output shapes and which constructor argument
-  produced a tensor's width (its provenance), so a fix can reuse that expression.
-- A TorchFunctionMode tags tensors with their creation site, keeps the values of small tensors
-  whose values are known (the meta device has none), and falls back to CPU for ops lacking meta
-  kernels.
+  Its forward hooks (hooks.py) check its inputs against its rule.
+- Fix expressions: which source text to write for a width, and the same finding told from the
+  constructor arguments that produced the disagreeing widths (their provenance).
+- A TorchFunctionMode checks the common ops before they run (ops.py), tags tensors with their
+  creation site and their widths' provenance, keeps the values of small tensors whose values are
+  known (the meta device has none), makes shape-only results where torch's meta kernels are slow
+  Python, and falls back to CPU for ops lacking meta kernels.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import math
 import os
 import sys
 import types
@@ -29,17 +30,32 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from shapelens.analysis.index import ArgSite, CallSite, SourceIndex
 from shapelens.analysis.source import Span, span
+from shapelens.probe.worker import fastmeta, ops, provenance
 from shapelens.probe.worker.rules import LayerRule, rule_for
 
 VALUE_LIMIT = 1 << 16  # elements: tensors this small keep their values on the meta device
 CPU_FALLBACK_LIMIT = 1 << 24  # elements materialised on CPU for an op without a meta kernel
-FACTORIES_WITH_VALUES = {"tensor", "as_tensor", "arange", "LongTensor", "IntTensor"}
+FACTORIES_WITH_VALUES = {"tensor", "as_tensor", "arange", "LongTensor", "IntTensor", "full", "zeros", "ones", "eye"}
+FACTORIES = {"full", "zeros", "ones", "eye", "empty", "tensor", "as_tensor", "arange", "linspace", "logspace",
+             "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "randperm", "tril_indices",
+             "triu_indices", "empty_strided", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor"}
+TO_PYTHON = {"__bool__", "item", "__int__", "__float__", "__index__", "tolist"}
 CREATION = FACTORIES_WITH_VALUES | {"randint", "randn", "rand", "empty", "zeros_like", "ones_like", "randn_like",
                                     "rand_like", "randperm", "linspace", "eye", "normal", "full_like", "empty_like"}
+DEVICE_ARGS = CREATION | FACTORIES
 
 
 class ProbeTimeout(BaseException):
     """Raised by the probe's timer; a BaseException so user `except Exception:` cannot swallow it."""
+
+
+class ShapeMismatch(RuntimeError):
+    """An op whose inputs do not fit, found by a check before torch ran it. `alts` are findings
+    on the constructor arguments that made the disagreeing widths, each with its fix."""
+
+    def __init__(self, message: str, alts: list[dict]) -> None:
+        super().__init__(message)
+        self.alts = alts
 
 
 @dataclass
@@ -47,6 +63,9 @@ class Site:
     path: str
     span: Span
     scope: dict[str, Any] = field(default_factory=dict)
+
+    def __deepcopy__(self, memo) -> "Site":
+        return self  # a record of where something was built; layers torch deep-copies share it
 
 
 @dataclass
@@ -57,6 +76,32 @@ class LayerInfo:
     first_out: list[int] | None = None
     in_sym: str | None = None
     out_sym: str | None = None
+    # Built by the user's own call (not inside a torch layer's constructor): only then do the
+    # call's arguments belong to this module.
+    direct: bool = True
+    params_checked: bool = False
+    restore: Any = None  # the input a width-keeping layer really got, when the probe repaired it
+    origin: "LayerInfo | None" = None  # for a copy torch made (nn.TransformerEncoder clones its layer)
+    owner: str | None = None  # the class whose probe built it (None: module-level code)
+
+    def __deepcopy__(self, memo) -> "LayerInfo":
+        import copy
+
+        new = LayerInfo(copy.deepcopy(self.module, memo), self.site, direct=self.direct,
+                        params_checked=self.params_checked, origin=self.origin or self, owner=self.owner)
+        if STATE is not None:
+            STATE.copies.append(new)
+        return new
+
+    def record(self, first_in: list[int] | None, first_out: list[int] | None) -> None:
+        """The shapes of the first call; a copy's first call also shapes the layer it copies,
+        which the user built and may never call itself."""
+        state = STATE
+        for info in (self, self.origin) if self.origin is not None else (self,):
+            if first_in is not None and info.first_in is None and info.first_out is None:
+                info.first_in, info.in_sym = first_in, state.symbolic(first_in) if state else None
+            if first_out is not None and info.first_out is None:
+                info.first_out, info.out_sym = first_out, state.symbolic(first_out) if state else None
 
 
 class State:
@@ -71,10 +116,18 @@ class State:
         self._finding_keys: set[tuple] = set()
         self.tensors: dict[tuple[str, Span], dict] = {}
         self.layers: list[LayerInfo] = []
+        self.copies: list[LayerInfo] = []  # layers torch deep-copied (they are not the user's calls)
         self.called: set[type] = set()
         self.instances: dict[type, nn.Module] = {}
         self.assumed: dict[int, str] = {}
         self.at: tuple[str, int] | None = None
+        self.missing_notes: dict[tuple[str, int], dict] = {}  # failed import -> its note
+        self.timed_out = False
+        self.last_split: dict | None = None  # the last split/unbind, to explain a failed unpacking
+        # The class whose probe is running (None: module-level code): everything recorded is
+        # tagged with it, so the engine can reuse a class's results while its text is unchanged.
+        self.owner: str | None = None
+        self.probed: list[str] = []
 
     def index(self, path: str) -> SourceIndex | None:
         if path not in self.indexes:
@@ -89,18 +142,23 @@ class State:
 
     # -- findings ---------------------------------------------------------------------------
     def finding(self, code: str, path: str, where: Span, message: str, related: list[dict] | None = None,
-                fixes: list[dict] | None = None) -> None:
-        key = (code, path, where)
+                fixes: list[dict] | None = None, alts: list[dict] | None = None) -> None:
+        """`alts`: the same problem told from other constructor arguments (the producers of a
+        width); the probe keeps whichever fix it verifies to make the file consistent."""
+        key = (code, path, tuple(where))
         if key in self._finding_keys:
             return
         self._finding_keys.add(key)
-        self.findings.append({"code": code, "path": path, "span": list(where), "message": message,
-                              "related": related or [], "fixes": fixes or []})
+        entry = {"code": code, "path": path, "span": list(where), "message": message,
+                 "related": related or [], "fixes": fixes or [], "owner": self.owner}
+        if alts:
+            entry["alts"] = alts
+        self.findings.append(entry)
 
     # -- attempts (a class probe may try several input sizes) -------------------------------
     def mark(self) -> tuple:
         return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym)
-                                                         for li in self.layers], set(self.called))
+                                                         for li in self.layers + self.copies], set(self.called))
 
     def rollback(self, mark: tuple) -> None:
         n, keys, layer_state, called = mark
@@ -169,15 +227,27 @@ def snapshot(f_locals: dict) -> dict[str, Any]:
         if _simple(value):
             out[name] = value
         elif hasattr(value, "__dict__") and not isinstance(
-            value, (types.ModuleType, type, types.FunctionType, torch.Tensor)
+            value, (types.ModuleType, types.FunctionType, torch.Tensor)
         ):
             try:
-                attrs = {k: v for k, v in vars(value).items() if not k.startswith("_") and _simple(v)}
+                attrs = _simple_attrs(value)
             except TypeError:
                 continue
             if attrs:
                 out[name] = types.SimpleNamespace(**attrs)
     return out
+
+
+def _simple_attrs(value: Any) -> dict[str, Any]:
+    """An object's simple attributes, with those of its own (non-torch) classes under them, so a
+    fix can write `self.expansion * planes`."""
+    attrs: dict[str, Any] = {}
+    if not isinstance(value, type):
+        for klass in reversed(type(value).__mro__):
+            if not klass.__module__.startswith(("torch", "builtins")):
+                attrs.update((k, v) for k, v in vars(klass).items() if not k.startswith("_") and _simple(v))
+    attrs.update((k, v) for k, v in vars(value).items() if not k.startswith("_") and _simple(v))
+    return attrs
 
 
 def find_site(skip_self: object = None, with_scope: bool = False, depth: int = 2) -> Site | None:
@@ -188,7 +258,13 @@ def find_site(skip_self: object = None, with_scope: bool = False, depth: int = 2
     while frame is not None:
         if frame.f_code.co_filename in state.sources:
             if skip_self is None or frame.f_locals.get("self") is not skip_self:
-                scope = snapshot(frame.f_locals) if with_scope else {}
+                # A module's globals are kept as is and filtered only when a fix needs it:
+                # copying them at every layer built there made long scripts quadratic. A
+                # function's locals are few, and are copied now: a layer built in a loop must
+                # see the loop variable's value of its own iteration.
+                scope = {}
+                if with_scope:
+                    scope = frame.f_locals if frame.f_code.co_name == "<module>" else snapshot(frame.f_locals)
                 return Site(frame.f_code.co_filename, frame_span(frame), scope)
         frame = frame.f_back
     return None
@@ -203,6 +279,9 @@ def call_site(site: Site | None) -> CallSite | None:
 
 @functools.cache
 def ctor_params(cls: type) -> list[str]:
+    rule = rule_for(cls)
+    if rule is not None and rule.signature is not None and rule.cls is cls:
+        return list(rule.signature)
     try:
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):
@@ -217,6 +296,17 @@ def ctor_arg(module_cls: type, site: Site | None, param: str) -> tuple[CallSite 
         return cs, None
     index = STATE.index(site.path)  # type: ignore[union-attr]
     return cs, index.bind_args(cs.call, ctor_params(module_cls)).get(param)
+
+
+def module_arg(module: nn.Module, param: str) -> tuple[Site | None, CallSite | None, ArgSite | None]:
+    """Where `module` was built and the source of its constructor argument `param`. A layer that
+    torch built inside another layer's constructor shares that call but none of its arguments."""
+    info = module.__dict__.get("_sl")
+    site = info.site if info else None
+    cs, arg = ctor_arg(type(module), site, param)
+    if info is not None and not info.direct:
+        arg = None
+    return site, cs, arg
 
 
 def describe(module: nn.Module) -> str:
@@ -251,41 +341,98 @@ def eval_in(text: str, scope: dict) -> Any:
         return None
 
 
-def fix_text(value: int, producer: tuple[nn.Module, str] | None, scope: dict) -> str:
-    """The source expression for `value` in the consumer's scope: the producer's own argument
-    expression when it evaluates there to the same value, else a name in scope that holds it,
-    else the literal."""
-    if producer is not None:
-        module, param = producer
-        info = module.__dict__.get("_sl")
-        _, arg = ctor_arg(type(module), info.site if info else None, param)
-        if arg is not None and eval_in(arg.text, scope) == value:
-            return arg.text
+def expression_for(value: int, texts: list[str], scope: dict) -> str:
+    """The source text to write for `value` where `scope` is: the first of `texts` (expressions
+    the code already uses for this width) that evaluates there to `value`, else a name holding
+    it, else the literal."""
+    return expressions_for(value, texts, scope)[0]
+
+
+def _is_number(text: str) -> bool:
+    return text.strip().lstrip("-").isdigit()
+
+
+def expressions_for(value: int, texts: list[str], scope: dict, current: str | None = None,
+                    limit: int = 4) -> list[str]:
+    """Texts that evaluate to `value` in `scope`, best first: an expression the code already uses
+    for this width (`embed_dim * 2`), a part of the argument's own expression (`hidden` in
+    `hidden * 2`), a name holding the value, and the literal. The probe verifies them in this
+    order, so a literal that only fits one layer built in a loop gives way to a name that fits
+    every iteration."""
+    scope = snapshot(scope)
+    found: list[str] = []
+
+    def add(text: str) -> None:
+        if text not in found and eval_in(text, scope) == value:
+            found.append(text)
+
+    for text in texts:
+        if not _is_number(text):
+            add(text)
+    if current:
+        try:
+            tree = ast.parse(current.strip(), mode="eval")
+        except SyntaxError:
+            tree = None
+        parts = [n for n in ast.walk(tree) if isinstance(n, (ast.BinOp, ast.Name, ast.Attribute))
+                 and n is not tree.body] if tree else []
+        for node in sorted(parts, key=lambda n: -(n.end_col_offset - n.col_offset)):
+            add(ast.get_source_segment(current.strip(), node) or "")
     for name, v in scope.items():
         if type(v) is int and v == value and name not in {"self"}:
-            return name
-    return str(value)
+            add(name)
+    for text in texts:
+        add(text)
+    if str(value) not in found:
+        found.append(str(value))
+    return found[:limit]
+
+
+def single_producer(t: torch.Tensor, axis: int) -> tuple[nn.Module, str] | None:
+    parts = provenance.get(t).get(axis if axis < 0 else axis - t.dim(), [])
+    if len(parts) == 1 and parts[0].factor == 1:
+        return parts[0].module, parts[0].param
+    return None
 
 
 def producer_related(t: torch.Tensor, axis: int, what: str) -> tuple[tuple[nn.Module, str] | None, list[dict]]:
-    prov = getattr(t, "_sl_prov", None) or {}
-    producer = prov.get(axis)
+    neg = axis if axis < 0 else axis - t.dim()
+    parts = provenance.get(t).get(neg, [])
     related: list[dict] = []
-    if producer is not None:
-        module, param = producer
-        info = module.__dict__.get("_sl")
-        cs, arg = ctor_arg(type(module), info.site if info else None, param)
-        if cs is not None and info is not None:
-            where = span(cs.statement) if cs.statement is not None else span(cs.call)
-            detail = f" ({param}={arg.text})" if arg is not None else ""
-            related.append({"path": info.site.path, "span": list(where),
-                            "message": f"{what} come from {describe(module)}{detail}"})
-    else:
+    for part in parts:
+        site, cs, arg = module_arg(part.module, part.param)
+        if cs is None or site is None:
+            continue
+        where = span(cs.statement) if cs.statement is not None else span(cs.call)
+        detail = f" ({part.param}={arg.text})" if arg is not None else ""
+        share = what if len(parts) == 1 else f"{part.size} of the {int(t.shape[neg])} features"
+        related.append({"path": site.path, "span": list(where), "message": f"{share} come from {describe(part.module)}{detail}"})
+    if not parts:
         site = getattr(t, "_sl_site", None)
         if site is not None:
             related.append({"path": site.path, "span": list(site.span),
                             "message": f"the input is created here with shape {fmt_shape(t)}"})
-    return producer, related
+    return single_producer(t, neg), related
+
+
+def producer_alts(sides: list[tuple[torch.Tensor, int, int]], code: str, message, texts: list[str],
+                  related: list[dict]) -> list[dict]:
+    """The same problem told from the constructor arguments that produced the disagreeing widths:
+    one finding per producer, on its argument, with the value that would make the widths agree.
+    `message(module, param, arg_text, value)` words it."""
+    alts, seen = [], set()
+    for t, axis, wanted in sides:
+        for module, param, value in provenance.alternatives(t, axis, wanted):
+            site, cs, arg = module_arg(module, param)
+            if site is None or arg is None or (site.path, arg.span) in seen:
+                continue
+            seen.add((site.path, arg.span))
+            text = expression_for(value, texts, site.scope)
+            alts.append({"code": code, "path": site.path, "span": list(arg.span),
+                         "message": message(module, param, arg.text, value), "related": related,
+                         "fixes": [{"title": f"Change {param} to {text}",
+                                    "edits": [{"path": site.path, "span": list(arg.span), "new_text": text}]}]})
+    return alts
 
 
 def tensor_label(t: torch.Tensor) -> str:
@@ -293,279 +440,29 @@ def tensor_label(t: torch.Tensor) -> str:
     return f"`{name}` {fmt_shape(t)}" if name else f"a tensor of shape {fmt_shape(t)}"
 
 
-# -- checks (forward pre-hooks) ---------------------------------------------------------------
-def _first_tensor(args: tuple, kwargs: dict) -> tuple[int | str | None, torch.Tensor | None]:
-    for i, a in enumerate(args):
-        if isinstance(a, torch.Tensor):
-            return i, a
-    for k, v in kwargs.items():
-        if isinstance(v, torch.Tensor):
-            return k, v
-    return None, None
-
-
-def _replace(args: tuple, kwargs: dict, where, new) -> tuple[tuple, dict]:
-    if isinstance(where, int):
-        args = args[:where] + (new,) + args[where + 1 :]
-    else:
-        kwargs = {**kwargs, where: new}
-    return args, kwargs
-
-
-def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int, t: torch.Tensor, axis: int,
-                   message: str) -> None:
-    info = module.__dict__.get("_sl")
-    site = info.site if info else None
-    if site is None:
-        return
-    cs, arg = ctor_arg(type(module), site, param)
-    actual = int(t.shape[axis])
-    producer, related = producer_related(t, axis, f"{actual} features")
-    where = arg.span if arg else (span(cs.call.func) if cs else site.span)
-    fixes = []
-    if arg is not None:
-        text = fix_text(actual, producer, site.scope)
-        fixes.append({"title": f"Change {param} to {text}",
-                      "edits": [{"path": site.path, "span": list(arg.span), "new_text": text}]})
-    STATE.finding(rule.code, site.path, where, message, related, fixes)  # type: ignore[union-attr]
-
-
-def check_width(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict):
-    where, x = _first_tensor(args, kwargs)
-    if x is None or rule.in_width is None or rule.in_param is None:
-        return None
-    expected = rule.in_width(module)
-    if isinstance(expected, tuple):  # LayerNorm: the trailing dims
-        n = len(expected)
-        if x.dim() < n or tuple(x.shape[-n:]) == expected:
-            return None
-        msg = (f"{describe(module)} normalizes over {rule.in_param}={list(expected)} but receives "
-               f"{tensor_label(x)}, whose last {n} dim(s) are {list(x.shape[-n:])}")
-        if n == 1:
-            width_mismatch(module, rule, rule.in_param, expected[0], x, -1, msg)
-        new = x.new_zeros(tuple(x.shape[:-n]) + expected)
-        return _replace(args, kwargs, where, new)
-    if x.dim() < rule.min_dims or -rule.in_axis > x.dim() or x.shape[rule.in_axis] == expected:
-        return None
-    actual = int(x.shape[rule.in_axis])
-    unit = "features" if rule.in_axis == -1 else "channels"
-    if rule.code == "embed-dim-mismatch":
-        msg = (f"{describe(module)} has {rule.in_param}={expected} but its input {tensor_label(x)} has {actual} "
-               f"features; torch's check embed_dim == embed_dim_to_check fails")
-    else:
-        msg = (f"{describe(module)} expects {rule.in_param}={expected} input {unit} but receives "
-               f"{tensor_label(x)} with {actual} {unit}")
-    width_mismatch(module, rule, rule.in_param, expected, x, rule.in_axis, msg)
-    shape = list(x.shape)
-    shape[rule.in_axis] = expected
-    return _replace(args, kwargs, where, x.new_zeros(shape))
-
-
-def check_mha(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict):
-    names = ["query", "key", "value"]
-    vals = [args[i] if i < len(args) else kwargs.get(n) for i, n in enumerate(names)]
-    q, k, v = vals
-    if not all(isinstance(t, torch.Tensor) for t in vals) or q.dim() < 2:
-        return None
-    E = module.embed_dim
-    changed = False
-    if q.shape[-1] != E:
-        msg = (f"{describe(module)} has embed_dim={E} but the query {tensor_label(q)} has {q.shape[-1]} "
-               f"features; torch's assertion embed_dim == embed_dim_to_check ({E} vs {q.shape[-1]}) fails")
-        width_mismatch(module, rule, "embed_dim", E, q, -1, msg)
-        new_q = q.new_zeros(list(q.shape[:-1]) + [E])
-        k = new_q if k is q else k
-        v = new_q if v is q else v
-        q, changed = new_q, True
-    for t, dim_attr, label in ((k, "kdim", "key"), (v, "vdim", "value")):
-        expected = getattr(module, dim_attr)
-        if t.shape[-1] != expected:
-            info = module.__dict__.get("_sl")
-            cs = call_site(info.site if info else None)
-            if cs is not None:
-                close = (cs.call.end_lineno, cs.call.end_col_offset - 1)
-                new_text = f", {dim_attr}={t.shape[-1]}"
-                STATE.finding("embed-dim-mismatch", info.site.path, span(cs.call.func),  # type: ignore[union-attr]
-                              f"{describe(module)} expects the {label} to have {dim_attr}={expected} features but "
-                              f"it has {t.shape[-1]} ({tensor_label(t)})",
-                              fixes=[{"title": f"Pass {dim_attr}={t.shape[-1]}",
-                                      "edits": [{"path": info.site.path, "span": [*close, *close], "new_text": new_text}]}])
-            changed = True
-    if not changed:
-        return None
-    # Continue with inputs of the expected widths so later layers are still checked.
-    q = q if q.shape[-1] == E else q.new_zeros(list(q.shape[:-1]) + [E])
-    k = k if k.shape[-1] == module.kdim else k.new_zeros(list(k.shape[:-1]) + [module.kdim])
-    v = v if v.shape[-1] == module.vdim else v.new_zeros(list(v.shape[:-1]) + [module.vdim])
-    rest = args[3:]
-    kw = {n: val for n, val in kwargs.items() if n not in names}
-    return (q, k, v, *rest), kw
-
-
-def _index_site(x: torch.Tensor) -> Site | None:
-    return getattr(x, "_sl_site", None) or find_site(depth=3)
-
-
-def check_embedding(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict):
-    where, x = _first_tensor(args, kwargs)
-    if x is None:
-        return None
-    state = STATE
-    info = module.__dict__.get("_sl")
-    result = None
-    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-        site = _index_site(x)
-        if site is not None:
-            fixes = []
-            cs = call_site(site)
-            func = cs.call.func if cs else None
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr in CREATION:
-                fixes.append(_dtype_fix(site, cs.call, func.value.id))
-            state.finding("index-dtype", site.path, site.span,
-                          f"{describe(module)} needs integer indices (torch.long) but receives {tensor_label(x)} "
-                          f"of dtype {str(x.dtype).removeprefix('torch.')}", fixes=fixes)
-        x = x.long()
-        result = _replace(args, kwargs, where, x)
-    n = module.num_embeddings
-    values = getattr(x, "_sl_values", None) if x.device.type == "meta" else x.detach()
-    bad_value = None
-    if values is not None and values.numel() and not values.dtype.is_floating_point:
-        bad = values[(values < 0) | (values >= n)]
-        if bad.numel():
-            bad_value = int(bad.flatten()[0])
-    high = getattr(x, "_sl_high", None)
-    if bad_value is None and high is not None and high > n:
-        hsite = getattr(x, "_sl_high_site", None)
-        if hsite is not None:
-            state.finding("index-out-of-range", hsite.path, hsite.span,
-                          f"indices are drawn from [0, {high}) but {describe(module)} has num_embeddings={n} "
-                          f"(valid indices 0..{n - 1})", related=_table_related(module, n))
-    if bad_value is not None:
-        site = _index_site(x)
-        if site is not None:
-            cs = call_site(site)
-            where_span = site.span
-            if cs is not None:
-                where_span = state.index(site.path).literal_element(cs.call, bad_value) or site.span
-            cs_e, arg = ctor_arg(type(module), info.site if info else None, "num_embeddings")
-            fixes = []
-            if arg is not None and bad_value >= n:
-                top = int(values.max()) + 1
-                fixes.append({"title": f"Grow the table to num_embeddings={top}",
-                              "edits": [{"path": info.site.path, "span": list(arg.span), "new_text": str(top)}]})
-            state.finding("index-out-of-range", site.path, where_span,
-                          f"index {bad_value} is out of range for {describe(module)}: num_embeddings={n}, "
-                          f"valid indices are 0..{n - 1}", related=_table_related(module, n), fixes=fixes)
-        clamped = x.clamp(0, n - 1) if x.device.type != "meta" else x
-        if x.device.type == "meta":
-            clamped = x.new_zeros(x.shape)
-        args, kwargs = result if result else (args, kwargs)
-        result = _replace(args, kwargs, where, clamped)
-    return result
-
-
-def _table_related(module: nn.Module, n: int) -> list[dict]:
-    info = module.__dict__.get("_sl")
-    cs, arg = ctor_arg(type(module), info.site if info else None, "num_embeddings")
-    if cs is None or info is None:
-        return []
-    where = arg.span if arg else span(cs.call)
-    return [{"path": info.site.path, "span": list(where),
-             "message": f"{describe(module)} has num_embeddings={n} rows: valid indices are 0..{n - 1}"}]
-
-
-def _dtype_fix(site: Site, call: ast.Call, torch_name: str) -> dict:
-    for kw in call.keywords:
-        if kw.arg == "dtype":
-            return {"title": "Create the indices as torch.long",
-                    "edits": [{"path": site.path, "span": list(span(kw.value)), "new_text": f"{torch_name}.long"}]}
-    close = (call.end_lineno, call.end_col_offset - 1)
-    sep = ", " if call.args or call.keywords else ""
-    return {"title": "Create the indices as torch.long",
-            "edits": [{"path": site.path, "span": [*close, *close], "new_text": f"{sep}dtype={torch_name}.long"}]}
-
-
-SPECIAL_CHECKS = {nn.MultiheadAttention: check_mha, nn.Embedding: check_embedding, nn.EmbeddingBag: check_embedding}
-
-
-def pre_hook(module: nn.Module, args: tuple, kwargs: dict):
-    if STATE is None:
-        return None
-    STATE.called.add(type(module))  # at the start: a forward that raises was still called
-    info = module.__dict__.get("_sl")
-    if info is not None and info.first_out is None and info.first_in is None:
-        # What the layer really receives, before a mismatch is repaired to probe on.
-        _, x = _first_tensor(args, kwargs)
-        if x is not None:
-            info.first_in = list(x.shape)
-            info.in_sym = STATE.symbolic(info.first_in)
-    rule = rule_for(type(module))
-    if rule is None:
-        return None
-    check = next((fn for cls, fn in SPECIAL_CHECKS.items() if isinstance(module, cls)), check_width)
-    return check(module, rule, args, kwargs)
-
-
-def _first_out(output: Any) -> torch.Tensor | None:
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    return None
-
-
-def copy_provenance(src: torch.Tensor, dst: torch.Tensor) -> None:
-    prov = getattr(src, "_sl_prov", None)
-    if not prov or dst is src or getattr(dst, "_sl_prov", None):
-        return
-    kept = {a: p for a, p in prov.items()
-            if -a <= dst.dim() and -a <= src.dim() and dst.shape[a] == src.shape[a] and (a == -1 or dst.dim() == src.dim())}
-    if kept:
-        try:
-            dst._sl_prov = kept
-        except (AttributeError, RuntimeError):
-            pass
-
-
-def forward_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-    state = STATE
-    if state is None:
-        return
-    _, x = _first_tensor(args, kwargs)
-    out = _first_out(output)
-    info = module.__dict__.get("_sl")
-    if info is not None and info.first_out is None:
-        if info.first_in is None and x is not None:
-            info.first_in = list(x.shape)
-            info.in_sym = state.symbolic(info.first_in)
-        info.first_out = list(out.shape) if out is not None else None
-        info.out_sym = state.symbolic(info.first_out)
-    if out is None:
-        return
-    rule = rule_for(type(module))
-    if rule is not None and rule.out_param:
-        try:
-            out._sl_prov = {rule.out_axis: (module, rule.out_param)}
-        except (AttributeError, RuntimeError):
-            pass
-    elif x is not None:
-        copy_provenance(x, out)
-
-
 # -- construction ---------------------------------------------------------------------------
 _orig_module_init = nn.Module.__init__
+
+
+def _built_by_user(module: nn.Module) -> bool:
+    """Whether the code that called the layer's constructor is the user's (not torch building
+    the parts of a layer, like the Linear layers inside nn.TransformerEncoderLayer)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_locals.get("self") is module:
+        frame = frame.f_back
+    return frame is not None and STATE is not None and frame.f_code.co_filename in STATE.sources
 
 
 def tracked_init(self: nn.Module, *args, **kwargs) -> None:
     _orig_module_init(self, *args, **kwargs)
     if STATE is None or "_sl" in self.__dict__:
         return
-    info = LayerInfo(self, find_site(skip_self=self, with_scope=True))
+    info = LayerInfo(self, find_site(skip_self=self, with_scope=True), direct=_built_by_user(self), owner=STATE.owner)
     self.__dict__["_sl"] = info
     STATE.layers.append(info)
     STATE.instances.setdefault(type(self), self)
-    self.register_forward_pre_hook(pre_hook, with_kwargs=True)
-    self.register_forward_hook(forward_hook, with_kwargs=True)
+    self.register_forward_pre_hook(hooks.pre_hook, with_kwargs=True)
+    self.register_forward_hook(hooks.forward_hook, with_kwargs=True)
 
 
 def wrap_constructor(rule: LayerRule) -> None:
@@ -641,21 +538,75 @@ class ProbeMode(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if state is None:
             return func(*args, **kwargs)
+        if "device" in kwargs and kwargs["device"] is not None and name in DEVICE_ARGS:
+            # Model code creates tensors on its own device (`device=device`); the probe keeps
+            # everything on the probe's device.
+            kwargs = {**kwargs, "device": None}
+        if name in TO_PYTHON and args and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta":
+            known = getattr(args[0], "_sl_values", None)
+            if known is not None:
+                return getattr(known, name)()  # a small tensor whose values the probe knows
         values = None
         if state.meta and name in FACTORIES_WITH_VALUES and kwargs.get("device") in (None, "meta"):
             values = self._values_of_factory(func, args, kwargs)
+        problem = ops.check(name, args, kwargs, tensor_label)
+        if problem is not None:
+            raise ShapeMismatch(problem.message, self._alternatives(problem))
+        result = None
+        if state.meta:  # shape-only results for ops whose meta kernels are slow Python
+            result = fastmeta.fast(func, args, kwargs)
+            result = ops.meta_result(name, args, kwargs) if result is NotImplemented else result
         try:
-            result = func(*args, **kwargs)
+            if result is None:
+                result = func(*args, **kwargs)
         except NotImplementedError as exc:
             if not (state.meta and _is_meta_gap(exc)):
                 raise
             result = self._cpu_fallback(func, args, kwargs, exc)
         if isinstance(result, torch.Tensor):
             self._tag(result, name, func, args, kwargs, values)
+        elif isinstance(result, (tuple, list)):
+            provenance.propagate(name, args, kwargs, result)
+            if name == "split" and args and isinstance(args[0], torch.Tensor):
+                size = args[1] if len(args) > 1 else kwargs.get("split_size", kwargs.get("split_size_or_sections"))
+                site = find_site(depth=2)
+                if type(size) is int and site is not None:
+                    state.last_split = {"path": site.path, "line": site.span[0], "tensor": args[0], "size": size,
+                                        "dim": kwargs.get("dim", args[2] if len(args) > 2 else 0), "parts": len(result)}
         return result
 
     @staticmethod
+    def _alternatives(problem: ops.Problem) -> list[dict]:
+        """The op's disagreeing widths, traced back to the constructor arguments that made them."""
+        if not problem.sides:
+            return []
+        site = find_site(depth=2)
+        related = [{"path": site.path, "span": list(site.span), "message": problem.message}] if site else []
+        texts = []
+        for t, axis, _ in problem.sides:
+            producer = single_producer(t, axis)
+            if producer is not None:
+                arg = module_arg(*producer)[2]
+                if arg is not None:
+                    texts.append(arg.text)
+
+        def message(module, param, text, value):
+            return f"{problem.message}; {describe(module)} makes that width with {param}={text}"
+
+        return producer_alts(problem.sides, "shape-error", message, texts, related)
+
+    @staticmethod
     def _values_of_factory(func, args, kwargs):
+        if func.__name__ in ("full", "zeros", "ones", "eye"):
+            # Only small ones: their values are computed on CPU first.
+            if args and isinstance(args[0], (tuple, list, torch.Size)):
+                size = list(args[0])
+            else:
+                size = [a for a in (args[:1] if func.__name__ == "full" else args) if isinstance(a, int)]
+            if func.__name__ == "eye" and len(size) == 1:
+                size = size * 2
+            if not size or not all(isinstance(d, int) for d in size) or math.prod(size) > VALUE_LIMIT:
+                return None
         if func.__name__ == "arange":
             ends = [a for a in args if isinstance(a, int)]
             if any(abs(e) > VALUE_LIMIT for e in ends):
@@ -694,9 +645,9 @@ class ProbeMode(TorchFunctionMode):
                     result._sl_values = values
                 elif result.numel() <= VALUE_LIMIT and name not in CREATION:
                     self._propagate_values(result, func, args, kwargs)
+            provenance.propagate(name, args, kwargs, result)
             first = next((a for a in args if isinstance(a, torch.Tensor)), None)
             if first is not None and first is not result:
-                copy_provenance(first, result)
                 if getattr(result, "_sl_site", None) is None and getattr(first, "_sl_values", None) is not None:
                     result._sl_site = first._sl_site
         except (AttributeError, RuntimeError):
@@ -749,10 +700,15 @@ def _strip_device(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     return tuple(kept), {k: v for k, v in kwargs.items() if k != "device"}
 
 
-def install(state: State) -> None:
-    """Patch torch for this probe. The child process is thrown away afterwards."""
+def activate(state: State) -> None:
+    """Make `state` the probe's record (a re-probe of edited sources starts a fresh one)."""
     global STATE
     STATE = state
+
+
+def install(state: State) -> None:
+    """Patch torch for this probe. The child process is thrown away afterwards."""
+    activate(state)
     nn.Module.__init__ = tracked_init
     from shapelens.probe.worker.rules import RULES
 
@@ -784,3 +740,6 @@ def install(state: State) -> None:
         raise SystemExit(code)
 
     os._exit = _exit
+
+
+from shapelens.probe.worker import hooks  # noqa: E402 — the hooks use this module's helpers

@@ -1,0 +1,134 @@
+"""Building a model class the file never builds itself: arguments from a hint, pyproject.toml,
+the file's call sites, defaults and config classes, or other files' call sites."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import typing
+from typing import Any
+
+import torch
+from torch import nn
+
+from shapelens.analysis.hints import Hint, ProjectHints
+from shapelens.analysis.index import SourceIndex
+from shapelens.analysis.source import span
+from shapelens.probe.worker import hooks, tracking
+from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.sites import workspace_ctor_args
+from shapelens.probe.worker.tracking import ProbeTimeout, State
+
+
+def _eval_call_args(call: ast.Call, ns: dict) -> tuple[tuple, dict]:
+    args = ast.Tuple([a for a in call.args], ast.Load())
+    kwargs = ast.Dict([ast.Constant(k.arg) if k.arg else None for k in call.keywords], [k.value for k in call.keywords])
+    expr = ast.Expression(ast.Tuple([args, kwargs], ast.Load()))
+    ast.fix_missing_locations(expr)
+    return eval(compile(expr, "<shapelens-call-site>", "eval"), ns)  # noqa: S307 — planned pure
+
+
+def hint_for(hints: dict[int, Hint], *lines: int) -> list[Hint]:
+    return [hints[ln] for ln in lines if ln in hints]
+
+
+def _is_config(obj: Any) -> bool:
+    return isinstance(obj, type) and not issubclass(obj, (nn.Module, torch.Tensor, BaseException)) and (
+        dataclasses.is_dataclass(obj) or issubclass(obj, tuple) and hasattr(obj, "_fields")
+        or obj.__module__ not in ("builtins",) and all(not callable(v) for k, v in vars(obj).items()
+                                                      if not k.startswith("_")))
+
+
+def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> Any:
+    """A value for a constructor parameter without a default: an instance of its config class
+    (annotated, or, for an unannotated `config`/`cfg`, the file's only config class)."""
+    if isinstance(annotation, str):
+        annotation = ns.get(annotation)
+    if annotation is inspect.Parameter.empty and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args",
+                                                                  "params", "opt", "opts", "settings"):
+        configs = [v for v in ns.values() if _is_config(v) and getattr(v, "__module__", "") == module_name]
+        annotation = configs[0] if len(configs) == 1 else inspect.Parameter.empty
+    if annotation is inspect.Parameter.empty or annotation in (int, float, str, bool):
+        return inspect.Parameter.empty
+    if isinstance(annotation, type) and not issubclass(annotation, (nn.Module, torch.Tensor)):
+        try:
+            return annotation()  # a dataclass / config class whose fields all have defaults
+        except Exception:  # noqa: BLE001
+            return inspect.Parameter.empty
+    return inspect.Parameter.empty
+
+
+def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: ast.ClassDef,
+                  hints: dict[int, Hint], project: ProjectHints, sites: list[str],
+                  path: str, root: str) -> tuple[list[tuple[tuple, dict]], list[str]]:
+    """Argument sets to build `cls` with, best first: a hint comment, pyproject.toml, each call
+    site of the file, then defaults and config-class defaults, and when those leave a parameter
+    without a value, literal call sites in other files of the workspace. Also the parameters
+    nothing gave."""
+    attempts: list[tuple[tuple, dict]] = []
+    configured = hint_for(hints, node.lineno) + [h for h in [project.for_class(ns.get("__name__", ""), cls.__name__)]
+                                                  if h is not None]
+    for hint in configured:
+        if hint.ctor is not None:
+            try:
+                attempts.append(_eval_call_args(hint.ctor, ns))
+            except Exception as exc:  # noqa: BLE001
+                state.finding("probe-incomplete", path, span(node), f"cannot use the hint `{hint.text}`: {exc}")
+    for key in sites:
+        l, c, el, ec = map(int, key.split(":"))
+        cs = index.call_at((l, c, el, ec))
+        if cs is None:
+            continue
+        try:
+            attempts.append(_eval_call_args(cs.call, ns))
+        except Exception:  # noqa: BLE001 — a call site whose names are unknown here
+            continue
+    missing: list[str] = []
+    try:
+        sig = inspect.signature(cls.__init__)
+        params = [p for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        try:
+            hints_t = typing.get_type_hints(cls.__init__, globalns=ns)
+        except Exception:  # noqa: BLE001
+            hints_t = {}
+        kwargs = {}
+        for p in params:
+            if p.default is not inspect.Parameter.empty:
+                continue
+            value = _config_default(hints_t.get(p.name, p.annotation), p.name, ns, ns.get("__name__", ""))
+            if value is inspect.Parameter.empty:
+                missing.append(p.name)
+            else:
+                kwargs[p.name] = value
+        if not missing:
+            attempts.append(((), kwargs))
+    except (TypeError, ValueError):
+        pass
+    if not attempts and missing:
+        attempts += workspace_ctor_args(root, path, ns.get("__name__", ""), cls.__name__)
+    return attempts, missing
+
+
+def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: ast.ClassDef) -> nn.Module | None:
+    try:
+        with torch.no_grad():
+            instance = cls(*args, **kwargs)
+    except ProbeTimeout:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        report_exception(state, exc, path, span(node), set(), what=f"`{cls.__name__}`")
+        return None
+    # Tied weights are checked once, before any input-size search reruns forward.
+    for sub in instance.modules():
+        rule = tracking.rule_for(type(sub))
+        if rule is not None:
+            hooks.check_params(sub, rule)
+    return instance
+
+
+def cannot_construct(cls: type, missing: list[str]) -> str:
+    example = ", ".join(f"{m}=..." for m in missing)
+    return (f"cannot construct `{cls.__name__}`: no value for {', '.join(f'`{m}`' for m in missing)}; "
+            f"add `# shapelens: {cls.__name__}({example})` on the class line, or "
+            f"`[tool.shapelens.models.{cls.__name__}]` in pyproject.toml")

@@ -1,0 +1,118 @@
+"""Exceptions raised by user code (or by the probe's op checks) -> findings, on the innermost line
+of the user's code that raised."""
+
+from __future__ import annotations
+
+import ast
+import types
+
+from torch import nn
+
+from shapelens.analysis.source import Span, assigned_names
+from shapelens.probe.worker import tracking
+from shapelens.probe.worker.missing import MissingName
+from shapelens.probe.worker.tracking import ShapeMismatch, State
+
+
+def innermost(state: State, exc: BaseException) -> tuple[str, Span, list] | None:
+    tb = exc.__traceback__
+    found = None
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        if tb.tb_frame.f_code.co_filename in state.sources:
+            found = (tb.tb_frame.f_code.co_filename, tracking.frame_span(tb.tb_frame, tb.tb_lasti), len(frames))
+        tb = tb.tb_next
+    if found is None:
+        return None
+    return found[0], found[1], frames[found[2]:]
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:3])
+
+
+def _missing_used(state: State, exc: MissingName, fpath: str, fspan: Span, what: str | None) -> None:
+    """A failed import's stand-in was really used: say so once, on that import's note."""
+    note = state.missing_notes.get(exc.stand_in._sl_key)
+    subject = what or f"line {fspan[0]}"
+    extra = f"{subject} uses `{exc.stand_in._sl_name}` and is not probed"
+    if note is None:
+        state.finding("probe-incomplete", fpath, fspan, f"{extra}: it comes from `{exc.stand_in._sl_import}`, "
+                                                         "which failed to import")
+    elif extra not in note["message"]:
+        note["message"] += f"; {extra}"
+
+
+def report_exception(state: State, exc: BaseException, path: str, stmt_span: Span, unknown: set[str],
+                     stmt: ast.stmt | None = None, what: str | None = None) -> None:
+    if isinstance(exc, NameError) and getattr(exc, "name", None) in unknown:
+        return  # the name comes from a statement the probe skipped or that failed: said already
+    where = innermost(state, exc)
+    fpath, fspan, deeper = where if where else (path, stmt_span, [])
+    msg = _message(exc)
+    if isinstance(exc, MissingName):
+        if what is None and stmt is not None:
+            names = sorted(assigned_names(stmt))
+            what = ", ".join(f"`{n}`" for n in names) if names else None
+        _missing_used(state, exc, fpath, fspan, what)
+        return
+    if isinstance(exc, ShapeMismatch):
+        state.finding("shape-error", fpath, fspan, msg, alts=exc.alts)
+        return
+    if isinstance(exc, ValueError) and _unpacked_split(state, fpath, fspan):
+        return
+    if isinstance(exc, SystemExit):
+        state.finding("probe-incomplete", fpath, fspan, "the code called sys.exit(); the probe stopped here")
+        return
+    if isinstance(exc, MemoryError) or "can't allocate memory" in msg or "out of memory" in msg.lower():
+        state.finding("probe-incomplete", fpath, fspan,
+                      "the probe ran out of its memory limit here; probe on the meta device (the default) "
+                      "or raise the limit")
+        return
+    if tracking._is_meta_gap(exc) or "meta tensor" in msg or "on meta" in msg or "data-dependent" in msg:
+        state.finding("probe-incomplete", fpath, fspan,
+                      f"the meta device cannot run this ({msg}); shapes after it are unknown — "
+                      "check with `--device cpu` to run it on real tensors")
+        return
+    if deeper and _in_torch_module_init(deeper[0]):
+        state.finding("invalid-layer-config", fpath, fspan, f"torch rejects this layer's arguments: {msg}")
+        return
+    if isinstance(exc, (RuntimeError, ValueError, IndexError, AssertionError)):
+        state.finding("shape-error", fpath, fspan, msg)
+        return
+    state.finding("probe-incomplete", fpath, fspan, f"the probe could not run this: {type(exc).__name__}: {msg}")
+
+
+def _unpacked_split(state: State, path: str, where: Span) -> bool:
+    """`q, k, v = self.c_attn(x).split(n_embd, dim=2)` failing to unpack: the split dim does not
+    hold as many parts as there are names, and the layer that made it is the one to change."""
+    split = state.last_split
+    index = state.index(path)
+    if split is None or split["path"] != path or split["line"] != where[0] or index is None:
+        return False
+    stmt = next((n for n in ast.walk(index.tree) if isinstance(n, ast.Assign) and n.lineno == where[0]
+                 and len(n.targets) == 1 and isinstance(n.targets[0], ast.Tuple)), None)
+    if stmt is None:
+        return False
+    names = len(stmt.targets[0].elts)
+    t, size, dim = split["tensor"], split["size"], split["dim"]
+    wanted = size * names
+    msg = (f"{tracking.tensor_label(t)}.split({size}, dim={dim}) gives {split['parts']} parts but {names} names take "
+           f"them: dim {dim} would need {wanted}, not {int(t.shape[dim])}")
+    alts = tracking.producer_alts(
+        [(t, dim, wanted)], "shape-error",
+        lambda m, p, text, v: f"{msg}; {tracking.describe(m)} makes that width with {p}={text}", [],
+        [{"path": path, "span": list(where), "message": msg}])
+    state.finding("shape-error", path, where, msg, alts=alts)
+    return True
+
+
+def _in_torch_module_init(tb: types.TracebackType) -> bool:
+    frame = tb.tb_frame
+    mod = frame.f_globals.get("__name__", "")
+    return frame.f_code.co_name == "__init__" and mod.startswith("torch.nn") and isinstance(
+        frame.f_locals.get("self"), nn.Module
+    )

@@ -1,0 +1,193 @@
+"""What a model's forward takes, when the file never calls it: follow each parameter through the
+forward body to the first layer that receives it and ask that layer's rule (Embedding -> integer
+[B, T], Conv2d -> [B, C, H, W], an LSTM's second argument -> its (h0, c0)). Calls into the
+model's own methods and submodules are followed, `for block in self.blocks:` reaches the first
+block, and shape-keeping methods on the way (`x.view(-1, 784)`, `tokens.long()`) are allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+from typing import Union
+
+import torch
+from torch import nn
+
+from shapelens.analysis.hints import InputSpec
+from shapelens.analysis.index import method_def, source_order_calls
+from shapelens.probe.worker.rules import Spec, container_first, rule_for
+
+AnySpec = Union[Spec, InputSpec, tuple]  # a tuple: several tensors, like an LSTM's (h0, c0)
+DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
+          "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
+          "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
+# Methods that leave what a layer needs recognisable in their input.
+PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "double", "bfloat16", "to", "type",
+                          "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as"})
+MAX_DEPTH = 8
+
+
+def class_node(state, cls: type):
+    try:
+        path = os.path.realpath(inspect.getsourcefile(cls) or "")
+    except TypeError:
+        return None
+    index = state.index(path)
+    if index is None:
+        return None
+    node = index.class_def(cls.__name__)
+    return node
+
+
+def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> AnySpec | None:
+    """What the `position`-th argument of `module`'s forward must look like."""
+    if depth > MAX_DEPTH:
+        return None
+    rule = rule_for(type(module))
+    if rule is not None:
+        if position == 0:
+            return rule.spec(module) if rule.spec is not None else None
+        inp = next((i for i in rule.inputs if i.position == position), None)
+        return inp.spec(module) if inp is not None and inp.spec is not None else None
+    inner = container_first(module)
+    if inner is not None:
+        return spec_for(state, inner, position, depth + 1) if position == 0 else None
+    node = class_node(state, type(module))
+    fwd = method_def(node, "forward") if node is not None else None
+    if fwd is None:
+        return None
+    params = [a.arg for a in fwd.args.posonlyargs + fwd.args.args][1:]
+    if position >= len(params):
+        return None
+    return param_spec(state, fwd, params[position], module, node, depth + 1)
+
+
+def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: ast.ClassDef,
+               depth: int = 0) -> AnySpec | None:
+    """Follow `param` through `fn` to the first layer that takes it."""
+    if depth > MAX_DEPTH:
+        return None
+    loops = _loop_containers(fn, owner)
+    for call in source_order_calls(fn):
+        position = next((i for i, a in enumerate(call.args) if _carries(a, param)), None)
+        if position is None:
+            continue
+        target = _callee(call.func, owner, loops)
+        spec = None
+        if isinstance(target, nn.Module):
+            spec = spec_for(state, target, position, depth + 1)
+        elif isinstance(target, str):
+            method = method_def(node, target)
+            if method is not None:
+                names = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
+                if position < len(names):
+                    spec = param_spec(state, method, names[position], owner, node, depth + 1)
+        if spec is not None:
+            return spec
+    return None
+
+
+def _carries(arg: ast.expr, param: str) -> bool:
+    """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
+    while True:
+        if isinstance(arg, ast.Name):
+            return arg.id == param
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
+            arg = arg.func.value
+            continue
+        return False
+
+
+def _resolve(expr: ast.expr, owner: nn.Module):
+    """`self.a.b[0]["k"]` -> the submodule (or the attribute's value)."""
+    if isinstance(expr, ast.Name):
+        return owner if expr.id == "self" else None
+    if isinstance(expr, ast.Attribute):
+        base = _resolve(expr.value, owner)
+        return getattr(base, expr.attr, None) if base is not None else None
+    if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant):
+        base = _resolve(expr.value, owner)
+        try:
+            return base[expr.slice.value] if base is not None else None
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+def _callee(func: ast.expr, owner: nn.Module, loops: dict[str, nn.Module]):
+    """A submodule, the name of one of the model's methods, or None."""
+    if isinstance(func, ast.Name):
+        return loops.get(func.id)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        value = getattr(owner, func.attr, None)
+        if isinstance(value, nn.Module):
+            return value
+        return func.attr if inspect.ismethod(value) else None
+    value = _resolve(func, owner)
+    return value if isinstance(value, nn.Module) else None
+
+
+def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Module]:
+    """`for block in self.blocks:` (or `enumerate(...)`, `.values()`) -> block: the first block."""
+    out: dict[str, nn.Module] = {}
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.For):
+            continue
+        it, target = node.iter, node.target
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "enumerate" and it.args:
+            it = it.args[0]
+            target = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else None
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "values":
+            it = it.func.value
+        container = _resolve(it, owner)
+        first = container_first(container) if isinstance(container, nn.Module) else None
+        if first is not None and isinstance(target, ast.Name):
+            out[target.id] = first
+    return out
+
+
+def merge(annotated: InputSpec, inferred: AnySpec | None) -> tuple[InputSpec | Spec, dict[str, str]]:
+    """A jaxtyping annotation's dims over what the first layer needs: numbers from either win
+    over names, the layer's symbols (B, H, W, ...) are kept so the image-size search still
+    applies, and the annotation's names are used to show them."""
+    if not isinstance(inferred, Spec) or len(inferred.dims) != len(annotated.dims):
+        return annotated, {}
+    dims: list[int | str] = []
+    labels: dict[str, str] = {}
+    for mine, theirs in zip(annotated.dims, inferred.dims):
+        if isinstance(mine, int):
+            dims.append(mine)
+        elif isinstance(theirs, int):
+            dims.append(theirs)
+        else:
+            dims.append(theirs)
+            labels[theirs] = mine
+    return InputSpec(annotated.dtype, tuple(dims)), labels
+
+
+def make_input(spec: AnySpec, sizes: dict[str, int]):
+    if isinstance(spec, tuple):
+        return tuple(make_input(s, sizes) for s in spec)
+    dims = []
+    for d in spec.dims:
+        if isinstance(d, int):
+            dims.append(d)
+        else:
+            if d not in sizes:
+                sizes[d] = 19 + 2 * len(sizes)  # another size no real width is likely to have
+            dims.append(sizes[d])
+    dtype = DTYPES.get(spec.dtype, torch.float32) if isinstance(spec, InputSpec) else spec.dtype
+    if dtype.is_floating_point:
+        t = torch.randn(dims, dtype=dtype)
+    else:
+        t = torch.randint(0, getattr(spec, "high", None) or 2, dims, dtype=dtype)
+    t._sl_madeup = True
+    return t
+
+
+def dims_of(spec: AnySpec) -> list:
+    if isinstance(spec, tuple):
+        return [d for s in spec for d in dims_of(s)]
+    return list(spec.dims)

@@ -1,0 +1,144 @@
+"""Probing a model class on made-up inputs: what each forward parameter takes, and the search
+for an image size under which every declared width agrees."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import typing
+from typing import Any
+
+import torch
+from torch import nn
+
+from shapelens.analysis.hints import Hint, InputSpec, ProjectHints, jaxtyping_inputs
+from shapelens.analysis.index import method_def
+from shapelens.analysis.source import span
+from shapelens.probe.worker.construct import hint_for
+from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.inputs import dims_of, make_input, merge, param_spec
+from shapelens.probe.worker.tracking import ProbeTimeout, State
+
+# Sizes the probe makes up when the file does not give them; picked so they are not mistaken for
+# real widths, and shown symbolically (B, T, ...) in hovers.
+ASSUMED = {"B": 17, "T": 13}
+SPATIAL_CANDIDATES = (28, 32, 64, 96, 128, 224, 256, 299, 512)  # images: square sides
+SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D signals: lengths
+SPATIAL = ("H", "W", "D", "L")
+
+
+class Inputs(typing.NamedTuple):
+    specs: dict[str, Any]  # parameter -> Spec / InputSpec / tuple of them
+    labels: dict[str, str]  # symbol -> the name the file gives it (jaxtyping)
+
+
+def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
+                   project: ProjectHints, path: str) -> Inputs | None:
+    """Each forward parameter's input: a hint comment, pyproject.toml, a jaxtyping annotation
+    (numbers and names completed from the first layer that takes it), or the first layer alone."""
+    fwd = method_def(node, "forward")
+    if fwd is None:
+        return None
+    given: dict[str, InputSpec] = {}
+    configured = project.for_class(type(instance).__module__, type(instance).__name__)
+    if configured is not None:
+        given.update(configured.inputs)
+    for hint in hint_for(hints, node.lineno, fwd.lineno):
+        given.update(hint.inputs)
+    annotated = jaxtyping_inputs(fwd)
+    try:
+        sig = inspect.signature(instance.forward)
+    except (TypeError, ValueError):
+        return None
+    specs: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in given:
+            specs[p.name] = given[p.name]
+            continue
+        if p.default is not inspect.Parameter.empty:
+            continue  # an optional input (a mask, targets) keeps its default
+        inferred = param_spec(state, fwd, p.name, instance, node)
+        if p.name in annotated:
+            specs[p.name], more = merge(annotated[p.name], inferred)
+            labels.update(more)
+            continue
+        if inferred is None:
+            arg = next((a for a in fwd.args.args if a.arg == p.name), None)
+            where = (arg.lineno, arg.col_offset, arg.lineno, arg.col_offset + len(p.name)) if arg else span(node)
+            state.finding("probe-incomplete", path, where,
+                          f"cannot tell what `{p.name}` of {type(instance).__name__}.forward looks like; add a hint "
+                          f"on the def line, e.g. `# shapelens: {p.name}=float[B,3,224,224]`, or annotate it "
+                          f"(jaxtyping: `{p.name}: Float[Tensor, \"batch 3 224 224\"]`)")
+            return None
+        specs[p.name] = inferred
+    return Inputs(specs, labels)
+
+
+def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
+                project: ProjectHints, path: str) -> str | None:
+    """Run forward on made-up inputs. Returns the assumption made, for hovers."""
+    found = forward_inputs(state, instance, node, hints, project, path)
+    if found is None:
+        return None
+    dims = {d for s in found.specs.values() for d in dims_of(s)}
+    if not dims & set(SPATIAL):
+        return attempt(state, instance, found, None, project, path, node)[0]
+    # The input size is not in the file: take the first plausible size under which every
+    # declared width is consistent. If none is, report what the best size gives (one where
+    # forward ran to the end, with the fewest errors) and say that it was assumed.
+    candidates = project.image_sizes or (SIGNAL_CANDIDATES if dims & set(SPATIAL) == {"L"} else SPATIAL_CANDIDATES)
+    best: tuple[tuple, int] | None = None
+    for i, size in enumerate(candidates):
+        mark = state.mark()
+        used, aborted = attempt(state, instance, found, size, project, path, node)
+        errors = [f for f in state.findings[mark[0]:] if f["code"] != "probe-incomplete"]
+        if not errors:
+            return used
+        rank = (aborted, len(errors), i)
+        if best is None or rank < best[0]:
+            best = (rank, size)
+        state.rollback(mark)
+        if not aborted and all(f.get("fixed_size") for f in errors):
+            break  # these widths disagree at every size: no other size can help
+    size = best[1] if best else candidates[0]
+    mark = state.mark()
+    used = attempt(state, instance, found, size, project, path, node)[0]
+    listed = ", ".join(map(str, candidates))
+    side = f"{size}x{size}" if dims & {"H", "W"} else str(size)
+    for f in state.findings[mark[0]:]:
+        if f["code"] == "probe-incomplete":
+            continue
+        if f.get("fixed_size"):
+            f["message"] += f" (probed with an assumed {side} input)"
+        else:
+            f["message"] += (f" (with an assumed {side} input: no plausible input size ({listed}) makes every "
+                             f"declared width agree; hint the real size on the def line)")
+    return used
+
+
+def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,
+            node: ast.ClassDef) -> tuple[str, bool]:
+    """Run forward once; the assumption made, and whether forward stopped on an error."""
+    sizes = {**ASSUMED, **project.sizes}
+    if size is not None:
+        sizes.update(H=size, W=size, D=size, L=size)
+    with torch.no_grad():
+        made = {name: make_input(spec, sizes) for name, spec in found.specs.items()}
+    dims = {d for s in found.specs.values() for d in dims_of(s)}
+    used = {k: v for k, v in sizes.items() if k in dims}
+    state.assumed = {v: found.labels.get(k, k) for k, v in used.items() if k not in SPATIAL}
+    aborted = False
+    try:
+        with torch.no_grad():
+            instance(**made)
+    except ProbeTimeout:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        aborted = True
+        report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
+    finally:
+        state.assumed = {}
+    return ", ".join(f"{found.labels.get(k, k)}={v}" for k, v in used.items()), aborted
