@@ -58,3 +58,25 @@ def test_moving_a_class_keeps_its_fingerprint_and_reports_the_new_line():
     after = class_fingerprints(moved, ast.parse(moved))
     assert after["C"][0] == before["C"][0]
     assert after["C"][1] == before["C"][1] + 3
+
+
+def test_a_function_that_builds_a_class_ties_it_to_what_it_passes():
+    text = textwrap.dedent("""
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self, w):
+                super().__init__()
+                self.fc = nn.Linear(w, w)
+
+        class Net(nn.Module):
+            def __init__(self, block):
+                super().__init__()
+                self.b = block(8)
+
+        def build():
+            return Net(Block)
+    """)
+    before = fps(text)
+    after = fps(text.replace("nn.Linear(w, w)", "nn.Linear(w, 2 * w)"))
+    assert after["Net"] != before["Net"]  # Net never names Block, but `build` passes it in

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import threading
 import time
@@ -11,9 +13,11 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shapelens.analysis.fingerprint import class_fingerprints
 from shapelens.analysis.plan import ProbePlan, build_plan, build_static_plan
 from shapelens.analysis.resolve import Resolver
 from shapelens.analysis.source import parse
+from shapelens.cache import ClassCache
 from shapelens.probe.client import WorkerClient
 from shapelens.report.build import build_report
 from shapelens.report.codes import severity
@@ -72,6 +76,8 @@ class Engine:
         self.resolver = Resolver(self.root, python)
         self.worker = worker or WorkerClient(python)
         self._plan_lock = threading.Lock()  # Jedi and the resolver's buffers serve one plan at a time
+        self.cache = ClassCache()
+        self._cache_lock = threading.Lock()
 
     def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
         try:
@@ -98,11 +104,18 @@ class Engine:
             out.set_result(plan)
             return None, out
         sources = {f.path: f.source for f in plan.files}
-        req_id, fut = self.worker.submit(plan.to_json(), options.to_json())
+        request = plan.to_json()
+        fingerprints, ends, skip = self._cacheable(plan, text, options)
+        request["skip_classes"] = sorted(skip)
+        req_id, fut = self.worker.submit(request, options.to_json())
 
         def done(f: Future) -> None:
             try:
-                report = build_report(plan.target, sources, f.result())
+                response = f.result()
+                if response.get("ok") and "probed" in response["result"]:
+                    with self._cache_lock:
+                        self.cache.merge(plan.target, fingerprints, ends, skip, response["result"])
+                report = build_report(plan.target, sources, response)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport(plan.target, [Finding(
                     plan.target, {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
@@ -112,6 +125,18 @@ class Engine:
 
         fut.add_done_callback(done)
         return req_id, out
+
+    def _cacheable(self, plan: ProbePlan, text: str, options: ProbeOptions):
+        """Fingerprints of the target's classes, and those whose cached results still hold."""
+        if not plan.trusted:
+            return {}, {}, []
+        tree = parse(text, plan.target)
+        # Everything outside the file that a probe depends on: the options and imported files.
+        extra = json.dumps(options.to_json(), sort_keys=True) + "".join(f.source for f in plan.files[1:])
+        fingerprints = class_fingerprints(text, tree, extra)
+        ends = {c.name: c.end_lineno or c.lineno for c in tree.body if isinstance(c, ast.ClassDef)}
+        with self._cache_lock:
+            return fingerprints, ends, self.cache.skip(plan.target, fingerprints)
 
     def cancel(self, req_id: int | None) -> None:
         """Stop a probe started by `submit` (its future then resolves to a probe-incomplete

@@ -27,13 +27,12 @@ def class_fingerprints(text: str, tree: ast.Module, extra: str = "") -> dict[str
         for name in assigned_names(stmt) if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
                 else {stmt.name}:
             defs.setdefault(name, []).append(stmt)
+    # Statements that mention a class may construct it (`def ResNet50(): return ResNet(Bottleneck,
+    # [3, 4, 6, 3])`): their text and what they refer to are part of what its probe depends on.
     users: dict[str, list[ast.stmt]] = {}
     for stmt in flat_body(tree.body):
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                users.setdefault(node.id, []).append(stmt)
+        for name in {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}:
+            users.setdefault(name, []).append(stmt)
 
     def referenced(node: ast.AST) -> set[str]:
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
@@ -47,6 +46,10 @@ def class_fingerprints(text: str, tree: ast.Module, extra: str = "") -> dict[str
             h.update(above.encode())
         seen: set[str] = {cls.name}
         todo = sorted(referenced(cls))
+        for user in users.get(cls.name, []):
+            if user is not cls:
+                h.update(f"use:{user.lineno}:{_segment(lines, user)}".encode())
+                todo.extend(sorted(referenced(user)))
         while todo:
             name = todo.pop()
             if name in seen:
@@ -55,7 +58,5 @@ def class_fingerprints(text: str, tree: ast.Module, extra: str = "") -> dict[str
             for dep in defs.get(name, []):
                 h.update(f"{dep.lineno}:{_segment(lines, dep)}".encode())
                 todo.extend(sorted(referenced(dep) - seen))
-        for user in users.get(cls.name, []):  # call sites give constructor arguments
-            h.update(f"use:{_segment(lines, user)}".encode())
         out[cls.name] = (h.hexdigest()[:24], cls.lineno)
     return out

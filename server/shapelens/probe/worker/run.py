@@ -423,12 +423,11 @@ def collect(state: State, module: types.ModuleType, index: SourceIndex, target: 
         state.finding("probe-incomplete", target, (1, 0, 1, 0), note)
     internal = ("alts", "fixed_size")
     findings = [{k: v for k, v in f.items() if k not in internal} for f in state.findings]
-    # `state.probed` (the classes this probe covered, for the engine's per-class cache) is not
-    # sent yet: with probes of one file in flight at once, cache.merge can add a skipped class's
-    # results from an entry another probe has replaced since. Sending it turns the cache on.
+    # `probed`: the classes this probe covered, for the engine's per-class cache.
     return {"findings": findings, "tensors": list(state.tensors.values()), "layers": layers,
-            "classes": classes, "stats": {"device": state.device, "param_storage_bytes": storage,
-                                          "modules": len(state.layers)}}
+            "classes": classes, "probed": list(state.probed),
+            "stats": {"device": state.device, "param_storage_bytes": storage, "modules": len(state.layers),
+                      "probed": len(state.probed)}}
 
 
 def layer_entry(state: State, info, seen: set) -> dict | None:
