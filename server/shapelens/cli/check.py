@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from shapelens.engine import Engine, ProbeOptions, find_root, read_source
@@ -44,6 +46,20 @@ def display(path: str) -> str:
 
 
 def probe_all(files: list[str], options: ProbeOptions, python: str | None) -> list[ProbeReport]:
+    """Every file's report, in order. Planning (Jedi) is single-threaded work, so a larger set of
+    files is split into one batch per core, each planned and probed by its own process."""
+    jobs = min(os.cpu_count() or 1, len(files) // 2)
+    if jobs <= 1:
+        return probe_batch(files, options, python)
+    batches = [files[i::jobs] for i in range(jobs)]
+    context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        results = list(pool.map(probe_batch, batches, [options] * jobs, [python] * jobs))
+    by_file = {f: r for batch, reports in zip(batches, results) for f, r in zip(batch, reports)}
+    return [by_file[f] for f in files]
+
+
+def probe_batch(files: list[str], options: ProbeOptions, python: str | None) -> list[ProbeReport]:
     worker = WorkerClient(python)
     engines: dict[str, Engine] = {}
     futures = []
