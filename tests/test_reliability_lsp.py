@@ -262,3 +262,18 @@ def test_no_worker_outlives_shutdown_and_exit():
         time.sleep(0.1)
     assert not [p for p in procs if alive(p)]
     assert client.proc.returncode == 0
+
+
+def test_hover_and_inlay_hints_never_trigger_a_probe(server):
+    """Every probe ends in a publish; a burst of requests must leave the publish count alone."""
+    uri = open_doc(server, SEED)
+    server.wait_diagnostics(uri, 1)
+    published = len(server.published[uri])
+    for line in range(20):
+        server.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                              "position": {"line": line, "character": 10}}).result(timeout=10)
+        server.request("textDocument/inlayHint", {"textDocument": {"uri": uri}, "range": {
+            "start": {"line": 0, "character": 0}, "end": {"line": 30, "character": 0}}}).result(timeout=10)
+    time.sleep(1.0)  # longer than the debounce (0 here) plus a probe of this file
+    assert len(server.published[uri]) == published
+    server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
