@@ -50,8 +50,6 @@ class ProbePlan:
     # class name -> spans "l:c:el:ec" of call sites in the target whose arguments the worker may
     # evaluate in the module namespace (pure given module-level names).
     ctor_sites: dict[str, list[str]] = field(default_factory=dict)
-    module_classes: list[str] = field(default_factory=list)
-    missing_imports: list[str] = field(default_factory=list)
     # Untrusted workspaces: calls into torch whose arguments are all literals, checked without
     # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
     literal_torch_calls: list[dict] = field(default_factory=list)

@@ -122,7 +122,6 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
 
 
 def main() -> int:
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
     warm_up()
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
