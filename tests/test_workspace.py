@@ -141,3 +141,25 @@ def test_module_level_side_effects_never_run(workspace, tmp_path):
         assert not marker.exists(), f"{name}: a module-level side effect ran"
         assert shape_of(report, "y").shape == [2, 5], name  # the tensor-pure statements still ran
         assert helper.exists()
+
+
+def test_a_config_fix_for_a_passed_through_argument_edits_the_call_site(workspace):
+    blocks = workspace.write("blocks.py", textwrap.dedent("""
+        import torch.nn as nn
+
+
+        class Block(nn.Module):
+            def __init__(self, dim, heads):
+                super().__init__()
+                self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+    """))
+    main = workspace.write("main.py", "from blocks import Block\n\nblock = Block(100, 8)\n")
+    report = workspace.check("main.py")
+    (finding,) = report.findings
+    assert finding.code == "invalid-layer-config" and finding.path == str(blocks.resolve())
+    assert finding.range == locate(blocks, "nn.MultiheadAttention(dim, heads", "heads")
+    fix = finding.fixes[0]
+    assert fix.path == str(main.resolve())  # Block itself stays as it is for its other users
+    main.write_text(apply_edits(main.read_text(), fix.edits))
+    assert "Block(100, 5)" in main.read_text()
+    assert workspace.check("main.py").findings == []

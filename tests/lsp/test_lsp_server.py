@@ -201,7 +201,9 @@ async def test_a_finding_in_an_imported_file_is_published_to_that_file(client: L
         assert own == []
         (diag,) = await diagnostics(client, blocks, None, since)  # not open: no version
         assert diag.code == "invalid-layer-config" and diag.range == rng(7, 47, 52)
-        assert diag.data["fixes"][0]["uri"] == blocks
+        # `heads` is a parameter of Block: the fix edits the literal where Block is built,
+        # not Block itself (which every user of Block shares).
+        assert diag.data["fixes"][0]["uri"] == uri
         since = len(client.published)
     assert await diagnostics(client, blocks, None, since) == []  # its source closed
 

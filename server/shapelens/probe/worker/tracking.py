@@ -270,6 +270,38 @@ def find_site(skip_self: object = None, with_scope: bool = False, depth: int = 2
     return None
 
 
+def caller_literal(layer: nn.Module, arg: ArgSite) -> tuple[str, ArgSite] | None:
+    """Where to fix an argument that only passes a parameter through.
+
+    `nn.MultiheadAttention(dim, heads)` inside `Block.__init__(self, dim, heads)`: the value of
+    `heads` was chosen where Block was built (`Block(100, 8)`). Fixing the literal there changes
+    this model; rewriting `heads` inside Block would change every model that uses Block.
+    """
+    if STATE is None or not arg.text.isidentifier():
+        return None
+    frame = sys._getframe(2)
+    while frame is not None and not (frame.f_code.co_filename in STATE.sources
+                                     and frame.f_locals.get("self") is not layer):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    owner = frame.f_locals.get("self")
+    if arg.text not in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount] or not isinstance(owner, nn.Module):
+        return None
+    info = owner.__dict__.get("_sl")
+    if info is None or info.site is None:
+        return None
+    _, outer = ctor_arg(type(owner), info.site, arg.text)
+    if outer is None:
+        return None
+    try:
+        ast.literal_eval(outer.text)
+    except (ValueError, SyntaxError):
+        return None  # passed through again: keep the fix where the layer is built
+    return info.site.path, outer
+
+
 def call_site(site: Site | None) -> CallSite | None:
     if site is None or STATE is None:
         return None
@@ -500,8 +532,9 @@ def wrap_constructor(rule: LayerRule) -> None:
                 where = arg.span if arg else (span(cs.call) if cs else site.span)
                 fixes = []
                 if arg is not None and check.fixable:
+                    path, fix_arg = caller_literal(self, arg) or (site.path, arg)
                     fixes.append({"title": f"Change {check.param} to {repaired}",
-                                  "edits": [{"path": site.path, "span": list(arg.span), "new_text": str(repaired)}]})
+                                  "edits": [{"path": path, "span": list(fix_arg.span), "new_text": str(repaired)}]})
                 STATE.finding("invalid-layer-config", site.path, where, check.message(values), fixes=fixes)
             values[check.param] = repaired
             changed = True
