@@ -80,32 +80,36 @@ class Engine:
         self._cache_lock = threading.Lock()
 
     def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
+        return self._plan(path, text, trusted)[0]
+
+    def _plan(self, path: str, text: str, trusted: bool) -> tuple[ProbePlan | ProbeReport, ast.Module | None]:
+        """The plan (or a report saying why there is none), and the tree it was made from."""
         try:
-            parse(text, path)
+            tree = parse(text, path)
         except SyntaxError as exc:
-            return syntax_report(os.path.realpath(path), text, exc)
+            return syntax_report(os.path.realpath(path), text, exc), None
         except (ValueError, RecursionError, MemoryError) as exc:
             why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else str(exc)
             return ProbeReport(os.path.realpath(path), [Finding(
                 os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-                "probe-incomplete", severity("probe-incomplete"), f"not probed: {why}")])
+                "probe-incomplete", severity("probe-incomplete"), f"not probed: {why}")]), None
         with self._plan_lock:
             if not trusted:
-                return build_static_plan(self.resolver, path, text)
-            return build_plan(self.resolver, path, text)
+                return build_static_plan(self.resolver, path, text, tree), tree
+            return build_plan(self.resolver, path, text, tree), tree
 
     def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
         """Start a probe; the future resolves to a ProbeReport."""
         started = time.perf_counter()
         options = options or self.options
-        plan = self.plan(path, text, options.trusted)
+        plan, tree = self._plan(path, text, options.trusted)
         out: Future = Future()
         if isinstance(plan, ProbeReport):
             out.set_result(plan)
             return None, out
         sources = {f.path: f.source for f in plan.files}
         request = plan.to_json()
-        fingerprints, ends, skip = self._cacheable(plan, text, options)
+        fingerprints, ends, skip = self._cacheable(plan, text, tree, options)
         request["skip_classes"] = sorted(skip)
         req_id, fut = self.worker.submit(request, options.to_json())
 
@@ -126,11 +130,10 @@ class Engine:
         fut.add_done_callback(done)
         return req_id, out
 
-    def _cacheable(self, plan: ProbePlan, text: str, options: ProbeOptions):
+    def _cacheable(self, plan: ProbePlan, text: str, tree: ast.Module, options: ProbeOptions):
         """Fingerprints of the target's classes, and those whose cached results still hold."""
         if not plan.trusted:
-            return {}, {}, []
-        tree = parse(text, plan.target)
+            return {}, {}, {}
         # Everything outside the file that a probe depends on: the options and imported files.
         extra = json.dumps(options.to_json(), sort_keys=True) + "".join(f.source for f in plan.files[1:])
         fingerprints = class_fingerprints(text, tree, extra)

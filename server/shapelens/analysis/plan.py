@@ -284,11 +284,11 @@ def literal_torch_calls(planner: FilePlanner) -> list[dict]:
     return out
 
 
-def build_static_plan(resolver: Resolver, path: str, text: str) -> ProbePlan:
+def build_static_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None) -> ProbePlan:
     """The plan for an untrusted workspace: nothing of the file will run."""
     path = os.path.realpath(path)
     resolver.overlay = {path: text}
-    tree = parse(text, path)
+    tree = tree or parse(text, path)
     planner = FilePlanner(resolver, path, text, tree)
     plan = FilePlan(path, module_name_for(path, resolver.root), text)
     return ProbePlan(target=path, root=resolver.root, files=[plan], trusted=False,
@@ -334,17 +334,18 @@ def _workspace_imports(tree: ast.Module, path: str, root: str, resolver: Resolve
     return found
 
 
-def build_plan(resolver: Resolver, path: str, text: str, max_files: int = 64) -> ProbePlan:
+def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None,
+               max_files: int = 64) -> ProbePlan:
     """Plan the target file and, transitively, the workspace files it imports."""
     path = os.path.realpath(path)
     root = resolver.root
     resolver.overlay = {path: text}
     files: list[FilePlan] = []
-    queue: list[tuple[str, str | None]] = [(path, text)]
+    queue: list[tuple[str, str | None, ast.Module | None]] = [(path, text, tree)]
     seen: set[str] = set()
     target_planner: FilePlanner | None = None
     while queue and len(files) < max_files:
-        fpath, ftext = queue.pop(0)
+        fpath, ftext, tree = queue.pop(0)
         if fpath in seen:
             continue
         seen.add(fpath)
@@ -354,7 +355,7 @@ def build_plan(resolver: Resolver, path: str, text: str, max_files: int = 64) ->
             except (OSError, UnicodeDecodeError):
                 continue
         try:
-            tree = parse(ftext, fpath)
+            tree = tree or parse(ftext, fpath)
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
         planner = FilePlanner(resolver, fpath, ftext, tree)
@@ -365,7 +366,7 @@ def build_plan(resolver: Resolver, path: str, text: str, max_files: int = 64) ->
             target_planner = planner
         for dep in _workspace_imports(tree, fpath, root, resolver):
             if dep not in seen:
-                queue.append((dep, None))
+                queue.append((dep, None, None))
     plan = ProbePlan(target=path, root=root, files=files)
     if target_planner is not None:
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
