@@ -97,7 +97,7 @@ def embedding_note(entry: ShapeEntry) -> str | None:
 
 def class_summary(summary: ClassSummary, device: str | None = None) -> str:
     """A torchinfo-like table of the probed model; dims the probe made up are shown by name."""
-    names = _assumed_names(summary.assumed)
+    names = assumed_names(summary.assumed)
 
     def dims(shape: list[int] | None) -> str:
         return "—" if shape is None else f"[{', '.join(names.get(d, str(d)) for d in shape)}]"
@@ -119,7 +119,7 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _assumed_names(assumed: str | None) -> dict[int, str]:
+def assumed_names(assumed: str | None) -> dict[int, str]:
     """"B=17, T=13" -> {17: "B", 13: "T"}: the probe picks sizes no real width is likely to have."""
     out: dict[int, str] = {}
     for part in (assumed or "").split(","):

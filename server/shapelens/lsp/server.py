@@ -22,7 +22,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
 from shapelens import __version__
-from shapelens.lsp import convert, locate, render
+from shapelens.lsp import convert, locate, modelview, render
 from shapelens.lsp.engines import Engines
 from shapelens.lsp.probes import Job, Scheduler
 from shapelens.lsp.progress import reported
@@ -35,6 +35,9 @@ from shapelens.report.model import ClassSummary, ProbeReport, ShapeEntry
 log = logging.getLogger(__name__)
 STATUS = "shapelens/status"  # custom notification: {state, message, worker} for status bars
 MODEL_SUMMARY = "shapelens.modelSummary"
+MODEL_VIEW = "shapelens/modelView"  # custom request: {textDocument, position} -> the layer table
+CLASS_RANGES = "shapelens/classRanges"  # custom request: {textDocument} -> [{name, range}]
+COLD_START = "importing torch (first start)"
 
 
 @dataclass
@@ -77,6 +80,7 @@ class ShapelensServer(LanguageServer):
         # source document -> target document -> diagnostics; a probe reports into imported files too
         self.published: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self._deferred_messages: list[str] = []
+        self._initialized = False  # the client said `initialized`: notifications may flow
         self._errors_shown: set[str] = set()
 
     # -- engines -------------------------------------------------------------------------------
@@ -89,6 +93,8 @@ class ShapelensServer(LanguageServer):
         old, self.engines = self.engines, Engines(self.python, self.roots)
         if old is not None:
             _daemon(old.close)
+        if self._initialized:
+            self.status("starting", COLD_START)
         loop, engines = asyncio.get_running_loop(), self.engines
 
         def start() -> None:
@@ -103,6 +109,7 @@ class ShapelensServer(LanguageServer):
         loop.run_in_executor(engines.planner, engines.warm_up).add_done_callback(_log_failure)
 
     def _worker_ready(self, engines: Engines) -> None:
+        engines.ready = True
         if engines is self.engines:
             self.status("ready", f"probe worker ready (torch {engines.worker.info.get('torch', '?')})")
 
@@ -228,7 +235,8 @@ class ShapelensServer(LanguageServer):
         worker = self.engines.worker if self.engines else None
         self.protocol.notify(STATUS, {
             "state": state, "message": text,
-            "worker": {"pid": worker.pid, "starts": worker.starts, "python": worker.python} if worker else None})
+            "worker": {"pid": worker.pid, "starts": worker.starts, "python": worker.python,
+                       "ready": self.engines.ready} if worker else None})
 
     def markdown(self, text: str) -> types.MarkupContent:
         formats = get_capability(self.client_capabilities, "text_document.hover.content_format", None)
@@ -287,6 +295,9 @@ def initialized(ls: ShapelensServer, params: types.InitializedParams) -> None:
     for text in ls._deferred_messages:  # bad initializationOptions, held until the client listens
         ls.message(text, types.MessageType.Warning)
     ls._deferred_messages = []
+    ls._initialized = True
+    if ls.engines is not None and not ls.engines.ready:
+        ls.status("starting", COLD_START)
     if not ls.settings.trusted:
         ls.status("untrusted", "shapes are unavailable: the workspace is untrusted")
 
@@ -422,6 +433,59 @@ def model_summary(ls: ShapelensServer, uri: str, position: types.Position) -> st
     line = analysis.lines(doc.source).to_old(pos["line"])
     summary = locate.class_at(analysis.source, (line, pos["character"]), analysis.classes) if line is not None else None
     return render.class_summary(summary, analysis.report.stats.get("device")) if summary else None
+
+
+@SERVER.feature(MODEL_VIEW)
+def model_view(ls: ShapelensServer, params) -> dict | None:
+    """The layer table of the nn.Module class around `position` (see modelview.py), its lines
+    mapped to the document as it is now; null when the cursor is in no probed class."""
+    uri, position = _field(params, "textDocument", "uri"), _field(params, "position")
+    doc, analysis = (ls.open_document(uri), ls.analyses.get(uri)) if isinstance(uri, str) else (None, None)
+    if doc is None or analysis is None or position is None:
+        return None
+    pos = ls.units(doc.source).position_in(types.Position(line=int(position.line), character=int(position.character)))
+    lines = analysis.lines(doc.source)
+    line = lines.to_old(pos["line"])
+    found = locate.class_at(analysis.source, (line, pos["character"]), analysis.classes) if line is not None else None
+    name = _field(params, "className")
+    if found is None and isinstance(name, str):  # the view follows its class while the cursor is elsewhere
+        found = next((c for c in analysis.classes if c.name == name), None)
+    if found is None:
+        return None
+    view = modelview.model_view(found, analysis.source, analysis.entries, analysis.report.findings,
+                                analysis.report.stats.get("device"))
+    _map_lines(view, lines.to_new)
+    view["version"] = analysis.version
+    return view
+
+
+@SERVER.feature(CLASS_RANGES)
+def class_ranges(ls: ShapelensServer, params) -> list[dict]:
+    """Class definitions of the document as it is now (for the editor's "inside a class" menus)."""
+    uri = _field(params, "textDocument", "uri")
+    doc = ls.open_document(uri) if isinstance(uri, str) else None
+    if doc is None:
+        return []
+    units = ls.units(doc.source)
+    return [{"name": name, "range": units.range_out(rng)}
+            for name, rng in modelview.class_ranges(locate.Source(doc.source)).items()]
+
+
+def _field(obj, *names):
+    """A field of a custom request's params (pygls hands them over as namedtuples), or None."""
+    for name in names:
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def _map_lines(view: dict, to_new) -> None:
+    view["line"] = to_new(view["line"])
+    stack = list(view["rows"])
+    while stack:
+        row = stack.pop()
+        if row.get("line") is not None:
+            row["line"] = to_new(row["line"])
+        stack += row.get("children", []) + row.get("members", [])
 
 
 # -- entry point ----------------------------------------------------------------------------------
