@@ -174,7 +174,7 @@ async def test_diagnostics_of_each_sample_have_exact_ranges_codes_and_severities
         assert [(d.code, d.range, d.severity) for d in diags] == SAMPLE_DIAGNOSTICS[name]
         for d in diags:
             assert d.source == "shapelens"
-            assert d.code_description.href.endswith(f"#{d.code}")
+            assert d.code_description.href.endswith(f"/docs/codes.md#{d.code}")
 
 
 async def test_a_diagnostic_points_at_the_producing_layer_and_carries_its_fix(client: LanguageClient):

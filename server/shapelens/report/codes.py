@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DOCS_URL = "https://github.com/shapelens/shapelens#diagnostic-codes"
+# One section per code in docs/codes.md (the project's own documentation; editors link there
+# from each diagnostic's codeDescription).
+DOCS_URL = "https://github.com/shapelens/shapelens/blob/main/docs/codes.md"
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class Code:
 
     @property
     def url(self) -> str:
-        return f"{DOCS_URL.split('#')[0]}#{self.name}"
+        return f"{DOCS_URL}#{self.name}"
 
 
 CODES: dict[str, Code] = {
