@@ -57,4 +57,4 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache bundled/libs

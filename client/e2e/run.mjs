@@ -573,7 +573,10 @@ async function trustedScenario(ctx) {
     log(`wrote ${path.relative(ROOT, README_IMAGE)}`);
   }
 
-  // The context menu offers "shapelens: Show Model" inside a class only.
+  // The context menu offers "shapelens: Show Model" inside a class only. (The side bar is closed
+  // first, as one does to put a view beside the editor.)
+  await page.keyboard.press("Control+B");
+  await sleep(500);
   const outside = await textBox(page, "vocab_size = 1000", "vocab_size");
   check(!(await contextMenuHas(page, outside, "shapelens: Show Model")), "outside a class the context menu has no `shapelens: Show Model`");
   const cls = await textBox(page, "self.embedding = nn.Embedding(", "Embedding");
@@ -591,6 +594,8 @@ async function trustedScenario(ctx) {
   check((await bad.count()) === 1 && /^linear/.test((await bad.innerText()).trim()), "the `linear` row (the mismatch) is highlighted");
   const wraps = await frame.evaluate(() => [...document.querySelectorAll("td.shape")].some((td) => td.getBoundingClientRect().height > 30));
   check(!wraps, "no shape cell wraps");
+  const fits = await frame.evaluate(() => document.querySelector("th.num").getBoundingClientRect().right <= document.documentElement.clientWidth);
+  check(fits, "the whole table (through the params column) fits the view beside the editor");
   await shot(page, `${name}-6-model-view`);
   const viewBox = await page.locator(".part.editor").boundingBox();
   const modelShot = await shot(page, `${name}-6-model-view-editor`, { clip: { x: viewBox.x, y: viewBox.y, width: viewBox.width, height: Math.min(viewBox.height, 430) } });
@@ -606,7 +611,8 @@ async function trustedScenario(ctx) {
   // Quick fix from the lightbulb: put the cursor on the squiggle, click the bulb, pick the fix.
   await page.mouse.move(10, 10);
   await page.keyboard.press("Escape");
-  await page.mouse.click(word.x + word.width / 2, word.y + word.height / 2);
+  const arg = await textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear("); // the layout moved
+  await page.mouse.click(arg.x + arg.width / 2, arg.y + arg.height / 2);
   const bulb = page.locator(".lightBulbWidget, .lightbulb-glyph").first();
   await bulb.waitFor({ state: "visible", timeout: 30000 });
   await bulb.click();

@@ -19,6 +19,7 @@ import {
 
 import { type EnvironmentReport, CHECK_SCRIPT, MIN_PYTHON, parseCheckOutput, pythonTooOld, torchMissingMessage } from "./environment";
 import { describeSource, type InterpreterChoice, resolveInterpreter } from "./interpreter";
+import { ClassContext } from "./classContext";
 import { bundledPaths, serverLaunch } from "./launch";
 import { ModelViewPanel } from "./modelView";
 import type { ModelView } from "./modelViewHtml";
@@ -28,8 +29,6 @@ import { classifyChange, type ClientSettings, readSettings, SECTION, type Server
 import { countMismatches, logLevel, type Phase, renderStatus } from "./status";
 
 const MODEL_VIEW_REQUEST = "shapelens/modelView";
-const CLASS_RANGES_REQUEST = "shapelens/classRanges";
-const IN_CLASS_CONTEXT = "shapelens.inClass";
 
 let controller: Controller | undefined;
 
@@ -41,11 +40,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
 export async function deactivate(): Promise<void> {
   await controller?.stopClient();
-}
-
-interface ClassRange {
-  name: string;
-  range: { start: { line: number; character: number }; end: { line: number; character: number } };
 }
 
 class Controller implements vscode.Disposable {
@@ -66,9 +60,7 @@ class Controller implements vscode.Disposable {
   private torchWatch: fs.FSWatcher | undefined;
   private recheckTimer: NodeJS.Timeout | undefined;
   private lastMessage: string | undefined;
-  private classRanges = new Map<string, { version: number; ranges: ClassRange[] }>();
-  private classTimer: NodeJS.Timeout | undefined;
-  private inClass = false;
+  private readonly classContext: ClassContext;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel("shapelens", { log: true });
@@ -80,11 +72,13 @@ class Controller implements vscode.Disposable {
       if (!this.settings.interpreter) void this.restart("the Python extension's environment changed");
     }, this.output);
     this.modelView = new ModelViewPanel((uri, pos, cls) => this.requestModelView(uri, pos, cls), this.output);
+    this.classContext = new ClassContext(() => this.client, this.output);
     this.disposables.push(
       this.output,
       this.statusItem,
       this.python,
       this.modelView,
+      this.classContext,
       vscode.commands.registerCommand("shapelens.restartServer", () => this.restart("restart command")),
       vscode.commands.registerCommand("shapelens.showOutput", () => this.output.show(true)),
       vscode.commands.registerCommand("shapelens.showModel", () => this.showModel()),
@@ -95,11 +89,6 @@ class Controller implements vscode.Disposable {
       // A torch installed by hand in a terminal is noticed when the user comes back to the window.
       vscode.window.onDidChangeWindowState((s) => {
         if (s.focused) this.recheckSoon("the window regained focus", 0);
-      }),
-      vscode.window.onDidChangeActiveTextEditor(() => this.refreshClassRanges(0)),
-      vscode.window.onDidChangeTextEditorSelection((e) => this.updateInClass(e.textEditor)),
-      vscode.workspace.onDidChangeTextDocument((e) => {
-        if (e.document === vscode.window.activeTextEditor?.document) this.refreshClassRanges(300);
       }),
     );
     this.render();
@@ -257,7 +246,7 @@ class Controller implements vscode.Disposable {
       // Until the worker says it is ready, it is importing torch.
       if (this.phase === "starting") this.setPhase(workerReady || !this.trusted ? "ready" : "warming", this.detail);
       else this.render();
-      this.refreshClassRanges(0);
+      this.classContext.refresh(0);
     } catch (err) {
       this.output.error(`could not start the server: ${errorText(err)}`);
       this.setPhase("stopped", `Could not start the shapelens server with ${python}: ${errorText(err)}`);
@@ -488,42 +477,6 @@ class Controller implements vscode.Disposable {
         : view.severity === "warning"
           ? new vscode.ThemeColor("statusBarItem.warningBackground")
           : undefined;
-  }
-
-  // --- "inside a class" context key (for the editor context menu) --------------------------------
-
-  private refreshClassRanges(ms: number): void {
-    clearTimeout(this.classTimer);
-    this.classTimer = setTimeout(() => void this.fetchClassRanges(), ms);
-  }
-
-  private async fetchClassRanges(): Promise<void> {
-    const editor = vscode.window.activeTextEditor;
-    const client = this.client;
-    if (!editor || editor.document.languageId !== "python" || !client?.isRunning()) return this.setInClass(false);
-    const doc = editor.document;
-    try {
-      const ranges = await client.sendRequest<ClassRange[]>(CLASS_RANGES_REQUEST, {
-        textDocument: { uri: client.code2ProtocolConverter.asUri(doc.uri) },
-      });
-      this.classRanges.set(doc.uri.toString(), { version: doc.version, ranges: Array.isArray(ranges) ? ranges : [] });
-    } catch (err) {
-      this.output.debug(`class ranges: ${errorText(err)}`);
-    }
-    this.updateInClass(editor);
-  }
-
-  private updateInClass(editor: vscode.TextEditor): void {
-    if (editor !== vscode.window.activeTextEditor) return;
-    const known = this.classRanges.get(editor.document.uri.toString());
-    const line = editor.selection.active.line;
-    this.setInClass(!!known?.ranges.some((c) => c.range.start.line <= line && line <= c.range.end.line));
-  }
-
-  private setInClass(value: boolean): void {
-    if (value === this.inClass) return;
-    this.inClass = value;
-    void vscode.commands.executeCommand("setContext", IN_CLASS_CONTEXT, value);
   }
 
   // --- model view --------------------------------------------------------------------------------

@@ -72,14 +72,15 @@ export function renderRows(rows: ViewRow[], toggled: ReadonlySet<string> = new S
     const params = row.count > 1 ? `${row.params.toLocaleString("en-US")} × ${row.count}` : row.params.toLocaleString("en-US");
     out.push(
       `<tr class="${cls}"${line}${title}>` +
-        `<td class="name" style="padding-left:${0.4 + depth * 1.1}em">${toggle}${escapeHtml(name)}</td>` +
+        `<td class="name" style="padding-left:${0.2 + depth * 1.1}em">${toggle}${escapeHtml(name)}</td>` +
         `<td class="type">${escapeHtml(type)}</td>` +
         `<td class="shape">${escapeHtml(row.input)}</td>` +
         `<td class="shape">${escapeHtml(row.output)}</td>` +
         `<td class="num">${params}</td></tr>`,
     );
     if (row.mismatch) {
-      out.push(`<tr class="why"${line}><td colspan="5" style="padding-left:${1.9 + depth * 1.1}em">${escapeHtml(row.mismatch)}</td></tr>`);
+      // The message wraps inside the table's width instead of widening it (see .fit).
+      out.push(`<tr class="why"${line}><td colspan="5" style="padding-left:${1.5 + depth * 1.1}em"><div class="fit">${escapeHtml(row.mismatch)}</div></td></tr>`);
     }
     if (open) for (const child of inner) walk(child, depth + 1, row.count > 1);
   };
@@ -117,7 +118,7 @@ p.problems { color: var(--vscode-errorForeground); }
 code, td.shape, td.num { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
 .scroll { overflow-x: auto; margin-top: 10px; }
 table { border-collapse: collapse; width: max-content; min-width: 100%; }
-th, td { text-align: left; padding: 3px 14px 3px 6px; white-space: nowrap; }
+th, td { text-align: left; padding: 2px 10px 2px 4px; white-space: nowrap; }
 th { border-bottom: 1px solid var(--vscode-panel-border, var(--vscode-editorWidget-border)); font-weight: 600; position: sticky; top: 0; background: var(--vscode-editor-background); }
 td.num, th.num { text-align: right; }
 tr.layer[data-line] { cursor: pointer; }
@@ -125,7 +126,8 @@ tr.layer:hover { background: var(--vscode-list-hoverBackground); }
 tr.run td.type { font-weight: 600; }
 tr.mismatch { background: var(--vscode-inputValidation-errorBackground, rgba(255, 0, 0, 0.15)); outline: 1px solid var(--vscode-inputValidation-errorBorder, transparent); }
 tr.why td { color: var(--vscode-errorForeground); white-space: normal; font-size: 0.92em; padding-top: 0; }
-.toggle { display: inline-block; width: 1.1em; cursor: pointer; user-select: none; color: var(--vscode-descriptionForeground); }
+.fit { width: 0; min-width: 100%; }
+.toggle { display: inline-block; width: 0.9em; cursor: pointer; user-select: none; color: var(--vscode-descriptionForeground); }
 #empty { margin-top: 16px; color: var(--vscode-descriptionForeground); }
 </style></head>
 <body>
