@@ -47,6 +47,7 @@ const TORCH = "torch==2.13.0";
 const timings = {};
 const SAMPLE = "seed000_ex2_mismatched_embedding.py";
 const CANARY = "untrusted_marker.py";
+const REPEATS = path.join("tests", "lsp", "data", "repeated_blocks.py");
 const TOTAL_LIMIT_MS = 20 * 60 * 1000;
 const started = Date.now();
 const children = new Set();
@@ -463,6 +464,7 @@ function makeProject(dir) {
   const project = path.join(dir, "project");
   fs.mkdirSync(project, { recursive: true });
   for (const f of [SAMPLE, CANARY]) fs.copyFileSync(path.join(ROOT, "samples", f), path.join(project, f));
+  fs.copyFileSync(path.join(ROOT, REPEATS), path.join(project, path.basename(REPEATS)));
   return project;
 }
 
@@ -671,6 +673,24 @@ async function trustedScenario(ctx) {
   await until(`the marker ${marker} (trusted probe ran __init__)`, async () => fs.existsSync(marker), { timeout: 90000 });
   check(true, "trusted: probing untrusted_marker.py ran its __init__ (marker file written)");
   await shot(page, `${name}-9-canary`);
+
+  // Twelve identical blocks read as one `Block × 12` row, which expands to the twelve.
+  await openFile(page, path.basename(REPEATS));
+  const tower = await until("the Tower class to render", () => textBox(page, "self.blocks = nn.ModuleList(", "blocks"));
+  await page.mouse.click(tower.x + tower.width / 2, tower.y + tower.height / 2);
+  await runCommand(page, "shapelens: Show Model");
+  const towerView = await until("the Tower model view", async () => {
+    const f = await modelViewFrame(page);
+    return f && /Tower/.test(await f.locator("#header").innerText().catch(() => "")) && (await f.locator("tr.run").count()) === 1 ? f : null;
+  }, { timeout: 90000 });
+  const runRow = (await towerView.locator("tr.run").innerText()).replace(/\s+/g, " ");
+  check(/Block × 12/.test(runRow), "the twelve identical blocks are one collapsed `Block × 12` row", runRow);
+  const rowsBefore = await towerView.locator("tr.layer").count();
+  await towerView.locator("tr.run [data-toggle]").click();
+  await until("the run to expand", async () => (await towerView.locator("tr.layer").count()) === rowsBefore + 12, { timeout: 10000 });
+  check(true, `expanding it shows the 12 blocks (${rowsBefore} -> ${rowsBefore + 12} rows)`);
+  check((await towerView.locator("tr.layer.mismatch").count()) === 1, "the head's mismatch row is highlighted");
+  await shot(page, `${name}-10-model-view-repeats`);
   void dir;
 }
 

@@ -6,15 +6,30 @@ import { formatCommand } from "./shell";
 
 /** Run as `<python> -c CHECK_SCRIPT`; prints one JSON line. It only looks torch up
  *  (importlib.util.find_spec) without importing it, so it takes milliseconds and runs no user
- *  code; it also says how packages get into that environment, for the install hint. */
+ *  code; it also says how packages get into that environment, for the install hint. A torch in
+ *  site-packages counts once its .dist-info is there: pip writes that last, so a torch that is
+ *  still being installed is not taken for a working one. */
 export const CHECK_SCRIPT = [
-  "import importlib.util as u, json, os, sys, sysconfig",
+  "import importlib.metadata as md, importlib.util as u, json, os, sys, sysconfig",
+  "purelib = sysconfig.get_paths().get('purelib', '')",
+  "spec = u.find_spec('torch')",
+  "def dist():",
+  "    try:",
+  "        return bool(md.version('torch'))",
+  "    except Exception:",
+  "        return False",
   "print(json.dumps({'python': '%d.%d.%d' % sys.version_info[:3], 'executable': sys.executable,",
-  " 'prefix': sys.prefix, 'purelib': sysconfig.get_paths().get('purelib', ''),",
-  " 'torch': u.find_spec('torch') is not None, 'pip': u.find_spec('pip') is not None,",
+  " 'prefix': sys.prefix, 'purelib': purelib,",
+  " 'torch': spec is not None and (dist() or not (spec.origin or '').startswith(purelib)),",
+  " 'pip': u.find_spec('pip') is not None,",
   " 'conda': os.path.isdir(os.path.join(sys.prefix, 'conda-meta')),",
   " 'venv': sys.prefix != getattr(sys, 'base_prefix', sys.prefix)}))",
 ].join("\n");
+
+/** Whether a new entry in site-packages means a torch install just finished (its .dist-info). */
+export function isTorchDistInfo(entry: string): boolean {
+  return /^torch-[^-]+\.dist-info$/.test(entry);
+}
 
 /** Python version the shapelens server needs. */
 export const MIN_PYTHON: [number, number] = [3, 11];

@@ -17,7 +17,7 @@ import {
   State,
 } from "vscode-languageclient/node";
 
-import { type EnvironmentReport, CHECK_SCRIPT, MIN_PYTHON, parseCheckOutput, pythonTooOld, torchMissingMessage } from "./environment";
+import { type EnvironmentReport, CHECK_SCRIPT, isTorchDistInfo, MIN_PYTHON, parseCheckOutput, pythonTooOld, torchMissingMessage } from "./environment";
 import { describeSource, type InterpreterChoice, resolveInterpreter } from "./interpreter";
 import { ClassContext } from "./classContext";
 import { bundledPaths, serverLaunch } from "./launch";
@@ -370,8 +370,10 @@ class Controller implements vscode.Disposable {
   private watchForTorch(purelib: string): void {
     if (!purelib) return;
     try {
+      // pip writes torch's .dist-info last; each new event pushes the check back a little, so it
+      // runs once the install has settled.
       this.torchWatch = fs.watch(purelib, (_event, name) => {
-        if (name && /^torch($|-)/.test(String(name))) this.recheckSoon(`${name} appeared in ${purelib}`, 1500);
+        if (name && isTorchDistInfo(String(name))) this.recheckSoon(`${name} appeared in ${purelib}`, 3000);
       });
       this.torchWatch.on("error", () => this.stopTorchWatch());
     } catch {

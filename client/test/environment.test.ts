@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { CHECK_SCRIPT, parseCheckOutput, pythonTooOld, torchInstallCommand, torchMissingMessage } from "../src/environment";
+import { CHECK_SCRIPT, isTorchDistInfo, parseCheckOutput, pythonTooOld, torchInstallCommand, torchMissingMessage } from "../src/environment";
 import { formatCommand } from "../src/shell";
 
 const report = (o: Partial<ReturnType<typeof parseCheckOutput>> = {}) => ({
@@ -24,6 +27,29 @@ describe("environment check", () => {
     // An older or partial answer still parses; what it lacks reads as absent.
     assert.deepEqual(parseCheckOutput('{"python": "3.12.1", "torch": true}'), {
       python: "3.12.1", executable: "", prefix: "", purelib: "", torch: true, pip: false, conda: false, venv: false });
+  });
+
+  it("runs in a real Python and answers for it (the repo's .venv has torch when `make setup` ran)", (t) => {
+    const venv = join(__dirname, "..", "..", ".venv", "bin", "python");
+    const python = existsSync(venv) ? venv : "python3";
+    const r = spawnSync(python, ["-c", CHECK_SCRIPT], { encoding: "utf8" });
+    if (r.error) {
+      t.skip(`no ${python} here`);
+      return;
+    }
+    const got = parseCheckOutput(r.stdout);
+    assert.ok(got, r.stdout + r.stderr);
+    assert.match(got.python, /^3\.\d+\.\d+$/);
+    assert.ok(got.purelib.length > 0 && got.pip);
+    if (python === venv) assert.equal(got.torch, true);
+    const bare = spawnSync(python, ["-I", "-S", "-c", CHECK_SCRIPT], { encoding: "utf8" }); // no site-packages at all
+    assert.equal(parseCheckOutput(bare.stdout)?.torch, false);
+  });
+
+  it("notices the end of a torch install by its .dist-info, not its first files", () => {
+    assert.equal(isTorchDistInfo("torch-2.13.0+cpu.dist-info"), true);
+    assert.equal(isTorchDistInfo("torch-2.13.0.dist-info"), true);
+    for (const e of ["torch", "torchgen", "torchvision-0.28.0.dist-info", "torch-2.13.0.dist-info.tmp"]) assert.equal(isTorchDistInfo(e), false, e);
   });
 
   it("knows which Pythons are too old", () => {
