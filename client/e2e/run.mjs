@@ -690,6 +690,7 @@ async function trustedScenario(ctx) {
   await until("the run to expand", async () => (await towerView.locator("tr.layer").count()) === rowsBefore + 12, { timeout: 10000 });
   check(true, `expanding it shows the 12 blocks (${rowsBefore} -> ${rowsBefore + 12} rows)`);
   check((await towerView.locator("tr.layer.mismatch").count()) === 1, "the head's mismatch row is highlighted");
+  check((await page.locator(".tab", { hasText: "Model: Tower" }).count()) === 1, "the view's tab follows the model (Model: Tower)");
   await shot(page, `${name}-10-model-view-repeats`);
   void dir;
 }

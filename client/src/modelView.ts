@@ -60,6 +60,7 @@ export class ModelViewPanel implements vscode.Disposable {
         this.className = undefined;
       }, null, this.disposables);
     } else {
+      this.panel.title = `Model: ${view.name}`;
       this.panel.reveal(vscode.ViewColumn.Beside, true);
     }
     this.post();
