@@ -3,7 +3,6 @@
 // vscode-languageclient. The decisions live in pure modules (interpreter, environment, launch,
 // discovery, settings, status, modelViewHtml) that the unit tests cover.
 
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -17,7 +16,8 @@ import {
   State,
 } from "vscode-languageclient/node";
 
-import { type EnvironmentReport, CHECK_SCRIPT, isTorchDistInfo, MIN_PYTHON, parseCheckOutput, pythonTooOld, torchMissingMessage } from "./environment";
+import { EnvironmentCheck } from "./envCheck";
+import type { EnvironmentReport } from "./environment";
 import { describeSource, type InterpreterChoice, resolveInterpreter } from "./interpreter";
 import { ClassContext } from "./classContext";
 import { bundledPaths, serverLaunch } from "./launch";
@@ -56,10 +56,8 @@ class Controller implements vscode.Disposable {
   private detail: string | undefined;
   private stopping = false;
   private queue: Promise<void> = Promise.resolve();
-  /** Watches site-packages while torch is missing there, so a manual install is noticed at once. */
-  private torchWatch: fs.FSWatcher | undefined;
+  private readonly envCheck: EnvironmentCheck;
   private recheckTimer: NodeJS.Timeout | undefined;
-  private lastMessage: string | undefined;
   private readonly classContext: ClassContext;
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -73,12 +71,21 @@ class Controller implements vscode.Disposable {
     }, this.output);
     this.modelView = new ModelViewPanel((uri, pos, cls) => this.requestModelView(uri, pos, cls), this.output);
     this.classContext = new ClassContext(() => this.client, this.output);
+    this.envCheck = new EnvironmentCheck({
+      log: this.output,
+      setPhase: (phase, detail) => this.setPhase(phase, detail),
+      cwd: () => this.safeCwd(),
+      trusted: () => this.trusted,
+      pickInterpreter: () => this.pickInterpreter(),
+      recheck: (reason, ms) => this.recheckSoon(reason, ms),
+    });
     this.disposables.push(
       this.output,
       this.statusItem,
       this.python,
       this.modelView,
       this.classContext,
+      this.envCheck,
       vscode.commands.registerCommand("shapelens.restartServer", () => this.restart("restart command")),
       vscode.commands.registerCommand("shapelens.showOutput", () => this.output.show(true)),
       vscode.commands.registerCommand("shapelens.showModel", () => this.showModel()),
@@ -96,7 +103,6 @@ class Controller implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.stopTorchWatch();
     void this.stopClient();
     for (const d of this.disposables) d.dispose();
   }
@@ -154,7 +160,7 @@ class Controller implements vscode.Disposable {
     this.settings = this.readSettings();
     this.detail = undefined;
     this.env = undefined;
-    this.stopTorchWatch();
+    this.envCheck.stopWatching();
     if (!this.settings.enable) {
       this.setPhase("disabled");
       return;
@@ -164,7 +170,7 @@ class Controller implements vscode.Disposable {
     const python = this.interpreter.command;
     this.output.info(`interpreter: ${python} (${describeSource(this.interpreter)}); workspace ${this.trusted ? "trusted" : "NOT trusted (Restricted Mode)"}`);
 
-    const env = await this.checkEnvironment(python);
+    const env = await this.envCheck.check(python);
     if (!env) return;
     this.env = env;
 
@@ -304,86 +310,6 @@ class Controller implements vscode.Disposable {
     const chosen = await selectInterpreter(this.env?.executable || this.interpreter?.command, pythonExtensionInstalled());
     // The setting change restarts the server; choosing the same one again re-checks it.
     if (chosen !== undefined && chosen === this.settings.interpreter) void this.restart("interpreter selected");
-  }
-
-  /** Is torch importable there (and is it a Python the server runs on)? Returns undefined when the
-   *  server cannot start, after saying why in plain words. Never installs anything. */
-  private async checkEnvironment(python: string): Promise<EnvironmentReport | undefined> {
-    let stdout: string;
-    try {
-      stdout = await run(python, ["-c", CHECK_SCRIPT], this.safeCwd(), 30000);
-    } catch (err) {
-      const notFound = (err as NodeJS.ErrnoException).code === "ENOENT";
-      const msg = notFound
-        ? `shapelens: the Python interpreter ${python} was not found. Choose your project's interpreter (one with torch).`
-        : `shapelens: could not run ${python}: ${errorText(err)}`;
-      this.output.error(msg);
-      this.setPhase("stopped", msg);
-      this.tell(msg, "error");
-      return undefined;
-    }
-    const report = parseCheckOutput(stdout);
-    if (!report) {
-      const msg = `shapelens: ${python} did not answer the environment check (output: ${stdout.slice(0, 200)})`;
-      this.output.error(msg);
-      this.setPhase("stopped", msg);
-      return undefined;
-    }
-    this.output.info(`environment: Python ${report.python} at ${report.executable}; torch ${report.torch ? "importable" : "NOT importable"}`);
-    if (pythonTooOld(report.python)) {
-      const msg = `shapelens needs Python ${MIN_PYTHON.join(".")} or newer; ${python} is Python ${report.python}. Choose another interpreter.`;
-      this.setPhase("stopped", msg);
-      this.tell(msg, "error");
-      return undefined;
-    }
-    // In Restricted Mode nothing is probed, so the server runs without torch.
-    if (!report.torch && this.trusted) {
-      const { message, command } = torchMissingMessage(python, report);
-      this.output.warn(message);
-      this.setPhase("needsTorch", message);
-      this.watchForTorch(report.purelib);
-      this.tell(message, "warning", command);
-      return undefined;
-    }
-    this.lastMessage = undefined;
-    return report;
-  }
-
-  /** One notification per distinct problem (a re-check that finds the same thing stays quiet). */
-  private tell(message: string, level: "warning" | "error", command?: string): void {
-    if (this.lastMessage === message) return;
-    this.lastMessage = message;
-    const show = level === "error" ? vscode.window.showErrorMessage : vscode.window.showWarningMessage;
-    const buttons = [...(command ? ["Copy Command"] : []), "Select Interpreter…", "Show Output"];
-    void show(message, ...buttons).then(async (choice) => {
-      if (choice === "Copy Command" && command) {
-        await vscode.env.clipboard.writeText(command);
-        void vscode.window.showInformationMessage(`Copied: ${command}`);
-      } else if (choice === "Select Interpreter…") {
-        await this.pickInterpreter();
-      } else if (choice === "Show Output") {
-        this.output.show(true);
-      }
-    });
-  }
-
-  private watchForTorch(purelib: string): void {
-    if (!purelib) return;
-    try {
-      // pip writes torch's .dist-info last; each new event pushes the check back a little, so it
-      // runs once the install has settled.
-      this.torchWatch = fs.watch(purelib, (_event, name) => {
-        if (name && isTorchDistInfo(String(name))) this.recheckSoon(`${name} appeared in ${purelib}`, 3000);
-      });
-      this.torchWatch.on("error", () => this.stopTorchWatch());
-    } catch {
-      // no such folder yet: the focus re-check still notices
-    }
-  }
-
-  private stopTorchWatch(): void {
-    this.torchWatch?.close();
-    this.torchWatch = undefined;
   }
 
   // --- settings ----------------------------------------------------------------------------------
@@ -536,20 +462,6 @@ function forwardLines(input: NodeJS.ReadableStream, channel: vscode.LogOutputCha
   input.on("end", () => {
     if (buffer.trim() !== "") channel[logLevel(buffer)](buffer);
     buffer = "";
-  });
-}
-
-function run(command: string, args: string[], cwd: string, timeout: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, timeout, windowsHide: true, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const e = err as NodeJS.ErrnoException & { stderr?: string };
-        if (stderr) e.message = `${e.message}\n${stderr}`;
-        reject(e);
-      } else {
-        resolve(stdout);
-      }
-    });
   });
 }
 
