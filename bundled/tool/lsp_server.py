@@ -24,7 +24,8 @@ def main() -> int:
         sys.path.append(LIBS)
     else:
         sys.path.insert(0, LIBS)
-    if sys.version_info < (3, 11):
+    # The user's interpreter may be any Python: say what is wrong instead of a SyntaxError later.
+    if sys.version_info < (3, 11):  # noqa: UP036
         print(f"shapelens: error: Python 3.11 or newer is needed; {sys.executable} is "
               f"{sys.version.split()[0]}", file=sys.stderr)
         return 2

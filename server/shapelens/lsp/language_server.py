@@ -228,11 +228,12 @@ class ShapelensServer(LanguageServer):
         self.status("error", text)
 
     def status(self, state: str, text: str) -> None:
-        worker = self.engines.worker if self.engines else None
+        engines = self.engines
+        worker = engines.worker if engines else None
         self.protocol.notify(STATUS, {
             "state": state, "message": text,
             "worker": {"pid": worker.pid, "starts": worker.starts, "python": worker.python,
-                       "ready": self.engines.ready} if worker else None})
+                       "ready": engines.ready} if engines and worker else None})
 
     def markdown(self, text: str) -> types.MarkupContent:
         formats = get_capability(self.client_capabilities, "text_document.hover.content_format", None)

@@ -10,8 +10,9 @@ the sibling's own index) form one run.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Hashable, Protocol, Sequence, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 
 class TreeRow(Protocol):
@@ -28,7 +29,7 @@ class Node(Generic[R]):
     """One row and the rows it contains."""
 
     row: R
-    children: list["Node[R]"] = field(default_factory=list)
+    children: list[Node[R]] = field(default_factory=list)
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Run(Generic[R]):
     """`count` consecutive siblings that look alike; `members` are all of them, first first."""
 
     members: list[Node[R]]
-    children: list["Run[R]"] = field(default_factory=list)  # the first member's, collapsed too
+    children: list[Run[R]] = field(default_factory=list)  # the first member's, collapsed too
 
     @property
     def count(self) -> int:
@@ -79,7 +80,7 @@ def signature(node: Node[R], key: Callable[[R], Hashable]) -> Hashable:
 def _indexed_siblings(a: str, b: str) -> bool:
     """blocks.0 and blocks.1 (or 0 and 1 in a bare Sequential): same prefix, numeric last part."""
     ma, mb = _INDEX.search(a), _INDEX.search(b)
-    return bool(ma and mb) and a[:ma.start(1)] == b[:mb.start(1)]
+    return ma is not None and mb is not None and a[:ma.start(1)] == b[:mb.start(1)]
 
 
 def collapse(nodes: Sequence[Node[R]], key: Callable[[R], Hashable]) -> list[Run[R]]:
