@@ -63,8 +63,8 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
     idx = LineIndex(text)
     col = idx.utf16_col(line, len((idx.lines[line - 1] if line <= len(idx.lines) else "")[: max((exc.offset or 1) - 1, 0)].encode()))
     rng = {"start": {"line": line - 1, "character": col}, "end": {"line": line - 1, "character": col + 1}}
-    return ProbeReport(path, [Finding(path, rng, "probe-incomplete", severity("probe-incomplete"),
-                                      f"not probed: syntax error ({exc.msg})")])
+    return ProbeReport(path, [Finding(path, rng, "syntax-error", severity("syntax-error"),
+                                      f"syntax error: {exc.msg} (the file was not probed)")])
 
 
 class Engine:
@@ -88,8 +88,10 @@ class Engine:
             tree = parse(text, path)
         except SyntaxError as exc:
             return syntax_report(os.path.realpath(path), text, exc), None
-        except (ValueError, RecursionError, MemoryError) as exc:
-            why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else str(exc)
+        except ValueError as exc:  # null bytes: Python refuses the file as it does a syntax error
+            return syntax_report(os.path.realpath(path), text, SyntaxError(str(exc))), None
+        except (RecursionError, MemoryError) as exc:
+            why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else "out of memory"
             return ProbeReport(os.path.realpath(path), [Finding(
                 os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
                 "probe-incomplete", severity("probe-incomplete"), f"not probed: {why}")]), None

@@ -28,6 +28,8 @@ CODES: dict[str, Code] = {
         Code("invalid-layer-config", "error", "constructor arguments that torch rejects"),
         Code("shape-error", "error", "any other tensor operation that fails on the probed shapes"),
         Code("probe-incomplete", "information", "something the probe could not decide; the message says what hint helps"),
+        Code("syntax-error", "error", "the file does not parse (or does not decode), so it was not probed"),
+        Code("unused-ignore", "hint", "a `# shapelens: ignore` comment that suppresses nothing"),
     ]
 }
 
