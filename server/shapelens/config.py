@@ -61,7 +61,9 @@ class Config:
         """Whether findings with `code` are reported for `path`."""
         if code == "unused-ignore" and not self.show_unused_ignores:
             return False
-        if (self.select is not None and code not in self.select and code != "syntax-error") or code in self.ignore:
+        # select never drops these two: one is a file Python refuses, the other was asked for by name
+        unselectable = code in ("syntax-error", "unused-ignore")
+        if (self.select is not None and code not in self.select and not unselectable) or code in self.ignore:
             return False
         rel = self.relative(path)
         return rel is None or not any(code in codes for pattern, codes in self.per_file_ignores

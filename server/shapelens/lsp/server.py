@@ -24,6 +24,7 @@ from pygls.lsp.server import LanguageServer
 from shapelens import __version__
 from shapelens.lsp import convert, locate, render
 from shapelens.lsp.engines import Engines
+from shapelens.lsp.filtering import ReportFilter
 from shapelens.lsp.probes import Job, Scheduler
 from shapelens.lsp.progress import reported
 from shapelens.lsp.protocol import Protocol
@@ -78,6 +79,7 @@ class ShapelensServer(LanguageServer):
         self.published: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self._deferred_messages: list[str] = []
         self._errors_shown: set[str] = set()
+        self.report_filter = ReportFilter(lambda text: self.message(text, types.MessageType.Warning))
 
     # -- engines -------------------------------------------------------------------------------
     @property
@@ -131,6 +133,7 @@ class ShapelensServer(LanguageServer):
         doc = self.open_document(job.uri)
         if doc is None or doc.version != job.version or job.engines is not self.engines or not self.settings.enable:
             return  # computed for a version, interpreter or setting that is gone: never shown
+        report = self.report_filter.apply(report, job.text)
         self.analyses[job.uri] = Analysis(job.version, job.text, report)
         self.publish(job.uri, job.version, job.text, report)
         if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support", False):
@@ -405,6 +408,10 @@ def code_actions(ls: ShapelensServer, params: types.CodeActionParams) -> list[ty
     actions: list[types.CodeAction] = []
     if convert.kind_wanted(types.CodeActionKind.QuickFix.value, only):
         actions += convert.quickfixes(uri, list(params.context.diagnostics), ls.document_changes())
+        doc = ls.open_document(uri)
+        if doc is not None:
+            actions += convert.ignore_actions(uri, list(params.context.diagnostics), doc.source,
+                                              ls.units(doc.source), ls.document_changes())
     if convert.kind_wanted(convert.FIX_ALL_KIND, only):
         fix_all = convert.fix_all(uri, ls.diagnostics_for(uri), ls.document_changes())
         if fix_all is not None:

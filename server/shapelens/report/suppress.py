@@ -36,7 +36,8 @@ class Suppression:
         return self.codes is None or code in self.codes
 
 
-def _utf16(line: str, col: int) -> int:
+def utf16_col(line: str, col: int) -> int:
+    """The UTF-16 column of str index `col`."""
     return len(line[:col].encode("utf-16-le")) // 2
 
 
@@ -128,8 +129,8 @@ class Suppressions:
 
     def _range(self, line: int, start: int, end: int) -> dict:
         text = self.lines[line] if line < len(self.lines) else ""
-        return {"start": {"line": line, "character": _utf16(text, start)},
-                "end": {"line": line, "character": _utf16(text, end)}}
+        return {"start": {"line": line, "character": utf16_col(text, start)},
+                "end": {"line": line, "character": utf16_col(text, end)}}
 
     def _removal(self, s: Suppression, keep: list[str]) -> Fix:
         line = self.lines[s.line] if s.line < len(self.lines) else ""
