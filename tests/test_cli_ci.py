@@ -131,7 +131,7 @@ def test_ignoring_a_code_on_the_command_line(broken):
 def _python_without_torch() -> str | None:
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
         if os.path.exists(candidate) and subprocess.run(
-                [candidate, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"],
+                [candidate, "-c", "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('torch') is None else 1)"],
                 capture_output=True).returncode == 0:
             return candidate
     return None

@@ -65,7 +65,10 @@ def test_config_can_turn_gitignore_off_and_exclude_more(repo):
     assert got == ["data/cache.py", "logs/run.py", "src/model.py", "src/untracked.py"]
 
 
-def test_a_named_file_is_checked_unless_force_exclude(repo):
+@pytest.mark.parametrize("git", [True, False])
+def test_a_named_file_is_checked_unless_force_exclude(repo, monkeypatch, git):
+    if not git:
+        monkeypatch.setenv("PATH", "/nonexistent")
     ignored = str(repo / "data" / "cache.py")
     assert collect_files([ignored], configs, WalkOptions()) == [ignored]
     assert collect_files([ignored, str(repo / "build" / "lib.py")], configs, WalkOptions(force_exclude=True)) == []
@@ -75,3 +78,10 @@ def test_a_named_file_is_checked_unless_force_exclude(repo):
 
 def test_a_named_excluded_folder_is_walked(repo):
     assert names(collect_files([str(repo / "build")], configs, WalkOptions()), repo) == ["build/lib.py"]
+
+
+@pytest.mark.parametrize("git", [True, False])
+def test_a_named_ignored_folder_is_walked(repo, monkeypatch, git):
+    if not git:
+        monkeypatch.setenv("PATH", "/nonexistent")
+    assert names(collect_files([str(repo / "data")], configs, WalkOptions()), repo) == ["data/cache.py"]

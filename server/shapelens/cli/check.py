@@ -196,7 +196,8 @@ def run_check(args) -> int:
         sources = read_inputs(args, configs)
         if any(not s.problem for s in sources):
             environment.check_torch(python)
-        run = Run(args, python, configs, sources)
+        # None keeps Jedi in-process for the default interpreter (an explicit one costs a subprocess)
+        run = Run(args, python if args.python else None, configs, sources)
         outcome = run.check()
         fixed, changes = (run.fix(outcome) if args.fix or args.diff else (0, {}))
         if fixed and not args.diff:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-from shapelens.cli.gitignore import GitIgnore, git_visible_files
+from shapelens.cli.gitignore import GitIgnore, git_visible_files, path_ignored
 from shapelens.config import Config
 
 SUFFIXES = (".py",)  # what a folder walk picks up
@@ -69,10 +68,4 @@ def _skipped_file(path: str, config_for: Callable[[str], Config], options: WalkO
     config = config_for(path)
     if config.excluded(path):
         return True
-    if not (options.respect_gitignore and config.respect_gitignore):
-        return False
-    folder = str(Path(path).resolve().parent)
-    listed = git_visible_files(folder)
-    if listed is not None:
-        return os.path.realpath(path) not in {os.path.realpath(p) for p in listed}
-    return GitIgnore(folder).ignored(path, False)
+    return options.respect_gitignore and config.respect_gitignore and path_ignored(path)

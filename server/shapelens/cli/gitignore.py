@@ -26,8 +26,48 @@ def git_visible_files(folder: str) -> list[str] | None:
         return None
     if done.returncode != 0:
         return None
+    if not done.stdout and _ignored_itself(folder):
+        return None  # `check data/` of an ignored data/: the reader walks below the named folder
     names = {n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n}
     return sorted(os.path.join(folder, n) for n in names)
+
+
+def _git_check_ignore(path: str) -> bool | None:
+    """git's verdict on one path; None without git or outside a work tree."""
+    if shutil.which("git") is None:
+        return None
+    path = os.path.abspath(path)
+    folder, name = (path, ".") if os.path.isdir(path) else os.path.split(path)
+    try:
+        code = subprocess.run(["git", "check-ignore", "-q", "--", name], cwd=folder, capture_output=True,
+                              timeout=60).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {0: True, 1: False}.get(code)
+
+
+def _ignored_itself(folder: str) -> bool:
+    return bool(_git_check_ignore(folder))
+
+
+def path_ignored(path: str) -> bool:
+    """Whether git ignores one file (a file named on the command line, with --force-exclude)."""
+    verdict = _git_check_ignore(path)
+    if verdict is not None:
+        return verdict
+    path = os.path.abspath(path)
+    top = cur = os.path.dirname(path)
+    while not os.path.exists(os.path.join(top, ".git")) and os.path.dirname(top) != top:
+        top = os.path.dirname(top)
+    top = top if os.path.exists(os.path.join(top, ".git")) else cur
+    ignore = GitIgnore(top)
+    rel = os.path.relpath(cur, top)
+    cur = top
+    for part in [] if rel == "." else rel.split(os.sep):  # an ignored folder hides all below it
+        cur = os.path.join(cur, part)
+        if ignore.ignored(cur, True):
+            return True
+    return ignore.ignored(path, False)
 
 
 @dataclass(frozen=True)
