@@ -127,3 +127,16 @@ def test_the_pre_commit_hook_entry_is_a_valid_command_line():
 
     args = build_parser().parse_args([*entry[1:], "a.py", "b.py"])  # pre-commit appends the staged files
     assert args.force_exclude and args.paths == ["a.py", "b.py"]
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from shapelens.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.option_strings or action.dest)
+            assert action.help[0].isupper() or action.help[0] in "`-", (name, action.help)  # ruff's style

@@ -15,13 +15,17 @@ suppress a finding with `# shapelens: ignore[code]` on its line."""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, add_help=False, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="Print help")
+
     def error(self, message: str) -> None:  # one line, exit 2, like ruff
         self.exit(2, f"shapelens: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="shapelens", description="PyTorch tensor shapes and layer-dimension checks.")
-    parser.add_argument("--version", action="version", version=f"shapelens {__version__}")
+    parser.add_argument("--version", action="version", version=f"shapelens {__version__}", help="Print version")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = sub.add_parser(
         "check", help="Probe files and report shape mismatches", description=CHECK_DESCRIPTION,
