@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from shapelens.report.codes import CODES
+from shapelens.analysis.files import SKIP_DIRS
+from shapelens.report.codes import CODES, SYNTAX_ERROR, UNUSED_IGNORE
 
 SEVERITIES = {"error": "error", "warning": "warning", "information": "information", "info": "information",
               "hint": "hint"}
-# Folders no user wants probed, skipped on top of `exclude` (like ruff's default exclude list).
-DEFAULT_EXCLUDE = (".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
-                   "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", "_build",
-                   "__pypackages__", ".eggs")
+# Hidden folders and the ones no user wants probed (the same list the worker skips), on top of
+# which `extend-exclude` adds; `exclude` replaces it, as in ruff.
+DEFAULT_EXCLUDE = (".*", *sorted(SKIP_DIRS))
 HINT_KEYS = ("sizes", "image-sizes", "image_sizes", "models")
 MODEL_KEYS = ("init", "kwargs", "inputs")
 
@@ -59,10 +59,10 @@ class Config:
 
     def enabled(self, path: str, code: str) -> bool:
         """Whether findings with `code` are reported for `path`."""
-        if code == "unused-ignore" and not self.show_unused_ignores:
+        if code == UNUSED_IGNORE and not self.show_unused_ignores:
             return False
         # select never drops these two: one is a file Python refuses, the other was asked for by name
-        unselectable = code in ("syntax-error", "unused-ignore")
+        unselectable = code in (SYNTAX_ERROR, UNUSED_IGNORE)
         if (self.select is not None and code not in self.select and not unselectable) or code in self.ignore:
             return False
         rel = self.relative(path)

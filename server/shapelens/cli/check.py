@@ -22,7 +22,7 @@ from shapelens.cli.writing import fix_file, unified_diff, write_atomically
 from shapelens.config import Config, load_config
 from shapelens.engine import ProbeOptions, find_root
 from shapelens.probe.client import WorkerUnavailable
-from shapelens.report.codes import severity
+from shapelens.report.codes import SYNTAX_ERROR
 from shapelens.report.fixes import edits_by_path
 from shapelens.report.model import Finding, ProbeReport
 from shapelens.report.policy import Policy
@@ -72,8 +72,7 @@ def display(path: str) -> str:
 def decode_finding(src: SourceFile) -> Finding:
     line, col = src.problem_at
     rng = {"start": {"line": line, "character": col}, "end": {"line": line, "character": col + 1}}
-    return Finding(os.path.realpath(src.path), rng, "syntax-error", severity("syntax-error"),
-                   f"{src.problem} (the file was not probed)")
+    return Finding.of(SYNTAX_ERROR, os.path.realpath(src.path), rng, f"{src.problem} (the file was not probed)")
 
 
 def merge(reports: list[ProbeReport]) -> tuple[dict[str, list[Finding]], dict[str, list]]:

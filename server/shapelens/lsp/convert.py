@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from shapelens.lsp.units import Units, range_json
-from shapelens.report.codes import CODES
+from shapelens.report.codes import CODES, UNUSED_IGNORE
 from shapelens.report.model import Finding
 from shapelens.report.suppress import ignore_edit, utf16_col
 
@@ -129,7 +129,7 @@ def ignore_actions(uri: str, diagnostics: list[types.Diagnostic], text: str, uni
     actions, seen = [], set()
     for d in diagnostics:
         line = d.range.start.line
-        if d.source != SOURCE or not isinstance(d.code, str) or d.code == "unused-ignore" or line >= len(lines) \
+        if d.source != SOURCE or not isinstance(d.code, str) or d.code == UNUSED_IGNORE or line >= len(lines) \
                 or (line, d.code) in seen:
             continue
         seen.add((line, d.code))

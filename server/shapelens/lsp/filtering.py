@@ -10,6 +10,7 @@ from typing import Callable
 
 from shapelens.config import Config, ConfigCache
 from shapelens.engine import find_root, read_source
+from shapelens.report.codes import SYNTAX_ERROR
 from shapelens.report.model import Finding, ProbeReport
 from shapelens.report.policy import Policy
 
@@ -38,5 +39,5 @@ class ReportFilter:
 
         policy = Policy(self.config_for, text_for)
         findings = policy.filter(report.findings) + policy.unused(report.path)
-        findings = [dataclasses.replace(f, severity="hint") if f.code == "syntax-error" else f for f in findings]
+        findings = [dataclasses.replace(f, severity="hint") if f.code == SYNTAX_ERROR else f for f in findings]
         return dataclasses.replace(report, findings=sorted(findings, key=Finding.sort_key))

@@ -8,6 +8,7 @@ import dataclasses
 from typing import Callable
 
 from shapelens.config import Config
+from shapelens.report.codes import UNUSED_IGNORE
 from shapelens.report.model import Finding
 from shapelens.report.suppress import Suppressions
 
@@ -41,7 +42,7 @@ class Policy:
         """`unused-ignore` findings for `path`; call after every finding of `path` went through
         `keep` (off unless show-unused-ignores)."""
         config = self.config_for(path)
-        if not config.enabled(path, "unused-ignore") or config.excluded(path):
+        if not config.enabled(path, UNUSED_IGNORE) or config.excluded(path):
             return []
         return [dataclasses.replace(f, severity=config.severity_of(f.code, f.severity))
                 for f in self.suppressions(path).unused()]

@@ -16,7 +16,7 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from shapelens.report.codes import CODES, severity
+from shapelens.report.codes import CODES, UNUSED_IGNORE
 from shapelens.report.model import Finding, Fix, TextEdit
 
 DIRECTIVE = re.compile(r"#\s*shapelens:\s*ignore(?P<file>-file)?(?:\[(?P<codes>[^\]]*)\])?(?![\w\[-])")
@@ -123,8 +123,8 @@ class Suppressions:
                 message = f"{', '.join(f'`{c}`' for c in idle)} in `{text}` suppresses nothing here"
             else:
                 message = f"unused suppression `{text}`: nothing to suppress {'in this file' if s.file_wide else 'here'}"
-            out.append(Finding(self.path, self._range(s.line, s.start, s.end), "unused-ignore",
-                               severity("unused-ignore"), message, fixes=[self._removal(s, keep)]))
+            out.append(Finding.of(UNUSED_IGNORE, self.path, self._range(s.line, s.start, s.end), message,
+                                  fixes=[self._removal(s, keep)]))
         return out
 
     def _range(self, line: int, start: int, end: int) -> dict:
