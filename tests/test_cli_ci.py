@@ -98,6 +98,7 @@ def test_suppression_comments_per_file_ignores_and_severity(project):
     _, files = project
     assert sorted(files) == ["failing.py", "incomplete.py", "legacy/old.py", "suppressed.py"]  # data/ is git-ignored
     assert files["legacy/old.py"] == []
+    assert len(files["suppressed.py"]) == 1, files["suppressed.py"]
     (unused,) = files["suppressed.py"]
     assert unused["code"] == "unused-ignore" and unused["severity"] == "hint"
     assert unused["range"]["start"]["line"] == SEED.count("\n")

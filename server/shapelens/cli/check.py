@@ -129,9 +129,11 @@ class Run:
                     for s in self.sources.values() if s.problem]
         findings, shapes = merge(reports)
         policy = Policy(self.configs, self.text_of)
-        for path in list(findings):  # unused ignores only of files checked, not of files they import
-            unused = policy.unused(path) if path in self.shown else []
-            findings[path] = sorted(policy.filter(findings[path]) + unused, key=Finding.sort_key)
+        for path in list(findings):
+            kept = policy.filter(findings[path])  # first: it marks the suppressions used
+            # unused ignores only of the files checked, not of files they import
+            kept += policy.unused(path) if path in self.shown else []
+            findings[path] = sorted(kept, key=Finding.sort_key)
         return Outcome(list(self.shown), findings, shapes, self.display, self.text_of,
                        colour=use_colour(sys.stdout))
 
