@@ -17,12 +17,12 @@ GOOD_TAIL = "\nimport torch\nok = torch.zeros(2, 3)\n"
     ("import torch\nclass A(torch.nn.Module):\n    def forward(self, x):\n        return self.\n", "syntax error"),
     ("def f(:\n", "syntax error"),
     ("x = (" * 300 + "1" + ")" * 300 + "\n", "syntax error"),  # the parser's nesting limit
-    ("\0\0\0", "not probed"),
+    ("\0\0\0", "null bytes"),
 ])
-def test_unparseable_text_is_a_note(workspace, text, expect):
+def test_unparseable_text_is_a_syntax_error(workspace, text, expect):
     workspace.write("m.py", text)
     report = workspace.check("m.py")
-    assert [f.code for f in report.findings] == ["probe-incomplete"]
+    assert [(f.code, f.severity) for f in report.findings] == [("syntax-error", "error")]
     assert expect in report.findings[0].message
 
 

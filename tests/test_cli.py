@@ -27,7 +27,7 @@ def run(*args, cwd=ROOT):
 
 @pytest.fixture(scope="module")
 def samples_text():
-    return run("check", "samples/")
+    return run("check", "samples/", "--output-format", "concise")
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +92,15 @@ def test_a_clean_file_exits_zero(tmp_path):
     shutil.copy(SAMPLES / "seed000_ex3_correct_embedding.py", target)
     result = run("check", str(target))
     assert result.returncode == 0 and "All checks passed: 1 file" in result.stdout
+    assert result.stderr == ""  # no progress line off a terminal, no warnings
 
 
 @pytest.mark.parametrize("args, needle", [
     (["check", "no/such/path.py"], "no such file or directory"),
     (["check", "--format", "xml", "samples"], "invalid choice"),
+    (["check", "--output-format", "sarif", "--statistics", "samples"], "--statistics works with text, concise or json"),
+    (["check", "-", "samples"], "cannot be combined"),
+    (["check", "--python", "/no/such/python", "samples"], "--python /no/such/python: no such interpreter"),
     (["check", "--bogus"], "unrecognized arguments"),
     (["check", "--timeout", "0", "samples"], "--timeout must be positive"),
 ])
@@ -107,9 +111,33 @@ def test_usage_errors_exit_2_with_one_line(args, needle):
     assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
 
 
-def test_syntax_error_is_a_note_not_a_crash(tmp_path):
+def test_a_syntax_error_fails_the_check(tmp_path):
     (tmp_path / "broken.py").write_text("import torch\nx = torch.zeros(2,\n")
     result = run("check", "--format", "json", str(tmp_path / "broken.py"))
-    assert result.returncode == 0
+    assert result.returncode == 1
     (diag,) = json.loads(result.stdout)["files"][0]["diagnostics"]
-    assert diag["code"] == "probe-incomplete" and "syntax error" in diag["message"]
+    assert diag["code"] == "syntax-error" and diag["severity"] == "error" and "syntax error" in diag["message"]
+
+
+def test_the_pre_commit_hook_entry_is_a_valid_command_line():
+    text = (Path(ROOT) / ".pre-commit-hooks.yaml").read_text()
+    assert re.search(r"^- id: shapelens$", text, re.M)
+    entry = re.search(r"^  entry: (.+)$", text, re.M)[1].split()
+    assert entry[:2] == ["shapelens", "check"]
+    from shapelens.cli import build_parser
+
+    args = build_parser().parse_args([*entry[1:], "a.py", "b.py"])  # pre-commit appends the staged files
+    assert args.force_exclude and args.paths == ["a.py", "b.py"]
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from shapelens.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.option_strings or action.dest)
+            assert action.help[0].isupper() or action.help[0] in "`-", (name, action.help)  # ruff's style

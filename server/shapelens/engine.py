@@ -20,7 +20,8 @@ from shapelens.analysis.source import parse
 from shapelens.cache import ClassCache
 from shapelens.probe.client import WorkerClient
 from shapelens.report.build import build_report
-from shapelens.report.model import ProbeReport
+from shapelens.report.codes import SYNTAX_ERROR
+from shapelens.report.model import Finding, ProbeReport
 from shapelens.report.positions import LineIndex
 
 DEVICES = ("meta", "cpu", "cuda", "auto")
@@ -62,7 +63,7 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
     idx = LineIndex(text)
     col = idx.utf16_col(line, len((idx.lines[line - 1] if line <= len(idx.lines) else "")[: max((exc.offset or 1) - 1, 0)].encode()))
     rng = {"start": {"line": line - 1, "character": col}, "end": {"line": line - 1, "character": col + 1}}
-    return ProbeReport.note_only(path, f"not probed: syntax error ({exc.msg})", rng)
+    return ProbeReport(path, [Finding.of(SYNTAX_ERROR, path, rng, f"syntax error: {exc.msg} (the file was not probed)")])
 
 
 class Engine:
@@ -86,8 +87,10 @@ class Engine:
             tree = parse(text, path)
         except SyntaxError as exc:
             return syntax_report(os.path.realpath(path), text, exc), None
-        except (ValueError, RecursionError, MemoryError) as exc:
-            why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else str(exc)
+        except ValueError as exc:  # null bytes: Python refuses the file as it does a syntax error
+            return syntax_report(os.path.realpath(path), text, SyntaxError(str(exc))), None
+        except (RecursionError, MemoryError) as exc:
+            why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else "out of memory"
             return ProbeReport.note_only(os.path.realpath(path), f"not probed: {why}"), None
         with self._plan_lock:
             if not trusted:

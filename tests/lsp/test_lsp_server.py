@@ -326,13 +326,18 @@ async def test_model_view_follows_edits_and_answers_null_outside_a_class(client:
 
 
 # -- code actions ----------------------------------------------------------------------------------
+async def quick_fixes(client: LanguageClient, uri: str, diag: types.Diagnostic) -> list[types.CodeAction]:
+    return await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=types.CodeActionContext(diagnostics=[diag], only=[types.CodeActionKind.QuickFix])))
+
+
 async def test_quickfix_edit_gives_a_clean_recheck(client: LanguageClient):
     text = EX2.read_text()
     async with opened(client, EX2) as (uri, (diag,)):
-        actions = await client.text_document_code_action_async(types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
-            context=types.CodeActionContext(diagnostics=[diag], only=[types.CodeActionKind.QuickFix])))
-        (action,) = actions
+        actions = await quick_fixes(client, uri, diag)
+        action, ignore = actions  # the fix first, then *Ignore `code` on this line*
+        assert ignore.title == "Ignore `feature-mismatch` on this line" and not ignore.is_preferred
         assert action.kind == types.CodeActionKind.QuickFix and action.is_preferred
         assert action.title == "Change in_features to embed_dim * 2" and list(action.diagnostics) == [diag]
         (change,) = action.edit.document_changes
@@ -352,7 +357,7 @@ async def test_code_actions_honour_context_only(client: LanguageClient):
                 context=types.CodeActionContext(diagnostics=[diag], only=only)))
             return [a.kind for a in actions or []]
 
-        assert await kinds(None) == [types.CodeActionKind.QuickFix, "source.fixAll.shapelens"]
+        assert await kinds(None) == [types.CodeActionKind.QuickFix] * 2 + ["source.fixAll.shapelens"]
         assert await kinds([types.CodeActionKind.Source]) == ["source.fixAll.shapelens"]
         assert await kinds([types.CodeActionKind.Refactor]) == []
 
@@ -504,10 +509,40 @@ async def test_hover_is_answered_while_a_slow_probe_runs_and_progress_is_reporte
     assert isinstance(end, types.WorkDoneProgressEnd)
 
 
-async def test_a_syntax_error_is_reported_where_it_is(client: LanguageClient):
+async def test_a_syntax_error_is_a_hint_where_it_is_not_a_squiggle(client: LanguageClient):
     async with opened(client, DATA / "_broken.py", text="import torch\nx = torch.zeros(2,\n") as (_, diags):
-        assert [(d.code, d.range.start) for d in diags] == [("probe-incomplete", types.Position(line=1, character=15))]
+        assert [(d.code, d.range.start, d.severity) for d in diags] == [
+            ("syntax-error", types.Position(line=1, character=15), types.DiagnosticSeverity.Hint)]
         assert "syntax error" in diags[0].message
+
+
+# -- suppressions and [tool.shapelens] ---------------------------------------------------------------
+async def test_the_ignore_quick_fix_silences_the_line(client: LanguageClient):
+    text = EX2.read_text()
+    async with opened(client, EX2) as (uri, (diag,)):
+        actions = await quick_fixes(client, uri, diag)
+        (ignore,) = [a for a in actions if a.title.startswith("Ignore")]
+        silenced = apply(text, ignore.edit, uri)
+        assert "nn.Linear(embed_dim, 256) # Using the incorrect embed_dim  # shapelens: ignore[feature-mismatch]\n" \
+            in silenced
+        since = len(client.published)
+        did_change(client, uri, silenced, 2)
+        assert await diagnostics(client, uri, 2, since) == []
+
+
+async def test_project_config_applies_and_a_bad_key_is_a_window_message(client: LanguageClient, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.shapelens]\nshow-unused-ignores = true\nselct = ["shape-error"]\n'
+        '[tool.shapelens.severity]\nfeature-mismatch = "warning"\n')
+    path = tmp_path / "model.py"
+    path.write_text(EX2.read_text() + "x = 1  # shapelens: ignore\n")
+    seen = len(client.messages)
+    async with opened(client, path) as (_, diags):
+        assert [(d.code, d.severity) for d in diags] == [("feature-mismatch", types.DiagnosticSeverity.Warning),
+                                                         ("unused-ignore", types.DiagnosticSeverity.Hint)]
+        warning = await until(lambda: [m for m in client.messages[seen:] if "selct" in m.message], "the warning")
+        assert warning[0].type == types.MessageType.Warning
+        assert "[tool.shapelens] selct: unknown key" in warning[0].message
 
 
 async def test_one_worker_process_serves_the_whole_session(client: LanguageClient):

@@ -16,6 +16,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from shapelens.analysis.source import parse_expression
+from shapelens.report.suppress import DIRECTIVE
 
 _HINT = re.compile(r"#\s*shapelens:\s*(?P<body>.*)$")
 _INPUT = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<dtype>[A-Za-z_]\w*)\s*\[(?P<dims>[^\]]*)\]")
@@ -76,12 +77,15 @@ def collect_hints(text: str) -> dict[int, Hint]:
         if tok.type != tokenize.COMMENT:
             continue
         m = _HINT.match(tok.string)
-        if not m:
-            continue
+        if not m or DIRECTIVE.match(tok.string):
+            continue  # `# shapelens: ignore[...]` is a suppression (report.suppress), not a hint
+        body = m.group("body")
+        later = DIRECTIVE.search(body)  # `# shapelens: x=float[B,4]  # shapelens: ignore`
+        body = body[:later.start()] if later else body
         line = tok.start[0]
         own_line = lines[line - 1][: tok.start[1]].strip() == ""
         target = line + 1 if own_line else line
-        hints[target] = parse_hint(target, m.group("body"))
+        hints[target] = parse_hint(target, body)
     return hints
 
 

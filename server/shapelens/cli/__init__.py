@@ -6,27 +6,36 @@ import argparse
 from typing import NoReturn
 
 from shapelens import __version__
+from shapelens.cli.options import add_check_options
+
+CHECK_DESCRIPTION = """Probe Python files and report PyTorch shape mismatches.
+
+Exit status: 0 without errors, 1 with at least one error (or a --diff with changes),
+2 for a usage or environment error. Configure in [tool.shapelens] of pyproject.toml;
+suppress a finding with `# shapelens: ignore[code]` on its line."""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, add_help=False, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="Print help")
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like ruff
         self.exit(2, f"shapelens: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="shapelens", description="PyTorch tensor shapes and layer-dimension checks.")
-    parser.add_argument("--version", action="version", version=f"shapelens {__version__}")
+    parser.add_argument("--version", action="version", version=f"shapelens {__version__}", help="Print version")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    check = sub.add_parser("check", help="probe files and report shape mismatches")
-    check.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or folders (default .)")
-    check.add_argument("--format", choices=("text", "json"), default="text")
-    check.add_argument("--fix", action="store_true", help="apply every fix in place")
-    check.add_argument("--device", choices=("meta", "cpu", "cuda", "auto"), default="meta")
-    check.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="per-file probe timeout")
-    check.add_argument("--python", default=None, help="interpreter that runs the probe (default: this one)")
-    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
-    serve.add_argument("--tcp", metavar="HOST:PORT", default=None, help="listen on TCP instead (debugging)")
-    serve.add_argument("--python", default=None, help="interpreter for the probe worker")
+    check = sub.add_parser(
+        "check", help="Probe files and report shape mismatches", description=CHECK_DESCRIPTION,
+        usage="shapelens check [OPTIONS] [PATH ...]", formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_check_options(check)
+    serve = sub.add_parser("serve", help="Run the language server (stdio by default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", default=None, help="Listen on TCP instead (for debugging)")
+    serve.add_argument("--python", metavar="PATH", default=None,
+                       help="The Python interpreter (with torch) that runs the probe worker")
     return parser
 
 

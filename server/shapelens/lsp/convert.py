@@ -14,8 +14,9 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from shapelens.lsp.units import Units, range_json
-from shapelens.report.codes import CODES
+from shapelens.report.codes import CODES, UNUSED_IGNORE
 from shapelens.report.model import Finding
+from shapelens.report.suppress import ignore_edit, utf16_col
 
 SOURCE = "shapelens"
 FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.shapelens"
@@ -117,6 +118,31 @@ def quickfixes(uri: str, diagnostics: list[types.Diagnostic], document_changes: 
             actions.append(types.CodeAction(
                 title=fix["title"], kind=types.CodeActionKind.QuickFix, diagnostics=[d], is_preferred=i == 0,
                 edit=workspace_edit({target: fix["edits"]}, {uri: version}, document_changes)))
+    return actions
+
+
+def ignore_actions(uri: str, diagnostics: list[types.Diagnostic], text: str, units: Units,
+                   document_changes: bool) -> list[types.CodeAction]:
+    """*Ignore `code` on this line*: adds the code to the line's `# shapelens: ignore[...]`
+    comment, or appends one. Never preferred: fixing the code is."""
+    lines = text.splitlines()
+    actions, seen = [], set()
+    for d in diagnostics:
+        line = d.range.start.line
+        if d.source != SOURCE or not isinstance(d.code, str) or d.code == UNUSED_IGNORE or line >= len(lines) \
+                or (line, d.code) in seen:
+            continue
+        seen.add((line, d.code))
+        edit = ignore_edit(lines[line], d.code)
+        if edit is None:
+            continue
+        start, end, new = edit
+        rng = units.range_out({"start": {"line": line, "character": utf16_col(lines[line], start)},
+                               "end": {"line": line, "character": utf16_col(lines[line], end)}})
+        actions.append(types.CodeAction(
+            title=f"Ignore `{d.code}` on this line", kind=types.CodeActionKind.QuickFix, diagnostics=[d],
+            is_preferred=False, edit=workspace_edit({uri: [{"range": range_json(rng), "newText": new}]}, {},
+                                                    document_changes)))
     return actions
 
 

@@ -22,6 +22,7 @@ from pygls.lsp.server import LanguageServer
 from shapelens import __version__
 from shapelens.lsp import convert, locate
 from shapelens.lsp.engines import Engines
+from shapelens.lsp.filtering import ReportFilter
 from shapelens.lsp.probes import Job, Scheduler
 from shapelens.lsp.progress import reported
 from shapelens.lsp.protocol import Protocol
@@ -78,6 +79,7 @@ class ShapelensServer(LanguageServer):
         self._deferred_messages: list[str] = []
         self.initialized = False  # the client said `initialized`: notifications may flow
         self._errors_shown: set[str] = set()
+        self.report_filter = ReportFilter(lambda text: self.message(text, types.MessageType.Warning))
 
     # -- engines -------------------------------------------------------------------------------
     @property
@@ -134,6 +136,7 @@ class ShapelensServer(LanguageServer):
         doc = self.open_document(job.uri)
         if doc is None or doc.version != job.version or job.engines is not self.engines or not self.settings.enable:
             return  # computed for a version, interpreter or setting that is gone: never shown
+        report = self.report_filter.apply(report, job.text)
         self.analyses[job.uri] = Analysis(job.version, job.text, report)
         self.publish(job.uri, job.version, job.text, report)
         if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support", False):

@@ -163,6 +163,10 @@ def code_actions(ls: ShapelensServer, params: types.CodeActionParams) -> list[ty
     actions: list[types.CodeAction] = []
     if convert.kind_wanted(types.CodeActionKind.QuickFix.value, only):
         actions += convert.quickfixes(uri, list(params.context.diagnostics), ls.document_changes())
+        doc = ls.open_document(uri)
+        if doc is not None:
+            actions += convert.ignore_actions(uri, list(params.context.diagnostics), doc.source,
+                                              ls.units(doc.source), ls.document_changes())
     if convert.kind_wanted(convert.FIX_ALL_KIND, only):
         fix_all = convert.fix_all(uri, ls.diagnostics_for(uri), ls.document_changes())
         if fix_all is not None:

@@ -17,6 +17,8 @@ INDEX_DTYPE = "index-dtype"
 INVALID_LAYER_CONFIG = "invalid-layer-config"
 SHAPE_ERROR = "shape-error"
 PROBE_INCOMPLETE = "probe-incomplete"
+SYNTAX_ERROR = "syntax-error"
+UNUSED_IGNORE = "unused-ignore"
 
 
 class UnknownCode(KeyError):
@@ -48,6 +50,8 @@ CODES: dict[str, Code] = {
         Code(INVALID_LAYER_CONFIG, "error", "constructor arguments that torch rejects"),
         Code(SHAPE_ERROR, "error", "any other tensor operation that fails on the probed shapes"),
         Code(PROBE_INCOMPLETE, "information", "something the probe could not decide; the message says what hint helps"),
+        Code(SYNTAX_ERROR, "error", "the file does not parse (or does not decode), so it was not probed"),
+        Code(UNUSED_IGNORE, "hint", "a `# shapelens: ignore` comment that suppresses nothing"),
     ]
 }
 
