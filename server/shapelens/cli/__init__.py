@@ -17,7 +17,8 @@ suppress a finding with `# shapelens: ignore[code]` on its line."""
 
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, add_help=False, **kwargs)
+        kwargs["add_help"] = False  # our own -h with ruff's wording
+        super().__init__(*args, **kwargs)
         self.add_argument("-h", "--help", action="help", help="Print help")
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2, like ruff

@@ -94,7 +94,7 @@ def merge(reports: list[ProbeReport]) -> tuple[dict[str, list[Finding]], dict[st
 class Run:
     """One `shapelens check`: the sources it read, how to probe them, and the policy."""
 
-    def __init__(self, args, python: str, configs: Configs, sources: list[SourceFile]) -> None:
+    def __init__(self, args, python: str | None, configs: Configs, sources: list[SourceFile]) -> None:
         self.args, self.python, self.configs = args, python, configs
         self.options = ProbeOptions(device=args.device, timeout=args.timeout)
         self.sources = {os.path.realpath(s.path): s for s in sources}
@@ -158,6 +158,7 @@ class Run:
             changes[path] = (src.original, result.new_text)
             if self.args.diff:
                 continue
+            assert result.data is not None  # a result with new text always has its bytes
             if not self.args.stdin:
                 write_atomically(path, result.data)
                 where = sys.stdout if self.args.output_format in ("text", "concise") else sys.stderr

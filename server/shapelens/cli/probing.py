@@ -10,6 +10,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 from shapelens.engine import Engine, ProbeOptions, find_root
 from shapelens.probe.client import WorkerClient
@@ -38,7 +39,7 @@ def probe_all(items: list[Item], options: ProbeOptions, python: str | None,
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init, initargs=(events,)) as pool:
             results = list(pool.map(probe_batch, batches, [options] * jobs, [python] * jobs))
     finally:
-        if events is not None:
+        if events is not None and relay is not None:
             events.put(None)
             relay.join(timeout=5)
     by_path = {item[0]: r for batch, reports in zip(batches, results) for item, r in zip(batch, reports)}
@@ -48,6 +49,10 @@ def probe_all(items: list[Item], options: ProbeOptions, python: str | None,
 def _init(events) -> None:
     global _events
     _events = events
+
+
+def _done(notify: Notify, path: str, _future) -> None:
+    notify("done", path)
 
 
 def _relay(events, notify: Notify) -> None:
@@ -78,7 +83,7 @@ def probe_batch(items: list[Item], options: ProbeOptions, python: str | None,
             engine = engines.get(root) or engines.setdefault(root, Engine(root, python, options, worker))
             fut = engine.submit(os.path.realpath(path), text)[1]
             if notify:
-                fut.add_done_callback(lambda _f, p=path: notify("done", p))
+                fut.add_done_callback(partial(_done, notify, path))
             futures.append(fut)
         return [fut.result() for fut in futures]
     finally:

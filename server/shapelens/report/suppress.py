@@ -98,9 +98,9 @@ class Suppressions:
         start, end = finding.range["start"]["line"], finding.range["end"]["line"]
         lines = {start, end, *self._statements.get(start, ())}
         for line in sorted(lines):
-            s = self._by_line.get(line)
-            if s is not None and s.covers(finding.code):
-                s.used.add(finding.code)
+            hit = self._by_line.get(line)
+            if hit is not None and hit.covers(finding.code):
+                hit.used.add(finding.code)
                 return True
         return False
 
