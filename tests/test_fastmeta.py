@@ -37,6 +37,18 @@ CASES = [
     (F.log_softmax, (meta(2, 5),), {"dim": 3}),  # bad dim: torch decides
     (F.scaled_dot_product_attention, (meta(2, 4, 13, 16), meta(2, 4, 9, 16), meta(2, 4, 9, 32)), {"is_causal": False}),
     (F.scaled_dot_product_attention, (meta(2, 4, 13, 16), meta(2, 4, 9, 8), meta(2, 4, 9, 32)), {}),
+    (torch.Tensor.normal_, (meta(10, 8),), {}),
+    (torch.Tensor.normal_, (meta(10, 8), 0.0, 0.02), {}),
+    (torch.Tensor.normal_, (meta(10, 8), 0.0, -1.0), {}),  # negative std: torch decides
+    (torch.nn.init.normal_, (meta(10, 8),), {"std": 0.02}),
+    (torch.randint, (0, 10, (2, 3)), {"device": "meta"}),
+    (torch.randint, (5, (4,)), {"device": "meta", "dtype": torch.int32}),
+    (torch.randint, (5, 2, (4,)), {"device": "meta"}),  # low >= high: torch decides
+    (torch.arange, (7,), {"device": "meta"}),
+    (torch.arange, (0, 10, 3), {"device": "meta", "dtype": torch.long}),
+    (torch.arange, (10, 0, -3), {"device": "meta"}),
+    (torch.arange, (3, 3), {"device": "meta", "dtype": torch.float32}),
+    (torch.arange, (0, 5, 0), {"device": "meta"}),  # zero step: torch decides
 ]
 
 
@@ -63,3 +75,13 @@ def test_the_common_ops_are_actually_fast_pathed():
     assert fast(F.layer_norm, (meta(2, 5, 8), (8,)), {}) is not NotImplemented
     assert fast(torch.Tensor.__add__, (meta(2, 3), meta(2, 3)), {}) is not NotImplemented
     assert fast(F.scaled_dot_product_attention, (meta(1, 2, 3, 4),) * 3, {}) is not NotImplemented
+
+
+def test_meta_normal_init_is_fast_pathed():
+    """Embedding's init on meta reached torch._dynamo (seconds in a cold probe); the fast path
+    answers it with the tensor itself, as the in-place op does."""
+    x = meta(10, 8)
+    assert fast(torch.Tensor.normal_, (x, 0.0, 0.02), {}) is x
+    weight = torch.nn.Parameter(meta(10, 8))
+    assert fast(torch.Tensor.normal_, (weight, 0.0, 1.0), {"generator": None}) is weight
+    assert fast(torch.nn.init.normal_, (), {"tensor": weight}) is weight  # how nn.init dispatches it

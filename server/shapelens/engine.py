@@ -19,6 +19,7 @@ from shapelens.analysis.resolve import Resolver
 from shapelens.analysis.source import parse
 from shapelens.cache import ClassCache
 from shapelens.probe.client import WorkerClient
+from shapelens.probe.torchnames import TorchNames
 from shapelens.report.build import build_report
 from shapelens.report.codes import severity
 from shapelens.report.model import Finding, ProbeReport
@@ -69,12 +70,14 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
 
 class Engine:
     def __init__(self, root: str, python: str | None = None, options: ProbeOptions | None = None,
-                 worker: WorkerClient | None = None) -> None:
+                 worker: WorkerClient | None = None, torch_names: TorchNames | None = None) -> None:
         self.root = os.path.realpath(root)
         self.python = python
         self.options = options or ProbeOptions()
-        self.resolver = Resolver(self.root, python)
         self.worker = worker or WorkerClient(python)
+        # torch's names come from the worker (or its disk cache), never from importing torch here.
+        self.torch_names = torch_names or TorchNames(self.worker)
+        self.resolver = Resolver(self.root, python, self.torch_names)
         self._plan_lock = threading.Lock()  # Jedi and the resolver's buffers serve one plan at a time
         self.cache = ClassCache()
         self._cache_lock = threading.Lock()

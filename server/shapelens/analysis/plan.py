@@ -14,6 +14,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import jedi
+
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
     SAFE_DECORATORS,
@@ -21,8 +23,16 @@ from shapelens.analysis.resolve import (
     Resolution,
     Resolver,
     import_aliases,
+    torch_aliases,
 )
-from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, stmt_key
+from shapelens.analysis.source import (
+    assigned_names,
+    dotted_name,
+    flat_body,
+    names_bound_outside_imports,
+    parse,
+    stmt_key,
+)
 
 # Methods that must not run even on values the plan trusts (they write files or leave torch).
 DENIED_METHODS = frozenset(
@@ -77,18 +87,30 @@ class FilePlanner:
         self.path = path
         self.tree = tree
         self.lines = [ln.encode("utf-8") for ln in text.splitlines()] or [b""]
+        self.text = text
         self.aliases = import_aliases(tree)
-        self.script = resolver.script(path, text)
+        self.torch_aliases = torch_aliases(tree)
+        self._script: jedi.Script | None = None
         self.pure: set[str] = set()  # names bound by statements the probe runs
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
         self.resolved: dict[object, Resolution] = {}
-        self.rebound = _names_bound_outside_imports(tree)
+        self.rebound = names_bound_outside_imports(tree)
+        self.star_import = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
+                               for n in ast.walk(tree))
+        self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
+
+    @property
+    def script(self) -> jedi.Script:
+        """Made on first use: a file whose callees are all torch's or builtins needs no Jedi."""
+        if self._script is None:
+            self._script = self.resolver.script(self.path, self.text)
+        return self._script
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, node: ast.expr) -> Resolution:
         # `nn.Linear` whose head is bound only by an import means the same thing everywhere in
-        # the file: ask Jedi once (a goto costs tens of ms in a long file).
+        # the file: resolve it once (a Jedi goto costs tens of ms in a long file).
         dotted = dotted_name(node)
         head = dotted.split(".")[0] if dotted else None
         if dotted and head in self.aliases and head not in self.rebound:
@@ -96,8 +118,25 @@ class FilePlanner:
         else:
             key = (node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0)
         if key not in self.resolved:
-            self.resolved[key] = self.resolver.resolve(self.script, self.lines, node, self.aliases)
+            found = self._without_jedi(dotted, head)
+            if found is None:
+                found = self.resolver.resolve(self.script, self.lines, node, self.aliases)
+                self.jedi_answers.add(key)
+            self.resolved[key] = found
         return self.resolved[key]
+
+    def _without_jedi(self, dotted: str | None, head: str | None) -> Resolution | None:
+        """torch's names from the worker's table, builtins by name: the answers Jedi would give,
+        wherever the file cannot mean anything else (see `torch_aliases`)."""
+        if not dotted or head is None:
+            return None
+        if head in self.torch_aliases:
+            rest = dotted[len(head):]
+            return self.resolver.resolve_torch_path(self.torch_aliases[head] + rest)
+        if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
+                and not self.star_import):
+            return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
+        return None
 
     # -- expressions ------------------------------------------------------------------------
     def expr_is_pure(self, node: ast.AST, local: frozenset[str] = frozenset()) -> bool:
@@ -245,20 +284,6 @@ class FilePlanner:
                     key = f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}"
                     sites.setdefault(node.func.id, []).append(key)
         return sites
-
-
-def _names_bound_outside_imports(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.update(node.names)
-    return names
 
 
 def _is_literal(node: ast.AST) -> bool:

@@ -82,6 +82,23 @@ def assigned_names(stmt: ast.AST) -> set[str]:
     return names
 
 
+def names_bound_outside_imports(tree: ast.Module) -> set[str]:
+    """Names the file binds other than by importing them (assignments, defs, parameters...)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+    return names
+
+
 def dotted_name(node: ast.AST) -> str | None:
     """`torch.nn.Linear` for an Attribute chain of Names, else None."""
     parts: list[str] = []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shapelens.engine import Engine, ProbeOptions, find_root, read_source
 from shapelens.probe.client import WorkerClient, WorkerUnavailable
+from shapelens.probe.torchnames import TorchNames
 from shapelens.report.fixes import apply_edits, edits_by_path
 from shapelens.report.model import Finding, ProbeReport
 
@@ -61,12 +62,14 @@ def probe_all(files: list[str], options: ProbeOptions, python: str | None) -> li
 
 def probe_batch(files: list[str], options: ProbeOptions, python: str | None) -> list[ProbeReport]:
     worker = WorkerClient(python)
+    worker.start(wait=False)  # torch imports there while this process plans
+    names = TorchNames(worker)
     engines: dict[str, Engine] = {}
     futures = []
     try:
         for f in files:
             root = find_root(f)
-            engine = engines.get(root) or engines.setdefault(root, Engine(root, python, options, worker))
+            engine = engines.get(root) or engines.setdefault(root, Engine(root, python, options, worker, names))
             text = read_source(f)
             futures.append(engine.submit(os.path.realpath(f), text)[1])
         return [fut.result() for fut in futures]

@@ -24,6 +24,30 @@ PROTOCOL_FD = os.dup(1)
 os.dup2(2, 1)  # anything printed by mistake goes to stderr, never into the protocol stream
 
 warnings.filterwarnings("ignore")
+
+
+def _hello() -> None:
+    """Where torch is, before importing it (seconds): the client keys its disk cache of torch's
+    names by this and can plan with it while the import runs."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return  # no torch here: the import below fails and says so
+    try:  # torch/version.py, read rather than imported (importlib.metadata scans every dist)
+        with open(os.path.join(os.path.dirname(spec.origin), "version.py"), encoding="utf-8") as f:
+            version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
+    except OSError:
+        return
+    if version:
+        msg = {"event": "hello", "torch_origin": spec.origin, "torch_version": version.group(1)}
+        os.write(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
+
+
+_hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 from torch import nn  # noqa: E402
 
@@ -39,21 +63,31 @@ def send(msg: dict) -> None:
         data = data[n:]
 
 
+def warm_up_steps() -> list:
+    """Loading the lazily imported parts of torch, in steps the worker takes while idle (after
+    `ready`), so a probe forked later starts warm and one forked sooner is not kept waiting."""
+    def meta_layers() -> None:
+        with torch.device("meta"):
+            x = torch.randint(0, 10, (2, 3))
+            e = nn.Embedding(10, 8)(x)
+            attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            attn(e, e, e)
+            nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8))
+            nn.LayerNorm(8)(nn.Linear(8, 8)(e))
+            nn.LSTM(8, 8, batch_first=True)(e)
+
+    def probe_layers() -> None:
+        from shapelens.probe.worker import run
+
+        run.warm_up()  # the layers and ops the probe's checks reach (BatchNorm imports torch._dynamo)
+
+    return [meta_layers, probe_layers]
+
+
 def warm_up() -> None:
-    """Load the lazily imported parts of torch before forking, so every child starts warm."""
-    import torch.nn.functional  # noqa: F401
-
-    from shapelens.probe.worker import run, tracking  # noqa: F401
-
-    with torch.device("meta"):
-        x = torch.randint(0, 10, (2, 3))
-        e = nn.Embedding(10, 8)(x)
-        attn = nn.MultiheadAttention(8, 2, batch_first=True)
-        attn(e, e, e)
-        nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8))
-        nn.LayerNorm(8)(nn.Linear(8, 8)(e))
-        nn.LSTM(8, 8, batch_first=True)(e)
-    run.warm_up()  # the layers and ops the probe's checks reach (BatchNorm imports torch._dynamo)
+    """All of `warm_up_steps` at once (tests and benchmarks that probe in-process)."""
+    for step in warm_up_steps():
+        step()
 
 
 class Child:
@@ -122,7 +156,11 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
 
 
 def main() -> int:
-    warm_up()
+    import torch.nn.functional  # noqa: F401
+
+    from shapelens.probe.worker import run, tracking  # noqa: F401
+
+    warming = warm_up_steps()
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
     sel = selectors.DefaultSelector()
@@ -136,7 +174,16 @@ def main() -> int:
         timeout = None
         if children:
             timeout = max(0.0, min(c.deadline for c in children.values()) - time.monotonic())
-        for key, _ in sel.select(timeout):
+        idle = warming and not children  # never compete with a probe for the cores
+        if idle:
+            timeout = 0.0
+        events = sel.select(timeout)
+        if idle and not events:
+            try:
+                warming.pop(0)()  # nothing to read: a warm-up step now
+            except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
+                print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
+        for key, _ in events:
             if key.data is None:
                 try:
                     chunk = os.read(stdin_fd, 1 << 20)
@@ -185,6 +232,11 @@ def handle(msg: dict, children: dict, sel) -> bool:
             if c.id == msg.get("id"):
                 c.cancelled = True
                 _kill(c)
+        return True
+    if op == "torch_names":
+        from shapelens.probe.worker.names import build_table
+
+        send({"id": msg.get("id"), "ok": True, "result": build_table()})
         return True
     if op == "ping":
         send({"id": msg.get("id"), "ok": True, "result": {"pong": True}})
@@ -290,4 +342,7 @@ def json_lines(buf: bytes):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Skip the interpreter's teardown of torch (a second or more): nothing is left to flush.
+    sys.stderr.flush()
+    os._exit(code)
