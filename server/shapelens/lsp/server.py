@@ -117,7 +117,7 @@ class ShapelensServer(LanguageServer):
         if doc.language_id not in (None, "", "python") and not path.endswith((".py", ".pyi")):
             return
         job = Job(uri, path, doc.version, doc.source, self.settings.probe_options(), self.engines)
-        self.scheduler.schedule(job, self.settings.debounce / 1000)
+        self.scheduler.schedule(job, self.scheduler.delay(uri, self.settings.debounce / 1000))
 
     def schedule_all(self) -> None:
         for uri in self.opened:
@@ -179,6 +179,7 @@ class ShapelensServer(LanguageServer):
 
     def forget(self, uri: str) -> None:
         self.scheduler.cancel(uri)
+        self.scheduler.forget_cost(uri)
         self.analyses.pop(uri, None)
         stale = self.published.pop(uri, {})
         for target in {*stale, uri}:
