@@ -54,7 +54,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py --markdown docs/performance.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -239,6 +239,20 @@ def markdown(mach: str, loads: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- make bench: start -->", "<!-- make bench: end -->"
+
+
+def write_between_markers(path: Path, table: str) -> None:
+    """Replace the table between the markers (the prose around it stays), or write the file."""
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = f"{head}{START}\n{table}{END}{rest.split(END, 1)[1]}"
+    else:
+        text = f"{START}\n{table}{END}\n"
+    path.write_text(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -268,7 +282,7 @@ def main() -> int:
     Path(args.out).write_text(json.dumps({"machine": mach, "load": loads, "rows": ROWS}, indent=2) + "\n")
     print(f"written to {args.out}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(mach, loads))
+        write_between_markers(Path(args.markdown), markdown(mach, loads))
         print(f"written to {args.markdown}")
     return 0
 

@@ -24,6 +24,9 @@ CASES = [
     (torch.Tensor.__truediv__, (meta(2, 3), meta(2, 3)), {}),
     (torch.Tensor.__truediv__, (meta(2, 3, dtype=torch.long), 2), {}),
     (F.gelu, (meta(2, 7),), {}),
+    (F.gelu, (meta(2, 7, 3).transpose(0, 2),), {}),  # strides follow the input
+    (torch.Tensor.__add__, (meta(4, 6).t(), meta(6, 4).t()), {}),
+    (F.relu, (meta(2, 1, 4).expand(2, 5, 4),), {}),  # overlapping: contiguous result
     (F.relu, (meta(2, 7),), {}),
     (F.dropout, (meta(2, 7),), {"p": 0.1, "training": True}),
     (torch.tanh, (meta(4),), {}),
@@ -49,6 +52,9 @@ CASES = [
     (torch.arange, (10, 0, -3), {"device": "meta"}),
     (torch.arange, (3, 3), {"device": "meta", "dtype": torch.float32}),
     (torch.arange, (0, 5, 0), {"device": "meta"}),  # zero step: torch decides
+    (F.embedding, (meta(2, 7, dtype=torch.long), meta(100, 16)), {}),
+    (F.embedding, (meta(2, 7, dtype=torch.int32), meta(100, 16)), {"padding_idx": 0}),
+    (F.embedding, (meta(2, 7), meta(100, 16)), {}),  # float indices: torch decides
 ]
 
 
@@ -67,6 +73,7 @@ def test_fast_path_matches_torch_or_defers(func, args, kwargs):
         return  # deferring is always allowed
     assert tuple(got.shape) == tuple(expected.shape)
     assert got.dtype == expected.dtype
+    assert got.stride() == expected.stride()  # a later .view() succeeds or fails as in torch
     assert got.device.type == "meta"
 
 

@@ -8,8 +8,8 @@ import os
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
 import jedi
 

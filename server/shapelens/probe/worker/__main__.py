@@ -52,6 +52,7 @@ import torch  # noqa: E402 — after the fd shuffle, so torch's own output canno
 from torch import nn  # noqa: E402
 
 GRACE_S = 1.5
+WARM_UP_AFTER_S = 0.3  # quiet time before a warm-up step
 MAX_CHILDREN = max(os.cpu_count() or 1, 1)  # probes run in parallel, one child per core
 QUEUE: list[dict] = []
 
@@ -161,6 +162,7 @@ def main() -> int:
     from shapelens.probe.worker import run, tracking  # noqa: F401
 
     warming = warm_up_steps()
+    quiet_since = time.monotonic()
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
     sel = selectors.DefaultSelector()
@@ -174,10 +176,14 @@ def main() -> int:
         timeout = None
         if children:
             timeout = max(0.0, min(c.deadline for c in children.values()) - time.monotonic())
-        idle = warming and not children  # never compete with a probe for the cores
+        # Warm up only when nothing happened for a moment and no probe runs: never compete with
+        # a probe for the cores, nor delay one a client is about to send (the CLI's first).
+        idle = warming and not children
         if idle:
-            timeout = 0.0
+            timeout = max(0.0, quiet_since + WARM_UP_AFTER_S - time.monotonic())
         events = sel.select(timeout)
+        if events:
+            quiet_since = time.monotonic()
         if idle and not events:
             try:
                 warming.pop(0)()  # nothing to read: a warm-up step now
