@@ -153,3 +153,42 @@ def test_the_editor_process_never_imports_torch(tmp_path):
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_file_of_an_installed_package_keeps_its_import_name(tmp_path, monkeypatch):
+    """A model file in site-packages (probed where pip put it) is run under its real dotted name,
+    so its relative imports reach the installed package instead of failing."""
+    from shapelens.analysis.plan import module_name_for
+    from shapelens.engine import Engine
+    from shapelens.probe.client import WorkerClient
+
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    pkg = site / "fakepkg" / "models"
+    pkg.mkdir(parents=True)
+    (site / "fakepkg" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (site / "fakepkg" / "layers.py").write_text("import torch.nn as nn\n\nWIDTH = 8\nLinear = nn.Linear\n")
+    target = pkg / "modeling_fake.py"
+    target.write_text(textwrap.dedent("""\
+        import torch.nn as nn
+        from ..layers import WIDTH
+
+
+        class Fake(nn.Module):
+            def __init__(self, width=WIDTH):
+                super().__init__()
+                self.fc = nn.Linear(width, 4)
+                self.out = nn.Linear(5, 2)
+
+            def forward(self, x):
+                return self.out(self.fc(x))
+        """))
+    assert module_name_for(str(target), str(pkg)) == "fakepkg.models.modeling_fake"
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the worker's interpreter has the package installed
+    worker = WorkerClient()
+    engine = Engine(str(pkg), worker=worker)
+    try:
+        report = engine.check(str(target))
+    finally:
+        engine.close()
+    assert [f.code for f in report.findings if f.severity == "error"] == ["feature-mismatch"], report.findings
