@@ -27,14 +27,7 @@ from shapelens.analysis.resolve import (
     import_aliases,
     torch_aliases,
 )
-from shapelens.analysis.source import (
-    assigned_names,
-    dotted_name,
-    flat_body,
-    names_bound_outside_imports,
-    parse,
-    stmt_key,
-)
+from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
 
 # Methods that must not run even on values the plan trusts (they write files or leave torch).
 DENIED_METHODS = frozenset(
@@ -107,7 +100,7 @@ class FilePlanner:
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
         self.resolved: dict[object, Resolution] = {}
-        self.rebound = names_bound_outside_imports(tree)
+        self.rebound = assigned_names(tree, imports=False, declared=True)
         self.star_import = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
                                for n in ast.walk(tree))
         self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
@@ -327,9 +320,9 @@ class FilePlanner:
             res = self.resolve(target)
             if res.kind in {CalleeKind.TORCH, CalleeKind.SAFE} or (res.full_name or "") in SAFE_DECORATORS:
                 if isinstance(dec, ast.Call) and not all(self.expr_is_pure(a) for a in dec.args):
-                    self.plan.strip_decorators.append(stmt_key(dec))  # type: ignore[arg-type]
+                    self.plan.strip_decorators.append(stmt_key(dec))
                 continue
-            self.plan.strip_decorators.append(f"{dec.lineno}:{dec.col_offset}")
+            self.plan.strip_decorators.append(stmt_key(dec))
 
     def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
         """Call sites of the file's own classes whose arguments the worker may evaluate."""
@@ -337,7 +330,7 @@ class FilePlanner:
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
                 if all(self.expr_is_pure(a) for a in node.args) and all(self.expr_is_pure(k.value) for k in node.keywords):
-                    key = f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}"
+                    key = span_key(node)
                     sites.setdefault(node.func.id, []).append(key)
         return sites
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import jedi
 
-from shapelens.analysis.source import dotted_name, names_bound_outside_imports, parse
+from shapelens.analysis.source import assigned_names, dotted_name, parse
 
 
 class CalleeKind(StrEnum):
@@ -101,7 +101,7 @@ def torch_aliases(tree: ast.Module) -> dict[str, str]:
     """The names that mean one thing in torch everywhere in the file: bound only by imports, all
     of them to the same torch path. A name also bound otherwise (`Linear = MyLinear`, a local
     `class Linear`, a parameter) or imported from two places is left to Jedi."""
-    rebound = names_bound_outside_imports(tree)
+    rebound = assigned_names(tree, imports=False, declared=True)
     return {name: targets[0] for name, targets in import_bindings(tree).items()
             if name not in rebound and len(set(targets)) == 1 and _in_torch(targets[0])}
 

@@ -8,7 +8,7 @@ import os
 
 from shapelens.analysis.plan import FilePlan, FilePlanner, ProbePlan, module_name_for
 from shapelens.analysis.resolve import CalleeKind, Resolver
-from shapelens.analysis.source import parse
+from shapelens.analysis.source import parse, span_key
 
 
 def _is_literal(node: ast.AST) -> bool:
@@ -29,7 +29,7 @@ def literal_torch_calls(planner: FilePlanner) -> list[dict]:
             continue
         res = planner.resolve(node.func)
         if res.kind is CalleeKind.TORCH and res.full_name:
-            out.append({"span": f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}",
+            out.append({"span": span_key(node),
                         "name": res.full_name})
     return out
 

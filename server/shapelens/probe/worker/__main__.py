@@ -43,13 +43,16 @@ def _hello() -> None:
     except OSError:
         return
     if version:
-        msg = {"event": "hello", "torch_origin": spec.origin, "torch_version": version.group(1)}
-        os.write(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
+        from shapelens.probe.protocol import hello
+
+        os.write(PROTOCOL_FD, (json.dumps(hello(spec.origin, version.group(1))) + "\n").encode())
 
 
 _hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 from torch import nn  # noqa: E402
+
+from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
 WARM_UP_AFTER_S = 0.3  # quiet time before a warm-up step
@@ -58,10 +61,7 @@ QUEUE: list[dict] = []
 
 
 def send(msg: dict) -> None:
-    data = (json.dumps(msg) + "\n").encode()
-    while data:
-        n = os.write(PROTOCOL_FD, data)
-        data = data[n:]
+    write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
 
 
 def warm_up_steps() -> list:
@@ -117,18 +117,17 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         except (OSError, ValueError):
             pass
 
-    from shapelens.probe.worker import run, tracking
+    from shapelens.probe.worker import run
+    from shapelens.probe.worker import state as probe_state
 
     def out(msg: dict) -> None:
-        data = (json.dumps(msg) + "\n").encode()
-        while data:
-            data = data[os.write(write_fd, data):]
+        write_all(write_fd, (json.dumps(msg) + "\n").encode())
 
     # Where the probe is, for a child that dies without a word (SIGKILL from the OOM killer).
-    tracking.on_progress = lambda path, line: out({"at": [path, line]})
+    probe_state.on_progress = lambda path, line: out({"at": [path, line]})
 
     def on_alarm(signum, frame):
-        raise tracking.ProbeTimeout()
+        raise probe_state.ProbeTimeout()
 
     # A crash (segfault, abort) or a hang inside C code still tells the parent where it was.
     dump = os.fdopen(os.dup(write_fd), "w")
@@ -150,7 +149,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         out({"result": result})
     except BaseException as exc:  # noqa: BLE001 — report anything as an internal error
         signal.setitimer(signal.ITIMER_REAL, 0)
-        state = tracking.STATE
+        state = probe_state.STATE
         out({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=8),
              "at": list(state.at) if state and state.at else None})
     REAL_EXIT(0)
@@ -159,7 +158,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
 def main() -> int:
     import torch.nn.functional  # noqa: F401
 
-    from shapelens.probe.worker import run, tracking  # noqa: F401
+    from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
 
     warming = warm_up_steps()
     quiet_since = time.monotonic()
@@ -290,14 +289,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
         sel.unregister(child.fd)
     except (KeyError, ValueError):
         pass
-    try:
-        while True:
-            chunk = os.read(child.fd, 1 << 20)
-            if not chunk:
-                break
-            child.buf += chunk
-    except OSError:
-        pass
+    child.buf += read_all(child.fd)
     os.close(child.fd)
     children.pop(child.fd, None)
     _, status = os.waitpid(child.pid, 0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 import types
 
+from shapelens.probe import protocol
+
 # The namespaces model code imports names from. Those that import torch has not loaded are
 # skipped rather than imported (no cost, no side effects); a name outside them is Jedi's to answer.
 # Namespaces whose every function is denied (torch.hub, torch.onnx, ...) need no entries: their
@@ -38,7 +40,7 @@ def _canonical(obj: object, public: str) -> tuple[str, str]:
     return public, kind
 
 
-def build_table() -> dict[str, list[str]]:
+def build_table() -> protocol.TorchNames:
     """Public dotted name -> [canonical name, kind], for the namespaces above and their attributes."""
     import torch
 
@@ -59,4 +61,4 @@ def build_table() -> dict[str, list[str]]:
             if isinstance(obj, types.ModuleType) and not obj.__name__.startswith("torch"):
                 continue  # `torch.nn.functional.math` and the like: not torch's
             table[public] = list(_canonical(obj, public))
-    return {"version": torch.__version__, "path": torch.__file__, "names": table}
+    return protocol.torch_names(torch.__version__, torch.__file__, table)

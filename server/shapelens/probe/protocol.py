@@ -1,0 +1,189 @@
+"""What crosses the process boundary between the probe worker and the editor side.
+
+Torch-free: the worker builds these messages and the editor side (report/build.py, the engine's
+cache) reads them, both through this module. Spans are the worker's: (line, col, end_line,
+end_col), 1-based lines and UTF-8 byte columns, as lists once they are JSON. One constructor
+per message, so a message's keys are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, NotRequired, TypedDict
+
+from shapelens.report.codes import code as known_code
+
+SpanList = list[int]
+
+
+class Edit(TypedDict):
+    path: str
+    span: SpanList
+    new_text: str
+
+
+class Fix(TypedDict):
+    title: str
+    edits: list[Edit]
+
+
+class Related(TypedDict):
+    path: str
+    span: SpanList
+    message: str
+
+
+class Finding(TypedDict):
+    code: str
+    path: str
+    span: SpanList
+    message: str
+    related: list[Related]
+    fixes: list[Fix]
+    owner: str | None  # the class whose probe found it (None: module-level code)
+    # Worker-internal, stripped before the result leaves the worker: the same problem told from
+    # other constructor arguments, and whether other input sizes could make it go away.
+    alts: NotRequired[list[Finding]]
+    fixed_size: NotRequired[bool]
+
+
+class TensorShape(TypedDict):
+    path: str
+    span: SpanList
+    name: str
+    shape: list[int]
+    symbolic: str | None
+    dtype: str
+    owner: str | None
+
+
+class LayerShape(TypedDict):
+    path: str
+    span: SpanList
+    name: str
+    input_shape: list[int] | None
+    output_shape: list[int] | None
+    input_symbolic: str | None
+    output_symbolic: str | None
+    layer: str
+    params: int
+    param_bytes: int
+    owner: str | None
+
+
+class SummaryRow(TypedDict):
+    name: str
+    layer: str
+    depth: int
+    input_shape: list[int] | None
+    output_shape: list[int] | None
+    params: int
+
+
+class ClassShape(TypedDict):
+    path: str
+    span: SpanList
+    name: str
+    rows: list[SummaryRow]
+    total_params: int
+    param_bytes: int
+    assumed: str | None
+    owner: str | None
+
+
+class Result(TypedDict):
+    findings: list[Finding]
+    tensors: list[TensorShape]
+    layers: list[LayerShape]
+    classes: list[ClassShape]
+    probed: NotRequired[list[str]]  # the classes this probe covered (the engine's per-class cache)
+    stats: dict[str, Any]
+
+
+INTERNAL_KEYS = ("alts", "fixed_size")
+
+
+def edit(path: str, span: Sequence[int], new_text: str) -> Edit:
+    return {"path": path, "span": list(span), "new_text": new_text}
+
+
+def fix(title: str, edits: list[Edit]) -> Fix:
+    return {"title": title, "edits": edits}
+
+
+def change(param: str, path: str, span: Sequence[int], text: str) -> Fix:
+    """The commonest fix: write `text` as the constructor argument `param`."""
+    return fix(f"Change {param} to {text}", [edit(path, span, text)])
+
+
+def related(path: str, span: Sequence[int], message: str) -> Related:
+    return {"path": path, "span": list(span), "message": message}
+
+
+def finding(code: str, path: str, span: Sequence[int], message: str, related: Iterable[Related] = (),
+            fixes: Iterable[Fix] = (), owner: str | None = None) -> Finding:
+    known_code(code)  # an unknown code is a bug: fail here, not as a wrong severity later
+    return {"code": code, "path": path, "span": list(span), "message": message, "related": list(related),
+            "fixes": list(fixes), "owner": owner}
+
+
+def public(f: Finding) -> Finding:
+    """A finding without the worker-internal keys."""
+    return {k: v for k, v in f.items() if k not in INTERNAL_KEYS}  # type: ignore[return-value]
+
+
+def tensor_shape(path: str, span: Sequence[int], name: str, shape: list[int], symbolic: str | None, dtype: str,
+                 owner: str | None) -> TensorShape:
+    return {"path": path, "span": list(span), "name": name, "shape": shape, "symbolic": symbolic, "dtype": dtype,
+            "owner": owner}
+
+
+def layer_shape(path: str, span: Sequence[int], name: str, input_shape: list[int] | None,
+                output_shape: list[int] | None, input_symbolic: str | None, output_symbolic: str | None, layer: str,
+                params: int, param_bytes: int, owner: str | None) -> LayerShape:
+    return {"path": path, "span": list(span), "name": name, "input_shape": input_shape, "output_shape": output_shape,
+            "input_symbolic": input_symbolic, "output_symbolic": output_symbolic, "layer": layer, "params": params,
+            "param_bytes": param_bytes, "owner": owner}
+
+
+def summary_row(name: str, layer: str, depth: int, input_shape: list[int] | None, output_shape: list[int] | None,
+                params: int) -> SummaryRow:
+    return {"name": name, "layer": layer, "depth": depth, "input_shape": input_shape, "output_shape": output_shape,
+            "params": params}
+
+
+def class_shape(path: str, span: Sequence[int], name: str, rows: list[SummaryRow], total_params: int,
+                param_bytes: int, assumed: str | None, owner: str | None) -> ClassShape:
+    return {"path": path, "span": list(span), "name": name, "rows": rows, "total_params": total_params,
+            "param_bytes": param_bytes, "assumed": assumed, "owner": owner}
+
+
+def result(findings: list[Finding], tensors: list[TensorShape], layers: list[LayerShape],
+           classes: list[ClassShape], stats: dict[str, Any], probed: list[str] | None = None) -> Result:
+    out: Result = {"findings": [public(f) for f in findings], "tensors": tensors, "layers": layers,
+                   "classes": classes, "stats": stats}
+    if probed is not None:
+        out["probed"] = probed
+    return out
+
+
+# -- torch's names (the planner's table; shapelens.probe.torchnames) ----------------------------------
+class Hello(TypedDict):
+    """The worker's first line, before it imports torch: where torch is (the table's cache key)."""
+    event: str  # "hello"
+    torch_origin: str
+    torch_version: str
+
+
+class TorchNames(TypedDict):
+    version: str
+    path: str
+    names: dict[str, list[str]]  # public dotted name -> [canonical name, kind]
+
+
+def hello(torch_origin: str, torch_version: str) -> Hello:
+    return {"event": "hello", "torch_origin": torch_origin, "torch_version": torch_version}
+
+
+def torch_names(version: str, path: str, names: dict[str, list[str]]) -> TorchNames:
+    return {"version": version, "path": path, "names": names}
