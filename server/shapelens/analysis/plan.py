@@ -68,10 +68,10 @@ def module_name_for(path: str, root: str) -> str:
     """The import name the worker gives a file: relative to the workspace root, or for a file of
     an installed package (in site-packages), its real one, so that its relative imports reach
     the installed package."""
-    parts = Path(path).parts
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] in ("site-packages", "dist-packages"):
-            root = str(Path(*parts[: i + 1]))
+    segments = Path(path).parts
+    for i in range(len(segments) - 2, -1, -1):
+        if segments[i] in ("site-packages", "dist-packages"):
+            root = str(Path(*segments[: i + 1]))
             break
     rel = Path(os.path.relpath(path, root)).with_suffix("")
     parts = list(rel.parts)

@@ -58,6 +58,10 @@ GRACE_S = 1.5
 WARM_UP_AFTER_S = 0.3  # quiet time before a warm-up step
 MAX_CHILDREN = max(os.cpu_count() or 1, 1)  # probes run in parallel, one child per core
 QUEUE: list[dict] = []
+WARMING: list = []  # warm-up steps not taken yet
+# A probe forked before the warm-up finished loads torch's lazy parts itself (torch._dynamo,
+# sympy: seconds on a busy machine); that time must not read as the model's timeout.
+COLD_EXTRA_S = 10.0
 
 
 def send(msg: dict) -> None:
@@ -160,7 +164,8 @@ def main() -> int:
 
     from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
 
-    warming = warm_up_steps()
+    warming = WARMING
+    warming[:] = warm_up_steps()
     quiet_since = time.monotonic()
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
@@ -258,6 +263,8 @@ def handle(msg: dict, children: dict, sel) -> bool:
 
 def spawn(msg: dict, children: dict, sel) -> None:
     options = msg.get("options", {})
+    if WARMING:
+        options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
