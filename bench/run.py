@@ -3,7 +3,7 @@
 First what users see (bench/users.py: whole processes side by side, the language server with
 default settings, cold start, real model files), then the engine's own figures (warm worker).
 Medians of repeated runs on this machine; noisy machines make single timings meaningless, so
-targets live here and not in unit tests. `--markdown FILE` writes the table for docs/."""
+targets live here and not in unit tests. `make measurements` renders docs/measurements.md."""
 
 from __future__ import annotations
 
@@ -230,34 +230,10 @@ def load() -> str:
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
-def markdown(mach: str, loads: list[str]) -> str:
-    lines = [f"Measured by `make bench` on {mach}; {loads[0]} at the start, {loads[1]} at the end.", "",
-             "| figure | target | measured | met |", "| --- | --- | --- | --- |"]
-    for r in ROWS:
-        met = {True: "yes", False: "**no**", None: "–"}[r["met"]]
-        lines.append(f"| {r['figure']} | {r['target']} | {r['measured']} | {met} |")
-    return "\n".join(lines) + "\n"
-
-
-START, END = "<!-- make bench: start -->", "<!-- make bench: end -->"
-
-
-def write_between_markers(path: Path, table: str) -> None:
-    """Replace the table between the markers (the prose around it stays), or write the file."""
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = f"{head}{START}\n{table}{END}{rest.split(END, 1)[1]}"
-    else:
-        text = f"{START}\n{table}{END}\n"
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
-    parser.add_argument("--markdown", default=None, help="also write the table as Markdown here")
     parser.add_argument("--corpus", default=os.environ.get("SHAPELENS_BENCH_CORPUS"),
                         help="a folder of real model files (default $SHAPELENS_BENCH_CORPUS)")
     parser.add_argument("--corpus-python", default=os.environ.get("SHAPELENS_BENCH_CORPUS_PYTHON"),
@@ -281,9 +257,6 @@ def main() -> int:
     print(f"\n{loads[1]}")
     Path(args.out).write_text(json.dumps({"machine": mach, "load": loads, "rows": ROWS}, indent=2) + "\n")
     print(f"written to {args.out}")
-    if args.markdown:
-        write_between_markers(Path(args.markdown), markdown(mach, loads))
-        print(f"written to {args.markdown}")
     return 0
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from shapelens.engine import ProbeOptions
 from shapelens.lsp.engines import Engines

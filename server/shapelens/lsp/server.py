@@ -15,8 +15,8 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from shapelens.lsp import convert, locate, render
-from shapelens.lsp.settings import SECTION, Settings, merge, section_of
 from shapelens.lsp.language_server import MODEL_SUMMARY, ShapelensServer, daemon
+from shapelens.lsp.settings import SECTION, Settings, merge, section_of
 from shapelens.report.model import ClassSummary
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def run_server(args) -> int:
     SERVER.default_python = python
     # stderr is the editor's log of the server: warnings and worse.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="shapelens %(levelname)s %(name)s: %(message)s")
-    host, port = None, None
+    host, port = "", ""
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():
