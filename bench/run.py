@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 from rawlsp import LspClient, server_cmd  # noqa: E402
 
 import users  # noqa: E402
-
 from shapelens.engine import Engine, ProbeOptions  # noqa: E402
 
 ROWS: list[dict] = []
