@@ -22,7 +22,9 @@ def table(rows: list[dict]) -> str:
 
 
 def render(results: dict, template: str) -> str:
-    return template.replace("@@MACHINE@@", results["machine"]).replace("@@TABLE@@", table(results["rows"]))
+    load = results.get("load") or ["load not recorded"]
+    return (template.replace("@@MACHINE@@", results["machine"]).replace("@@TABLE@@", table(results["rows"]))
+            .replace("@@LOAD@@", f"{load[0]} at the start, {load[-1]} at the end"))
 
 
 def main() -> int:

@@ -14,11 +14,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shapelens.analysis.fingerprint import class_fingerprints
-from shapelens.analysis.plan import ProbePlan, build_plan, build_static_plan
+from shapelens.analysis.plan import ProbePlan, build_plan
 from shapelens.analysis.resolve import Resolver
 from shapelens.analysis.source import parse
+from shapelens.analysis.static_plan import build_static_plan
+from shapelens.analysis.stmtcache import StatementCache
 from shapelens.cache import ClassCache
 from shapelens.probe.client import WorkerClient
+from shapelens.probe.torchnames import TorchNames
 from shapelens.report.build import build_report
 from shapelens.report.codes import SYNTAX_ERROR
 from shapelens.report.model import Finding, ProbeReport
@@ -68,14 +71,17 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
 
 class Engine:
     def __init__(self, root: str, python: str | None = None, options: ProbeOptions | None = None,
-                 worker: WorkerClient | None = None) -> None:
+                 worker: WorkerClient | None = None, torch_names: TorchNames | None = None) -> None:
         self.root = os.path.realpath(root)
         self.python = python
         self.options = options or ProbeOptions()
-        self.resolver = Resolver(self.root, python)
         self.worker = worker or WorkerClient(python)
+        # torch's names come from the worker (or its disk cache), never from importing torch here.
+        self.torch_names = torch_names or TorchNames(self.worker)
+        self.resolver = Resolver(self.root, python, self.torch_names)
         self._plan_lock = threading.Lock()  # Jedi and the resolver's buffers serve one plan at a time
         self.cache = ClassCache()
+        self.statements: dict[str, StatementCache] = {}  # planning outcomes by file, across edits
         self._cache_lock = threading.Lock()
 
     def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
@@ -95,7 +101,7 @@ class Engine:
         with self._plan_lock:
             if not trusted:
                 return build_static_plan(self.resolver, path, text, tree), tree
-            return build_plan(self.resolver, path, text, tree), tree
+            return build_plan(self.resolver, path, text, tree, caches=self.statements), tree
 
     def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
         """Start a probe; the future resolves to a ProbeReport."""

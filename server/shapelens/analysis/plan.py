@@ -14,6 +14,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import jedi
+
+from shapelens.analysis import stmtcache
+from shapelens.analysis.imports import workspace_imports
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
     SAFE_DECORATORS,
@@ -21,6 +25,7 @@ from shapelens.analysis.resolve import (
     Resolution,
     Resolver,
     import_aliases,
+    torch_aliases,
 )
 from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
 
@@ -60,6 +65,14 @@ class ProbePlan:
 
 
 def module_name_for(path: str, root: str) -> str:
+    """The import name the worker gives a file: relative to the workspace root, or for a file of
+    an installed package (in site-packages), its real one, so that its relative imports reach
+    the installed package."""
+    segments = Path(path).parts
+    for i in range(len(segments) - 2, -1, -1):
+        if segments[i] in ("site-packages", "dist-packages"):
+            root = str(Path(*segments[: i + 1]))
+            break
     rel = Path(os.path.relpath(path, root)).with_suffix("")
     parts = list(rel.parts)
     if parts and parts[-1] == "__init__":
@@ -72,23 +85,38 @@ def module_name_for(path: str, root: str) -> str:
 class FilePlanner:
     """Decides the tensor-pure statements of one file."""
 
-    def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module) -> None:
+    def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module,
+                 cache: stmtcache.StatementCache | None = None) -> None:
         self.resolver = resolver
+        self.cache = cache
         self.path = path
         self.tree = tree
         self.lines = [ln.encode("utf-8") for ln in text.splitlines()] or [b""]
+        self.text = text
         self.aliases = import_aliases(tree)
-        self.script = resolver.script(path, text)
+        self.torch_aliases = torch_aliases(tree)
+        self._script: jedi.Script | None = None
         self.pure: set[str] = set()  # names bound by statements the probe runs
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
         self.resolved: dict[object, Resolution] = {}
         self.rebound = assigned_names(tree, imports=False, declared=True)
+        self.star_import = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
+                               for n in ast.walk(tree))
+        self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
+        self._asked_jedi = False  # the statement being planned used a Jedi answer
+
+    @property
+    def script(self) -> jedi.Script:
+        """Made on first use: a file whose callees are all torch's or builtins needs no Jedi."""
+        if self._script is None:
+            self._script = self.resolver.script(self.path, self.text)
+        return self._script
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, node: ast.expr) -> Resolution:
         # `nn.Linear` whose head is bound only by an import means the same thing everywhere in
-        # the file: ask Jedi once (a goto costs tens of ms in a long file).
+        # the file: resolve it once (a Jedi goto costs tens of ms in a long file).
         dotted = dotted_name(node)
         head = dotted.split(".")[0] if dotted else None
         if dotted and head in self.aliases and head not in self.rebound:
@@ -96,8 +124,26 @@ class FilePlanner:
         else:
             key = (node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0)
         if key not in self.resolved:
-            self.resolved[key] = self.resolver.resolve(self.script, self.lines, node, self.aliases)
+            found = self._without_jedi(dotted, head)
+            if found is None:
+                found = self.resolver.resolve(self.script, self.lines, node, self.aliases)
+                self.jedi_answers.add(key)
+            self.resolved[key] = found
+        self._asked_jedi = self._asked_jedi or key in self.jedi_answers
         return self.resolved[key]
+
+    def _without_jedi(self, dotted: str | None, head: str | None) -> Resolution | None:
+        """torch's names from the worker's table, builtins by name: the answers Jedi would give,
+        wherever the file cannot mean anything else (see `torch_aliases`)."""
+        if not dotted or head is None:
+            return None
+        if head in self.torch_aliases:
+            rest = dotted[len(head):]
+            return self.resolver.resolve_torch_path(self.torch_aliases[head] + rest)
+        if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
+                and not self.star_import):
+            return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
+        return None
 
     # -- expressions ------------------------------------------------------------------------
     def expr_is_pure(self, node: ast.AST, local: frozenset[str] = frozenset()) -> bool:
@@ -164,10 +210,52 @@ class FilePlanner:
 
     def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
         for stmt in flat_body(body) if not in_class else body:
-            try:
-                self.plan_statement(stmt, in_class)
-            except RecursionError:  # an expression nested deeper than this analysis follows
-                self.skip(stmt, "too deeply nested to analyse")
+            if self.cache is not None and not in_class:
+                self._plan_cached(stmt)
+            else:
+                self._plan_one(stmt, in_class)
+
+    def _plan_one(self, stmt: ast.stmt, in_class: bool) -> None:
+        try:
+            self.plan_statement(stmt, in_class)
+        except RecursionError:  # an expression nested deeper than this analysis follows
+            self.skip(stmt, "too deeply nested to analyse")
+
+    def _plan_cached(self, stmt: ast.stmt) -> None:
+        """A top-level statement, from the cache when its text and what it reads are unchanged."""
+        assert self.cache is not None
+        key = self._cache_key(stmt)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.plan.keep += stmtcache.absolute(hit.keep, stmt.lineno)
+            self.plan.strip_decorators += stmtcache.absolute(hit.strip, stmt.lineno)
+            self.plan.skipped += [(f"{dl + stmt.lineno}:{c}", why) for dl, c, why in hit.skipped]
+            self.pure = (self.pure - hit.pure_unset) | hit.pure_set
+            self.defined |= hit.defined_add
+            return
+        marks = len(self.plan.keep), len(self.plan.strip_decorators), len(self.plan.skipped)
+        defined_before = set(self.defined)
+        self._asked_jedi = False
+        self._plan_one(stmt, False)
+        self.cache.replanned.append(stmt.lineno)
+        if self._asked_jedi:
+            return  # its verdict depends on what Jedi sees elsewhere: plan it again next time
+        names = stmtcache.affected(stmt, assigned_names(stmt))
+        skipped = [(k.split(":"), why) for k, why in self.plan.skipped[marks[2]:]]
+        self.cache.put(key, stmtcache.Outcome(
+            keep=stmtcache.relative(self.plan.keep[marks[0]:], stmt.lineno),
+            strip=stmtcache.relative(self.plan.strip_decorators[marks[1]:], stmt.lineno),
+            skipped=tuple((int(lc[0]) - stmt.lineno, int(lc[1]), why) for lc, why in skipped),
+            pure_set=frozenset(names & self.pure), pure_unset=frozenset(names - self.pure),
+            defined_add=frozenset(self.defined - defined_before)))
+
+    def _cache_key(self, stmt: ast.stmt) -> tuple:
+        end = stmt.end_lineno or stmt.lineno
+        text = b"\n".join(self.lines[stmt.lineno - 1:end])
+        context = tuple(sorted(
+            (n, n in self.pure, n in self.defined, self.aliases.get(n), self.torch_aliases.get(n), n in self.rebound)
+            for n in stmtcache.names_read(stmt)))
+        return text, stmt.col_offset, self.star_import, context
 
     def plan_statement(self, stmt: ast.stmt, in_class: bool) -> None:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -247,82 +335,10 @@ class FilePlanner:
         return sites
 
 
-def _is_literal(node: ast.AST) -> bool:
-    try:
-        ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def literal_torch_calls(planner: FilePlanner) -> list[dict]:
-    """Calls into torch with only literal arguments: what an untrusted workspace can check."""
-    out = []
-    for node in ast.walk(planner.tree):
-        if not isinstance(node, ast.Call):
-            continue
-        if not all(_is_literal(a) for a in node.args) or not all(k.arg and _is_literal(k.value) for k in node.keywords):
-            continue
-        res = planner.resolve(node.func)
-        if res.kind is CalleeKind.TORCH and res.full_name:
-            out.append({"span": span_key(node),
-                        "name": res.full_name})
-    return out
-
-
-def build_static_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None) -> ProbePlan:
-    """The plan for an untrusted workspace: nothing of the file will run."""
-    path = os.path.realpath(path)
-    resolver.overlay = {path: text}
-    tree = tree or parse(text, path)
-    planner = FilePlanner(resolver, path, text, tree)
-    plan = FilePlan(path, module_name_for(path, resolver.root), text)
-    return ProbePlan(target=path, root=resolver.root, files=[plan], trusted=False,
-                     literal_torch_calls=literal_torch_calls(planner))
-
-
-def _workspace_imports(tree: ast.Module, path: str, root: str, resolver: Resolver) -> list[str]:
-    """Files of the workspace that this file imports (anywhere in it, even inside functions)."""
-    found: list[str] = []
-    here = os.path.dirname(os.path.realpath(path))
-    bases = [here, resolver.root]
-
-    def locate(modname: str, search: list[str]) -> str | None:
-        rel = modname.replace(".", os.sep)
-        for base in search:
-            for cand in (os.path.join(base, rel + ".py"), os.path.join(base, rel, "__init__.py")):
-                if os.path.isfile(cand) and resolver.in_workspace(cand):
-                    return os.path.realpath(cand)
-        return None
-
-    for node in ast.walk(tree):
-        names: list[str] = []
-        search = bases
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                pkg = here
-                for _ in range(node.level - 1):
-                    pkg = os.path.dirname(pkg)
-                search = [pkg]
-                mod = node.module or ""
-                names = [f"{mod}.{a.name}" if mod else a.name for a in node.names] + ([mod] if mod else [])
-            else:
-                mod = node.module or ""
-                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):  # packages along the way run their __init__ too
-                hit = locate(".".join(parts[:i]), search)
-                if hit and hit not in found and hit != os.path.realpath(path):
-                    found.append(hit)
-    return found
-
-
 def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None,
-               max_files: int = 64) -> ProbePlan:
-    """Plan the target file and, transitively, the workspace files it imports."""
+               max_files: int = 64, caches: dict[str, stmtcache.StatementCache] | None = None) -> ProbePlan:
+    """Plan the target file and, transitively, the workspace files it imports. `caches` (by
+    path, kept by the caller across edits) lets unchanged statements skip planning."""
     path = os.path.realpath(path)
     root = resolver.root
     resolver.overlay = {path: text}
@@ -344,13 +360,18 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
             tree = tree or parse(ftext, fpath)
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
-        planner = FilePlanner(resolver, fpath, ftext, tree)
+        cache = caches.setdefault(fpath, stmtcache.StatementCache()) if caches is not None else None
+        planner = FilePlanner(resolver, fpath, ftext, tree, cache)
+        if cache is not None:
+            cache.begin()
         planner.plan_body(tree.body)
+        if cache is not None:
+            cache.end()
         planner.plan.module = module_name_for(fpath, root)
         files.append(planner.plan)
         if fpath == path:
             target_planner = planner
-        for dep in _workspace_imports(tree, fpath, root, resolver):
+        for dep in workspace_imports(tree, fpath, resolver):
             if dep not in seen:
                 queue.append((dep, None, None))
     plan = ProbePlan(target=path, root=root, files=files)

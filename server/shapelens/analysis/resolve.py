@@ -9,10 +9,11 @@ import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 import jedi
 
-from shapelens.analysis.source import dotted_name, parse
+from shapelens.analysis.source import assigned_names, dotted_name, parse
 
 
 class CalleeKind(StrEnum):
@@ -74,29 +75,53 @@ def _char_col(line_bytes: bytes, byte_col: int) -> int:
     return len(line_bytes[:byte_col].decode("utf-8", "replace"))
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> dotted module path, from the file's imports (the fallback when Jedi cannot
-    see an installed package)."""
-    aliases: dict[str, str] = {}
+def import_bindings(tree: ast.Module) -> dict[str, list[str]]:
+    """Local name -> every dotted path the file's imports bind it to, in source order."""
+    bindings: dict[str, list[str]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
-                if a.asname:
-                    aliases[a.asname] = a.name
-                else:
-                    top = a.name.split(".")[0]
-                    aliases[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                local, target = (a.asname, a.name) if a.asname else (a.name.split(".")[0],) * 2
+                bindings.setdefault(local, []).append(target)
+        elif isinstance(node, ast.ImportFrom):
             for a in node.names:
-                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-    return aliases
+                # A relative import binds the name too, to something of the workspace.
+                target = f"{node.module}.{a.name}" if node.module and node.level == 0 else f".{a.name}"
+                bindings.setdefault(a.asname or a.name, []).append(target)
+    return bindings
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> dotted module path, from the file's imports (the fallback when Jedi cannot
+    see an installed package)."""
+    return {name: targets[-1] for name, targets in import_bindings(tree).items() if not targets[-1].startswith(".")}
+
+
+def torch_aliases(tree: ast.Module) -> dict[str, str]:
+    """The names that mean one thing in torch everywhere in the file: bound only by imports, all
+    of them to the same torch path. A name also bound otherwise (`Linear = MyLinear`, a local
+    `class Linear`, a parameter) or imported from two places is left to Jedi."""
+    rebound = assigned_names(tree, imports=False, declared=True)
+    return {name: targets[0] for name, targets in import_bindings(tree).items()
+            if name not in rebound and len(set(targets)) == 1 and _in_torch(targets[0])}
+
+
+def _in_torch(dotted: str) -> bool:
+    return dotted == "torch" or dotted.startswith("torch.")
+
+
+class TorchNameTable(Protocol):
+    def lookup(self, dotted: str) -> tuple[str, str] | None:
+        """`torch.nn.Linear` -> (`torch.nn.modules.linear.Linear`, "class"), None if unknown."""
 
 
 class Resolver:
     """Jedi over one workspace, in the interpreter that will run the probe."""
 
-    def __init__(self, root: str, python: str | None = None) -> None:
+    def __init__(self, root: str, python: str | None = None, torch_names: TorchNameTable | None = None) -> None:
         self.root = os.path.realpath(root)
+        self.torch_names = torch_names
+        self.jedi_calls = 0  # gotos asked of Jedi (tests check torch names need none)
         self.environment = None
         if python:
             try:
@@ -142,16 +167,37 @@ class Resolver:
     def script(self, path: str, text: str) -> jedi.Script:
         return jedi.Script(text, path=path, project=self.project, environment=self.environment)
 
+    def resolve_torch_path(self, public: str) -> Resolution | None:
+        """A dotted path into torch, already expanded through the file's imports, from the torch
+        name table; None when the table does not know it (Jedi is asked then)."""
+        if self.torch_names is None:
+            return None
+        parts = public.split(".")
+        for i in range(len(parts), 0, -1):
+            hit = self.torch_names.lookup(".".join(parts[:i]))
+            if hit is None:
+                continue
+            canonical, kind = hit
+            if i < len(parts) and kind == "module":
+                return None  # a typo, or a submodule the table does not cover
+            full = ".".join([canonical, *parts[i:]])
+            denied = CalleeKind.TORCH_DENIED in (classify_torch(public), classify_torch(full))
+            return Resolution(CalleeKind.TORCH_DENIED if denied else CalleeKind.TORCH, full)
+        return None
+
+    def goto(self, script: jedi.Script, line: int, col: int) -> list:
+        self.jedi_calls += 1
+        try:
+            with self._lock:
+                return script.goto(line, max(col - 1, 0), follow_imports=True)
+        except Exception:  # noqa: BLE001 — Jedi errors on odd code; callers fall back to imports
+            return []
+
     def resolve(self, script: jedi.Script, text_lines: list[bytes], node: ast.expr,
                 aliases: dict[str, str]) -> Resolution:
         line = node.end_lineno or node.lineno
         col = _char_col(text_lines[line - 1], node.end_col_offset or 0)
-        try:
-            with self._lock:
-                names = script.goto(line, max(col - 1, 0), follow_imports=True)
-        except Exception:  # noqa: BLE001 — Jedi errors on odd code; fall back to imports
-            names = []
-        for name in names:
+        for name in self.goto(script, line, col):
             res = self._classify_name(name)
             if res is not None:
                 return res
@@ -207,20 +253,20 @@ class Resolver:
             target = dec.func if isinstance(dec, ast.Call) else dec
             if dotted_name(target) in {"dataclass", "dataclasses.dataclass"}:
                 return CalleeKind.WORKSPACE_CONFIG
-        script = self.script(path, text)
+        script: jedi.Script | None = None  # made only if a base is not plainly torch's
         lines = [ln.encode() for ln in text.splitlines()]
-        aliases = import_aliases(tree)
+        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for base in cls.bases:
             if dotted_name(base) in {"NamedTuple", "typing.NamedTuple"}:
                 return CalleeKind.WORKSPACE_CONFIG
+            dotted = dotted_name(base) or ""
+            head, _, rest = dotted.partition(".")
+            if head in in_torch and ".".join(filter(None, (in_torch[head], rest))).startswith("torch.nn."):
+                return CalleeKind.WORKSPACE_MODULE  # `nn.Module`, `nn.Sequential`: no need to ask Jedi
             line = base.end_lineno or base.lineno
             col = _char_col(lines[line - 1], base.end_col_offset or 0)
-            try:
-                with self._lock:
-                    names = script.goto(line, max(col - 1, 0), follow_imports=True)
-            except Exception:  # noqa: BLE001
-                names = []
-            for name in names:
+            script = script or self.script(path, text)
+            for name in self.goto(script, line, col):
                 full = name.full_name or ""
                 if full.startswith("torch.nn.modules.") or full.startswith("torch.nn.Module"):
                     return CalleeKind.WORKSPACE_MODULE
@@ -228,8 +274,6 @@ class Resolver:
                     inner = self.class_kind(str(name.module_path), name.line, seen)
                     if inner is not CalleeKind.UNKNOWN:
                         return inner
-            dotted = dotted_name(base) or ""
-            head, _, rest = dotted.partition(".")
             full = aliases.get(head, "")
             full = f"{full}.{rest}" if rest else full
             if full.startswith("torch.nn"):

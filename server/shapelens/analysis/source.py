@@ -102,6 +102,8 @@ def assigned_names(stmt: ast.AST, imports: bool = True, declared: bool = False) 
             names.add(node.arg)
         elif declared and isinstance(node, (ast.Global, ast.Nonlocal)):
             names.update(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
     return names
 
 

@@ -14,6 +14,7 @@ from functools import partial
 
 from shapelens.engine import Engine, ProbeOptions, find_root
 from shapelens.probe.client import WorkerClient
+from shapelens.probe.torchnames import TorchNames
 from shapelens.report.model import ProbeReport
 
 Notify = Callable[[str, str], None]
@@ -73,6 +74,8 @@ def probe_batch(items: list[Item], options: ProbeOptions, python: str | None,
     if notify is None and _events is not None:
         notify = lambda kind, path: _events.put((kind, path))  # noqa: E731
     worker = WorkerClient(python)
+    worker.start(wait=False)  # torch imports there while this process plans
+    names = TorchNames(worker)
     engines: dict[str, Engine] = {}
     futures = []
     try:
@@ -80,7 +83,7 @@ def probe_batch(items: list[Item], options: ProbeOptions, python: str | None,
             if notify:
                 notify("plan", path)
             root = find_root(path)
-            engine = engines.get(root) or engines.setdefault(root, Engine(root, python, options, worker))
+            engine = engines.get(root) or engines.setdefault(root, Engine(root, python, options, worker, names))
             fut = engine.submit(os.path.realpath(path), text)[1]
             if notify:
                 fut.add_done_callback(partial(_done, notify, path))

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from shapelens.engine import Engine, ProbeOptions, find_root
 from shapelens.probe.client import WorkerClient
 
-# Enough for Jedi to load torch and nn, whose first inference costs seconds.
+# Loads the torch name table (from disk, or the worker) and Jedi before the first document.
 WARM_UP = "import torch\nfrom torch import nn\n\nlayer = nn.Linear(4, 8)\nx = torch.zeros(2, 4)\ny = layer(x)\n"
 
 
@@ -37,7 +37,7 @@ class Engines:
         return engine, req_id, fut
 
     def warm_up(self) -> None:
-        """Planner thread only: take Jedi's first look at torch before the first document."""
+        """Planner thread only: load the torch name table before the first document."""
         root = self.roots[-1] if self.roots else os.getcwd()
         path = os.path.join(root, "__shapelens_warm_up__.py")
         self.engine_for(path).plan(path, WARM_UP)

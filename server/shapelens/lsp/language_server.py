@@ -115,14 +115,17 @@ class ShapelensServer(LanguageServer):
     def open_document(self, uri: str):
         return self.workspace.text_documents.get(unquote(uri))
 
-    def schedule(self, uri: str) -> None:
+    def schedule(self, uri: str, at_once: bool = False) -> None:
+        """Probe the document after the (adaptive) debounce; `at_once` for a file just opened,
+        where no typing is under way to wait for."""
         doc, path = self.open_document(uri), convert.uri_to_path(uri)
         if doc is None or path is None or self.engines is None or not self.settings.enable:
             return
         if doc.language_id not in (None, "", "python") and not path.endswith((".py", ".pyi")):
             return
         job = Job(uri, path, doc.version, doc.source, self.settings.probe_options(), self.engines)
-        self.scheduler.schedule(job, self.settings.debounce / 1000)
+        delay = 0.0 if at_once else self.scheduler.delay(uri, self.settings.debounce / 1000)
+        self.scheduler.schedule(job, delay)
 
     def schedule_all(self) -> None:
         for uri in self.opened:
@@ -185,6 +188,7 @@ class ShapelensServer(LanguageServer):
 
     def forget(self, uri: str) -> None:
         self.scheduler.cancel(uri)
+        self.scheduler.forget_cost(uri)
         self.analyses.pop(uri, None)
         stale = self.published.pop(uri, {})
         for target in {*stale, uri}:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from shapelens.engine import ProbeOptions
 from shapelens.lsp.engines import Engines
 from shapelens.report.model import ProbeReport
+
+MIN_DELAY_S = 0.05  # the shortest wait after an edit, however cheap probing the file is
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,27 @@ class Scheduler:
         """`wrap` surrounds each probe (progress reporting)."""
         self.on_done, self.on_error, self.wrap = on_done, on_error, wrap
         self._tasks: dict[str, asyncio.Task] = {}
+        self._cost: dict[str, float] = {}  # seconds the last finished probe of each document took
+
+    def delay(self, uri: str, debounce_s: float) -> float:
+        """The debounce, shortened to twice the last probe's cost when that probe was cheap: the
+        wait exists so typing does not start work that is thrown away, and a cheap probe that a
+        newer keystroke cancels wastes little."""
+        cost = self._cost.get(uri)
+        if cost is None:
+            return debounce_s
+        return min(debounce_s, max(MIN_DELAY_S, 2 * cost))
 
     def schedule(self, job: Job, delay_s: float) -> None:
         """Probe `job` after `delay_s` unless another job for the same document comes first."""
         self.cancel(job.uri)
         self._tasks[job.uri] = asyncio.get_running_loop().create_task(self._run(job, delay_s))
+
+    def record_cost(self, uri: str, seconds: float) -> None:
+        self._cost[uri] = seconds
+
+    def forget_cost(self, uri: str) -> None:
+        self._cost.pop(uri, None)
 
     def cancel(self, uri: str) -> None:
         task = self._tasks.pop(uri, None)
@@ -47,7 +66,9 @@ class Scheduler:
     async def _run(self, job: Job, delay_s: float) -> None:
         try:
             await asyncio.sleep(delay_s)
+            started = time.perf_counter()
             report = await self.wrap(job, _probe(job))
+            self.record_cost(job.uri, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 — a failed probe must never take the server down
             self._forget(job)
             self.on_error(job, exc)

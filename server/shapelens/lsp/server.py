@@ -84,7 +84,7 @@ async def pull_settings(ls: ShapelensServer) -> None:
 @SERVER.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: ShapelensServer, params: types.DidOpenTextDocumentParams) -> None:
     ls.opened.add(params.text_document.uri)
-    ls.schedule(params.text_document.uri)
+    ls.schedule(params.text_document.uri, at_once=True)
 
 
 @SERVER.feature(types.TEXT_DOCUMENT_DID_CHANGE)

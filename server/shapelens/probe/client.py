@@ -30,7 +30,9 @@ class WorkerClient:
         self.on_log = on_log
         self.start_timeout = start_timeout
         self.starts = 0  # how many worker processes this client has started (tests check reuse)
-        self.info: dict = {}
+        self.info: dict = {}  # the worker's `ready` message (torch version, pid, ...)
+        self.hello: dict = {}  # its `hello`, sent before it imports torch (where torch is)
+        self._hello = threading.Event()
         self.log: collections.deque[str] = collections.deque(maxlen=400)
         self._proc: subprocess.Popen | None = None
         self._lock = threading.RLock()
@@ -48,7 +50,14 @@ class WorkerClient:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the worker process; with `wait`, until it is ready (torch imported). Without,
+        the caller plans meanwhile and `submit` waits for readiness."""
+        self._spawn_once()
+        if wait:
+            self.wait_ready()
+
+    def _spawn_once(self) -> None:
         with self._lock:
             if self.alive:
                 return
@@ -60,6 +69,7 @@ class WorkerClient:
             # would put the current folder first on sys.path): start elsewhere, in safe-path mode.
             env["PYTHONSAFEPATH"] = "1"
             self._ready.clear()
+            self._hello.clear()
             self._start_error = None
             try:
                 self._proc = subprocess.Popen(
@@ -72,6 +82,8 @@ class WorkerClient:
             proc = self._proc
             threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="shapelens-worker-out").start()
             threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="shapelens-worker-err").start()
+
+    def wait_ready(self) -> None:
         if not self._ready.wait(self.start_timeout) or self._start_error:
             tail = "\n".join(list(self.log)[-8:])
             self.close()
@@ -96,15 +108,23 @@ class WorkerClient:
 
     # -- requests ------------------------------------------------------------------------------
     def submit(self, plan: dict, options: dict) -> tuple[int, Future]:
-        if not self.alive:
-            self.start()
+        return self.request("probe", plan=plan, options=options)
+
+    def request(self, op: str, **fields) -> tuple[int, Future]:
+        """Send one request; the future resolves to the worker's answer."""
+        self.start()
         with self._lock:
             self._next += 1
             req_id = self._next
             fut: Future = Future()
             self._pending[req_id] = fut
-            self._send({"id": req_id, "op": "probe", "plan": plan, "options": options})
+            self._send({"id": req_id, "op": op, **fields})
         return req_id, fut
+
+    def wait_hello(self, timeout: float) -> dict:
+        """Where the worker's torch is (empty when it has none or did not say in time)."""
+        self._hello.wait(timeout)
+        return self.hello
 
     def cancel(self, req_id: int) -> None:
         with self._lock:
@@ -132,8 +152,13 @@ class WorkerClient:
             except ValueError:
                 self._log(f"worker: unreadable line {raw[:200]!r}")
                 continue
+            if msg.get("event") == "hello":
+                self.hello = msg
+                self._hello.set()
+                continue
             if msg.get("event") == "ready":
                 self.info = msg
+                self._hello.set()  # a worker that skipped hello has no more to say
                 self._ready.set()
                 continue
             with self._lock:
@@ -141,6 +166,7 @@ class WorkerClient:
             if fut is not None and not fut.done():
                 fut.set_result(msg)
         code = proc.wait()
+        self._hello.set()
         if not self._ready.is_set():
             tail = "\n".join(list(self.log)[-6:])
             self._start_error = f"the probe worker exited with status {code} before it was ready:\n{tail}"

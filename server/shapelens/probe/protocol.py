@@ -165,3 +165,25 @@ def result(findings: list[Finding], tensors: list[TensorShape], layers: list[Lay
     if probed is not None:
         out["probed"] = probed
     return out
+
+
+# -- torch's names (the planner's table; shapelens.probe.torchnames) ----------------------------------
+class Hello(TypedDict):
+    """The worker's first line, before it imports torch: where torch is (the table's cache key)."""
+    event: str  # "hello"
+    torch_origin: str
+    torch_version: str
+
+
+class TorchNames(TypedDict):
+    version: str
+    path: str
+    names: dict[str, list[str]]  # public dotted name -> [canonical name, kind]
+
+
+def hello(torch_origin: str, torch_version: str) -> Hello:
+    return {"event": "hello", "torch_origin": torch_origin, "torch_version": torch_version}
+
+
+def torch_names(version: str, path: str, names: dict[str, list[str]]) -> TorchNames:
+    return {"version": version, "path": path, "names": names}

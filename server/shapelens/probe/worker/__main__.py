@@ -24,35 +24,75 @@ PROTOCOL_FD = os.dup(1)
 os.dup2(2, 1)  # anything printed by mistake goes to stderr, never into the protocol stream
 
 warnings.filterwarnings("ignore")
+
+
+def _hello() -> None:
+    """Where torch is, before importing it (seconds): the client keys its disk cache of torch's
+    names by this and can plan with it while the import runs."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return  # no torch here: the import below fails and says so
+    try:  # torch/version.py, read rather than imported (importlib.metadata scans every dist)
+        with open(os.path.join(os.path.dirname(spec.origin), "version.py"), encoding="utf-8") as f:
+            version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", f.read(), re.M)
+    except OSError:
+        return
+    if version:
+        from shapelens.probe.protocol import hello
+
+        os.write(PROTOCOL_FD, (json.dumps(hello(spec.origin, version.group(1))) + "\n").encode())
+
+
+_hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 from torch import nn  # noqa: E402
 
 from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
+WARM_UP_AFTER_S = 0.3  # quiet time before a warm-up step
 MAX_CHILDREN = max(os.cpu_count() or 1, 1)  # probes run in parallel, one child per core
 QUEUE: list[dict] = []
+WARMING: list = []  # warm-up steps not taken yet
+# A probe forked before the warm-up finished loads torch's lazy parts itself (torch._dynamo,
+# sympy: seconds on a busy machine); that time must not read as the model's timeout.
+COLD_EXTRA_S = 10.0
 
 
 def send(msg: dict) -> None:
     write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
 
 
+def warm_up_steps() -> list:
+    """Loading the lazily imported parts of torch, in steps the worker takes while idle (after
+    `ready`), so a probe forked later starts warm and one forked sooner is not kept waiting."""
+    def meta_layers() -> None:
+        with torch.device("meta"):
+            x = torch.randint(0, 10, (2, 3))
+            e = nn.Embedding(10, 8)(x)
+            attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            attn(e, e, e)
+            nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8))
+            nn.LayerNorm(8)(nn.Linear(8, 8)(e))
+            nn.LSTM(8, 8, batch_first=True)(e)
+
+    def probe_layers() -> None:
+        from shapelens.probe.worker import run
+
+        run.warm_up()  # the layers and ops the probe's checks reach (BatchNorm imports torch._dynamo)
+
+    return [meta_layers, probe_layers]
+
+
 def warm_up() -> None:
-    """Load the lazily imported parts of torch before forking, so every child starts warm."""
-    import torch.nn.functional  # noqa: F401
-
-    from shapelens.probe.worker import run
-
-    with torch.device("meta"):
-        x = torch.randint(0, 10, (2, 3))
-        e = nn.Embedding(10, 8)(x)
-        attn = nn.MultiheadAttention(8, 2, batch_first=True)
-        attn(e, e, e)
-        nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8))
-        nn.LayerNorm(8)(nn.Linear(8, 8)(e))
-        nn.LSTM(8, 8, batch_first=True)(e)
-    run.warm_up()  # the layers and ops the probe's checks reach (BatchNorm imports torch._dynamo)
+    """All of `warm_up_steps` at once (tests and benchmarks that probe in-process)."""
+    for step in warm_up_steps():
+        step()
 
 
 class Child:
@@ -120,7 +160,13 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
 
 
 def main() -> int:
-    warm_up()
+    import torch.nn.functional  # noqa: F401
+
+    from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
+
+    warming = WARMING
+    warming[:] = warm_up_steps()
+    quiet_since = time.monotonic()
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
     sel = selectors.DefaultSelector()
@@ -134,7 +180,20 @@ def main() -> int:
         timeout = None
         if children:
             timeout = max(0.0, min(c.deadline for c in children.values()) - time.monotonic())
-        for key, _ in sel.select(timeout):
+        # Warm up only when nothing happened for a moment and no probe runs: never compete with
+        # a probe for the cores, nor delay one a client is about to send (the CLI's first).
+        idle = warming and not children
+        if idle:
+            timeout = max(0.0, quiet_since + WARM_UP_AFTER_S - time.monotonic())
+        events = sel.select(timeout)
+        if events:
+            quiet_since = time.monotonic()
+        if idle and not events:
+            try:
+                warming.pop(0)()  # nothing to read: a warm-up step now
+            except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
+                print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
+        for key, _ in events:
             if key.data is None:
                 try:
                     chunk = os.read(stdin_fd, 1 << 20)
@@ -184,6 +243,11 @@ def handle(msg: dict, children: dict, sel) -> bool:
                 c.cancelled = True
                 _kill(c)
         return True
+    if op == "torch_names":
+        from shapelens.probe.worker.names import build_table
+
+        send({"id": msg.get("id"), "ok": True, "result": build_table()})
+        return True
     if op == "ping":
         send({"id": msg.get("id"), "ok": True, "result": {"pong": True}})
         return True
@@ -199,6 +263,8 @@ def handle(msg: dict, children: dict, sel) -> bool:
 
 def spawn(msg: dict, children: dict, sel) -> None:
     options = msg.get("options", {})
+    if WARMING:
+        options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -281,4 +347,7 @@ def json_lines(buf: bytes):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Skip the interpreter's teardown of torch (a second or more): nothing is left to flush.
+    sys.stderr.flush()
+    os._exit(code)
