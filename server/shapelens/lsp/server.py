@@ -22,7 +22,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
 from shapelens import __version__
-from shapelens.lsp import convert, locate, render
+from shapelens.lsp import carry, convert, locate, render
 from shapelens.lsp.engines import Engines
 from shapelens.lsp.probes import Job, Scheduler
 from shapelens.lsp.progress import reported
@@ -131,6 +131,9 @@ class ShapelensServer(LanguageServer):
         doc = self.open_document(job.uri)
         if doc is None or doc.version != job.version or job.engines is not self.engines or not self.settings.enable:
             return  # computed for a version, interpreter or setting that is gone: never shown
+        previous = self.analyses.get(job.uri)
+        if previous is not None:
+            report = carry.carry_over(previous.text, previous.report, job.text, report)
         self.analyses[job.uri] = Analysis(job.version, job.text, report)
         self.publish(job.uri, job.version, job.text, report)
         if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support", False):
@@ -363,16 +366,22 @@ def hover(ls: ShapelensServer, params: types.HoverParams) -> types.Hover | None:
     line = lines.to_old(pos["line"])
     if line is None:
         return None  # the line changed since the last probe; its shapes would be stale
-    found = locate.entry_at(analysis.source, (line, pos["character"]), analysis.entries, analysis.classes)
-    if found is None:
+    here = (line, pos["character"])
+    chained = locate.finding_at(analysis.report.findings_for(analysis.report.path), here)
+    found = locate.entry_at(analysis.source, here, analysis.entries, analysis.classes)
+    if found is None and chained is None:
         return None
-    target, hovered = found
-    if isinstance(target, ClassSummary):
-        text = render.class_summary(target, analysis.report.stats.get("device"))
-    elif target.kind == "layer":
-        text = render.layer_hover(target)
-    else:
-        text = render.tensor_hover(target)
+    parts = [render.chain_table(chained)] if chained is not None else []
+    hovered = chained.range if chained is not None else None
+    if found is not None:
+        target, hovered = found
+        if isinstance(target, ClassSummary):
+            parts.append(render.class_summary(target, analysis.report.stats.get("device")))
+        elif target.kind == "layer":
+            parts.append(render.layer_hover(target))
+        else:
+            parts.append(render.tensor_hover(target))
+    text = "\n\n---\n\n".join(parts)
     rng = lines.range_to_new(hovered)
     return types.Hover(contents=ls.markdown(text), range=now.range_out(rng) if rng else None)
 

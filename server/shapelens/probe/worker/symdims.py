@@ -1,0 +1,512 @@
+"""Symbolic dims: which sizes of a tensor the probe made up, and the formula of each.
+
+The probe runs on concrete sizes (the meta device wants numbers), but every size it assumes
+(batch, sequence, image sides, widths assumed by a constructor) is a symbol: a made-up input
+carries, per dim, an expression in those symbols (`_sl_dims`), and every op hands expressions on
+to its result. A dim with no expression is a number that came from the file.
+
+How an op's result gets its expressions, cheapest first:
+- shape-keeping and broadcasting ops: aligned from the right, the input's expression;
+- `view`/`reshape`/`flatten`: dims grouped by products, merged dims multiply their formulas
+  (`64 * (H/4) * (W/4)`);
+- `transpose`/`permute`, `linear`/`matmul`, `cat`/`stack`, `split`/`chunk`: by their rule;
+- any other op whose result has as many dims as its input (convolutions, pooling, slicing,
+  padding): run once more on the meta device with every symbol scaled by its own prime factor,
+  and fit each result dim as `a * symbol + b` (`H/2`, `H - 2`, `T - 1`). That is the cheap,
+  local form of probing twice with different sizes: it costs one extra call of that op only;
+- else, dims matched in order by size with the input's dims (`mean(dim=1)`, `squeeze`).
+Sizes an op takes as numbers (`torch.arange(T)`, `expand(B, -1)`) lost their symbol on the way;
+only sizes chosen to be rare (batch 17, sequence 13) are matched back by value there.
+
+This module only decides and renders; tracking.py calls `propagate` from its function mode.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+import torch
+
+
+class Affine(NamedTuple):
+    sym: str
+    a: Fraction
+    b: Fraction
+
+    def value(self, values: dict[str, int]) -> Fraction:
+        return self.a * values[self.sym] + self.b
+
+    def text(self) -> str:
+        a, b, s = self.a, self.b, self.sym
+        if a == 1:
+            body = s
+        elif a.denominator == 1:
+            body = f"{a.numerator} * {s}"
+        elif a.numerator == 1 and b == 0:
+            return f"{s}/{a.denominator}"
+        elif (b / a).denominator == 1 and a.numerator == 1:
+            c = int(b / a)
+            return f"({s} {'+' if c > 0 else '-'} {abs(c)})/{a.denominator}"
+        else:
+            body = f"{a.numerator} * {s}/{a.denominator}" if a.numerator != 1 else f"{s}/{a.denominator}"
+        if b == 0:
+            return body
+        sign = "+" if b > 0 else "-"
+        return f"{body} {sign} {_num(abs(b))}"
+
+
+class Dim(NamedTuple):
+    """coef * product of affine factors, each in one symbol."""
+
+    coef: Fraction
+    factors: tuple[Affine, ...]
+
+    def value(self, values: dict[str, int]) -> Fraction:
+        out = self.coef
+        for f in self.factors:
+            out *= f.value(values)
+        return out
+
+    def symbols(self) -> set[str]:
+        return {f.sym for f in self.factors}
+
+    def text(self) -> str:
+        if len(self.factors) == 1 and self.coef == 1:
+            return self.factors[0].text()
+        parts = [f.text() for f in self.factors]
+        parts = [f"({p})" if any(c in p for c in " /") and len(parts) + (self.coef != 1) > 1 else p for p in parts]
+        if self.coef != 1:
+            parts.insert(0, _num(self.coef))
+        return " * ".join(parts)
+
+
+class Unknown(NamedTuple):
+    """A dim that depends on assumed sizes in a way no formula here expresses."""
+
+    def text(self) -> str:
+        return ""
+
+
+UNKNOWN = Unknown()
+Expr = Dim | Unknown | None  # None: a number from the file
+PRIMES = (2, 3, 5, 7, 11, 13, 17, 19)
+
+VALUES: dict[str, int] = {}  # symbol -> the size it was probed at (this attempt)
+RARE: dict[int, str] = {}  # size -> symbol, for sizes chosen so no real width has them
+
+
+def _num(f: Fraction) -> str:
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def symbol(name: str) -> Dim:
+    return Dim(Fraction(1), (Affine(name, Fraction(1), Fraction(0)),))
+
+
+def begin(values: dict[str, int], rare: set[str]) -> None:
+    """A new attempt: the symbols and the sizes they are probed at. `rare`: the symbols whose
+    sizes are picked to be unlike any real width, so a bare number may be matched back."""
+    VALUES.clear()
+    VALUES.update(values)
+    RARE.clear()
+    for name, size in values.items():
+        if name in rare and size not in RARE:
+            RARE[size] = name
+
+
+def end() -> None:
+    VALUES.clear()
+    RARE.clear()
+
+
+def assume_width(name: str, size: int) -> None:
+    """A width the probe assumed for a constructor argument (e.g. `C` or the parameter's name):
+    results of size `size` made by layers count as that symbol when the file says nothing."""
+    VALUES[name] = size
+    RARE.setdefault(size, name)
+
+
+def get(t: Any) -> tuple[Expr, ...] | None:
+    return getattr(t, "_sl_dims", None)
+
+
+def put(t: Any, dims: list[Expr] | tuple[Expr, ...]) -> None:
+    if not any(d is not None for d in dims):
+        return
+    try:
+        t._sl_dims = tuple(dims)
+    except (AttributeError, RuntimeError):
+        pass
+
+
+def seed(t: torch.Tensor, names: list[str | None]) -> None:
+    """A made-up input: `names[i]` is the symbol of dim i (None: a number from the file)."""
+    put(t, [symbol(n) if n else None for n in names])
+
+
+# -- rendering ------------------------------------------------------------------------------------
+def dims_text(t: Any) -> list[str] | None:
+    """The dims as text (`["B", "32", "H/2", "W/2"]`); None when no dim was assumed."""
+    dims = get(t)
+    if dims is None or not isinstance(t, torch.Tensor) or len(dims) != t.dim():
+        return None
+    out = []
+    for d, size in zip(dims, t.shape):
+        if isinstance(d, Dim):
+            out.append(d.text())
+        elif isinstance(d, Unknown):
+            out.append(f"~{int(size)}")
+        else:
+            out.append(str(int(size)))
+    return out
+
+
+def shape_text(t: Any) -> str | None:
+    dims = dims_text(t)
+    return "[" + ", ".join(dims) + "]" if dims is not None else None
+
+
+def used_symbols(t: Any) -> dict[str, int]:
+    """The symbols a tensor's dims use, with the sizes they were probed at."""
+    found: dict[str, int] = {}
+    for d in get(t) or ():
+        if isinstance(d, Dim):
+            for s in sorted(d.symbols()):
+                if s in VALUES:
+                    found[s] = VALUES[s]
+    return found
+
+
+# -- propagation ---------------------------------------------------------------------------------
+RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as"}
+PERMUTES = {"transpose", "swapaxes", "swapdims", "permute", "t", "movedim", "moveaxis"}
+SIZE_ARGS = RESHAPES | {"expand", "expand_as", "repeat", "new_zeros", "new_ones", "new_full", "new_empty", "tile",
+                        "broadcast_to", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "randint",
+                        "tril_indices", "triu_indices", "eye", "linspace", "tensor", "as_tensor"}
+MATMUL = {"matmul", "__matmul__", "bmm", "mm", "baddbmm", "addmm"}
+
+
+def _tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    out = []
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            out += [x for x in a if isinstance(x, torch.Tensor)]
+    return out
+
+
+def propagate(name: str, func, args: tuple, kwargs: dict, result: Any) -> None:
+    """Give `result` (a tensor, or a tuple/list of them) the expressions of its dims."""
+    try:
+        _propagate(name, func, args, kwargs, result)
+    except Exception:  # noqa: BLE001 — a shape's formula is a nicety; the probe goes on without it
+        pass
+
+
+def _propagate(name: str, func, args: tuple, kwargs: dict, result: Any) -> None:
+    tensors = _tensors(args, kwargs)
+    sources = [t for t in tensors if get(t) is not None]
+    if isinstance(result, (tuple, list)):
+        if sources:
+            _parts(sources[0], [r for r in result if isinstance(r, torch.Tensor)], name, args, kwargs)
+        return
+    if not isinstance(result, torch.Tensor) or get(result) is not None:
+        return
+    if not sources:
+        if RARE and (name in SIZE_ARGS or name == "__getitem__"):
+            put(result, [_rare(int(d)) for d in result.shape])
+        return
+    out = _rule(name, func, args, kwargs, result, sources)
+    if out is None:
+        return
+    if name in SIZE_ARGS and RARE:
+        out = [_rare(int(d)) if e is None else e for e, d in zip(out, result.shape)]
+    put(result, out)
+
+
+def _rare(size: int) -> Expr:
+    name = RARE.get(size)
+    return symbol(name) if name else None
+
+
+def _rule(name, func, args, kwargs, result, sources) -> list[Expr] | None:
+    first = sources[0]
+    shape = tuple(result.shape)
+    if name in RESHAPES:
+        return _reshape(first, shape)
+    if name in PERMUTES:
+        return _permute(name, first, args, kwargs, shape)
+    if name in ("cat", "concat", "concatenate", "stack") and args and isinstance(args[0], (list, tuple)):
+        return _cat(name, list(args[0]), kwargs.get("dim", args[1] if len(args) > 1 else 0), shape)
+    if name == "linear" and first is args[0]:
+        return list(get(first)[:-1]) + [None] if len(shape) == first.dim() else None
+    if name in MATMUL:
+        return _matmul(args, shape)
+    broadcast = _broadcast(sources, shape)
+    if broadcast is not None:
+        return broadcast
+    if first.dim() == len(shape) and name not in SIZE_ARGS:
+        fitted = _refit(func, args, kwargs, result, sources)
+        if fitted is not None:
+            return fitted
+    return _in_order(first, shape)
+
+
+def _broadcast(sources: list[torch.Tensor], shape: tuple) -> list[Expr] | None:
+    """Every dim of the result is an input's aligned dim (elementwise ops, softmax, norms)."""
+    n = len(shape)
+    out: list[Expr] = [None] * n
+    for j in range(1, n + 1):
+        size = shape[-j]
+        found = False
+        for t in sources:
+            if t.dim() >= j and int(t.shape[-j]) == size:
+                found = True
+                e = get(t)[-j]
+                if e is not None:
+                    out[-j] = e
+                    break
+        if not found and not any(t.dim() >= j and int(t.shape[-j]) == 1 for t in sources):
+            return None
+    return out
+
+
+def _reshape(src: torch.Tensor, shape: tuple) -> list[Expr] | None:
+    ins, dims = [int(d) for d in src.shape], get(src)
+    if 0 in ins or 0 in shape:
+        return None
+    out: list[Expr] = [None] * len(shape)
+    i = j = 0
+    while i < len(ins) or j < len(shape):
+        if j < len(shape) and shape[j] == 1 and (i >= len(ins) or ins[i] != 1):
+            j += 1
+            continue
+        if i < len(ins) and ins[i] == 1 and (j >= len(shape) or shape[j] != 1):
+            i += 1
+            continue
+        if i >= len(ins) or j >= len(shape):
+            return None
+        group_in, group_out = [i], [j]
+        p_in, p_out = ins[i], shape[j]
+        i, j = i + 1, j + 1
+        while p_in != p_out:
+            if p_in < p_out:
+                if i >= len(ins):
+                    return None
+                p_in *= ins[i]
+                group_in.append(i)
+                i += 1
+            else:
+                if j >= len(shape):
+                    return None
+                p_out *= shape[j]
+                group_out.append(j)
+                j += 1
+        exprs = [dims[k] for k in group_in]
+        if all(e is None for e in exprs):
+            continue
+        if len(group_out) == 1:
+            out[group_out[0]] = _product(exprs, [ins[k] for k in group_in])
+        elif len(group_in) == 1:
+            for k, e in zip(group_out, _split(exprs[0], ins[group_in[0]], [shape[k] for k in group_out])):
+                out[k] = e
+        else:
+            for k in group_out:
+                out[k] = UNKNOWN
+    return out
+
+
+def _product(exprs: list[Expr], sizes: list[int]) -> Expr:
+    coef, factors = Fraction(1), []
+    for e, size in zip(exprs, sizes):
+        if e is None:
+            coef *= size
+        elif isinstance(e, Dim):
+            coef *= e.coef
+            factors += e.factors
+        else:
+            return UNKNOWN
+    return Dim(coef, tuple(factors))
+
+
+def _split(e: Expr, size: int, parts: list[int]) -> list[Expr]:
+    """One dim viewed as several: a product's factors come apart again (`B * T` -> B, T); else
+    the largest part keeps the formula, divided by the others (numbers from the file)."""
+    if not isinstance(e, Dim):
+        return [UNKNOWN] * len(parts)
+    factors, out, rest = list(e.factors), [], Fraction(1)
+    for p in parts:
+        if factors and factors[0].value(VALUES) == p:
+            out.append(Dim(Fraction(1), (factors.pop(0),)))
+        else:
+            out.append(None)
+            rest *= p
+    if not factors and rest == e.coef:
+        return out
+    big = max(range(len(parts)), key=lambda k: parts[k])
+    rest = Fraction(size, parts[big])
+    return [Dim(e.coef / rest, e.factors) if k == big else None for k in range(len(parts))]
+
+
+def _permute(name, src, args, kwargs, shape) -> list[Expr] | None:
+    dims, n = list(get(src)), src.dim()
+    rest = [a for a in args[1:] if not isinstance(a, torch.Tensor)]
+    if name == "t":
+        order = list(range(n))[::-1]
+    elif name == "permute":
+        order = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
+        order = list(kwargs.get("dims", order))
+    elif name in ("movedim", "moveaxis"):
+        order = list(range(n))
+        a, b = (rest + [kwargs.get("source"), kwargs.get("destination")])[:2]
+        if not isinstance(a, int) or not isinstance(b, int):
+            return None
+        order.insert(b % n, order.pop(a % n))
+    else:
+        a = rest[0] if rest else kwargs.get("dim0")
+        b = rest[1] if len(rest) > 1 else kwargs.get("dim1")
+        order = list(range(n))
+        order[a % n], order[b % n] = order[b % n], order[a % n]
+    if len(order) != len(shape):
+        return None
+    return [dims[k % n] for k in order]
+
+
+def _cat(name, tensors, dim, shape) -> list[Expr] | None:
+    ts = [t for t in tensors if isinstance(t, torch.Tensor)]
+    if not ts or not isinstance(dim, int):
+        return None
+    n = len(shape)
+    if name == "stack":
+        base = [_aligned(ts, k) for k in range(ts[0].dim())]
+        base.insert(dim % n, None)
+        return base
+    d = dim % n
+    out = [_aligned(ts, k) for k in range(n)]
+    out[d] = _sum([(get(t)[d] if get(t) is not None else None, int(t.shape[d])) for t in ts if t.dim() == n])
+    return out
+
+
+def _aligned(ts: list[torch.Tensor], k: int) -> Expr:
+    for t in ts:
+        dims = get(t)
+        if dims is not None and k < len(dims) and dims[k] is not None:
+            return dims[k]
+    return None
+
+
+def _sum(parts: list[tuple[Expr, int]]) -> Expr:
+    """cat along a dim: the sizes add up; `T` and `1` make `T + 1`, `T` and `T` make `2 * T`."""
+    if all(e is None for e, _ in parts):
+        return None
+    sym, a, b = None, Fraction(0), Fraction(0)
+    for e, size in parts:
+        if e is None:
+            b += size
+            continue
+        if not isinstance(e, Dim) or len(e.factors) != 1 or (sym is not None and e.factors[0].sym != sym):
+            return UNKNOWN
+        f = e.factors[0]
+        sym, a, b = f.sym, a + e.coef * f.a, b + e.coef * f.b
+    return Dim(Fraction(1), (Affine(sym, a, b),))
+
+
+def _matmul(args, shape) -> list[Expr] | None:
+    ts = [a for a in args if isinstance(a, torch.Tensor)][-2:]
+    if len(ts) != 2 or ts[0].dim() < 2 or ts[1].dim() < 2:
+        return None
+    x, y = ts
+    dx, dy = get(x) or (None,) * x.dim(), get(y) or (None,) * y.dim()
+    n = len(shape)
+    out: list[Expr] = [None] * n
+    for j in range(3, n + 1):  # batch dims, broadcast
+        for t, d in ((x, dx), (y, dy)):
+            if t.dim() >= j and int(t.shape[-j]) == shape[-j] and d[-j] is not None:
+                out[-j] = d[-j]
+                break
+    out[-2], out[-1] = dx[-2], dy[-1]
+    return out
+
+
+def _in_order(src: torch.Tensor, shape: tuple) -> list[Expr]:
+    """Dims matched in order by size with the input's dims (reductions, squeeze, indexing)."""
+    dims, sizes = get(src), [int(d) for d in src.shape]
+    out: list[Expr] = [None] * len(shape)
+    i = 0
+    for j, size in enumerate(shape):
+        k = i
+        while k < len(sizes) and sizes[k] != size:
+            k += 1
+        if k < len(sizes):
+            out[j] = dims[k]
+            i = k + 1
+    return out
+
+
+def _refit(func, args, kwargs, result, sources) -> list[Expr] | None:
+    """Run the op again with every symbol scaled by its own prime and fit each result dim as an
+    affine function of one symbol. Only on the meta device, where a call costs no memory."""
+    if result.device.type != "meta" or any(t.device.type != "meta" for t in sources):
+        return None
+    syms: list[str] = []
+    for t in sources:
+        for e in get(t):
+            if isinstance(e, Unknown):
+                return None
+            if isinstance(e, Dim):
+                syms += [s for s in sorted(e.symbols()) if s not in syms]
+    if not syms or len(syms) > len(PRIMES) or any(s not in VALUES for s in syms):
+        return None
+    scaled = {s: VALUES[s] * PRIMES[k] for k, s in enumerate(syms)}
+    values = {**VALUES, **scaled}
+    swap: dict[int, torch.Tensor] = {}
+    for t in sources:
+        new = []
+        for e, size in zip(get(t), t.shape):
+            v = e.value(values) if isinstance(e, Dim) else Fraction(int(size))
+            if v.denominator != 1 or v <= 0:
+                return None
+            new.append(int(v))
+        swap[id(t)] = torch.empty(new, dtype=t.dtype, device="meta")
+
+    def sub(a):
+        if isinstance(a, torch.Tensor):
+            return swap.get(id(a), a)
+        if isinstance(a, (list, tuple)):
+            return type(a)(sub(x) for x in a)
+        return a
+
+    again = func(*[sub(a) for a in args], **{k: sub(v) for k, v in kwargs.items()})
+    if not isinstance(again, torch.Tensor) or again.dim() != result.dim():
+        return None
+    first = get(sources[0])
+    out: list[Expr] = []
+    for j, (o, o2) in enumerate(zip(result.shape, again.shape)):
+        o, o2 = int(o), int(o2)
+        if o == o2:
+            out.append(None)
+            continue
+        here = first[j].symbols() if j < len(first) and isinstance(first[j], Dim) else set()
+        best = None
+        for s in sorted(syms, key=lambda s: s not in here):
+            a = Fraction(o2 - o, scaled[s] - VALUES[s])
+            b = o - a * VALUES[s]
+            if (a.numerator == 1 or a.denominator == 1) and b.denominator == 1 and a.numerator * (o2 - o) > 0:
+                best = Dim(Fraction(1), (Affine(s, a, b),))
+                break
+        out.append(best if best is not None else UNKNOWN)
+    return out
+
+
+def _parts(src: torch.Tensor, results: list[torch.Tensor], name: str, args, kwargs) -> None:
+    """split/chunk/unbind: every part keeps the input's dims but the one it was cut along."""
+    dims = get(src)
+    for r in results:
+        if get(r) is not None:
+            continue
+        if r.dim() == src.dim():
+            put(r, [e if int(a) == int(b) else None for e, a, b in zip(dims, src.shape, r.shape)])
+        else:
+            put(r, _in_order(src, tuple(int(d) for d in r.shape)))
