@@ -101,7 +101,10 @@ def print_text(findings: dict[str, list[Finding]], nfiles: int) -> None:
     for path in sorted(findings):
         for f in findings[path]:
             s = f.range["start"]
-            print(f"{display(path)}:{s['line'] + 1}:{s['character'] + 1}: {f.severity}[{f.code}] {f.message}")
+            first, *more = f.message.splitlines() or [""]
+            print(f"{display(path)}:{s['line'] + 1}:{s['character'] + 1}: {f.severity}[{f.code}] {first}")
+            for line in more:  # the flow that led there: indented, so each finding keeps one first line
+                print(f"    {line}")
             counts[f.severity] += 1
             fixable += bool(f.fixes)
     parts = [f"{n} {name}{'s' if n != 1 else ''}" for name, n in

@@ -100,10 +100,9 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
                      f"{_dims(r.output_shape, r.output_symbolic)} | {f.params:,} |")
     notes = []
     if summary.assumed:
-        notes.append(f"Inputs the probe made up: {summary.assumed}.")
-    note = assumed_note(summary.symbols)
-    if note:
-        notes.append(note)
+        notes.append(f"Inputs the probe made up: {summary.assumed}. Numbers come from the file.")
+    elif summary.symbols:
+        notes.append(assumed_note(summary.symbols))
     if device in (None, "meta"):
         notes.append("Probed on the meta device: shapes only, no parameter memory was allocated.")
     if notes:

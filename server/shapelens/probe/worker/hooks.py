@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from shapelens.analysis.source import span
-from shapelens.probe.worker import provenance, tracking
+from shapelens.probe.worker import chain, provenance, symdims, tracking
 from shapelens.probe.worker.rules import LayerRule, rule_for
 from shapelens.probe.worker.tracking import (
     CREATION,
@@ -24,6 +24,7 @@ from shapelens.probe.worker.tracking import (
     ctor_arg,
     describe,
     expression_for,
+    fmt_shape,
     expressions_for,
     find_site,
     module_arg,
@@ -85,11 +86,24 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
         lambda m, p, text, v: (f"{describe(m)} makes {actual} {unit} ({p}={text}) but {describe(module)} takes "
                                f"{param}={expected}"),
         [arg.text] if arg is not None else [], here)
-    tracking.STATE.finding(code or rule.code, site.path, where, message, related, fixes, variants + alts)  # type: ignore[union-attr]
+    message, related, steps = told_as_chain(t, describe(module), str(expected), site.path, where, message, related)
+    tracking.STATE.finding(code or rule.code, site.path, where, message, related, fixes, variants + alts,  # type: ignore[union-attr]
+                           steps)
     # A width read on a channel axis, or handed over unchanged by another layer, is the same for
     # every input size: searching other image sizes cannot make it agree.
     if (rule.in_axis != -1 and axis in (rule.in_axis, rule.in_axis + t.dim())) or producer is not None:
         tracking.STATE.findings[-1]["fixed_size"] = True  # type: ignore[union-attr]
+
+
+def told_as_chain(t: torch.Tensor, consumer: str, expects: str, path: str, where, message: str,
+                  related: list[dict]) -> tuple[str, list[dict], list[dict]]:
+    """The finding told as the flow from the input to the layer: a second line of the message,
+    one related location per step, and the steps for the squiggle's hover."""
+    steps = chain.steps(t, fmt_shape)
+    if len(steps) < 2:
+        return message, related, []
+    records, step_related = chain.records(steps, consumer, expects, path, where)
+    return f"{message}\n{chain.told(steps, consumer, expects)}", related + step_related, records
 
 
 def check_width(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict):
@@ -406,7 +420,7 @@ def pre_hook(module: nn.Module, args: tuple, kwargs: dict):
         # What the layer really receives, before a mismatch is repaired to probe on.
         _, x = _first_tensor(args, kwargs)
         if x is not None:
-            info.record(list(x.shape), None)
+            info.record(x, None)
     rule = rule_for(type(module))
     if rule is None:
         return None
@@ -446,9 +460,11 @@ def forward_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> N
     out = _first_out(output)
     info = module.__dict__.get("_sl")
     if info is not None:
-        info.record(list(x.shape) if x is not None else None, list(out.shape) if out is not None else None)
+        info.record(x, out)
     if out is None:
         return None
+    if info is not None and info.direct:
+        chain.made(out, describe(module), find_site(depth=2), x, fmt_shape)
     if info is not None and info.restore is not None:
         return _restored(info, output, out)
     rule = rule_for(type(module))
@@ -467,6 +483,9 @@ def _restored(info: LayerInfo, output: Any, out: torch.Tensor) -> Any:
     real, info.restore = info.restore, None
     new = out.new_zeros(real.shape) if out.dim() == real.dim() else out
     provenance.put(new, provenance.get(real))
+    if new is not out:
+        symdims.put(new, symdims.get(real) or ())
+        chain.passed(new, real)
     if isinstance(output, torch.Tensor):
         return new
     return (new, *output[1:]) if isinstance(output, tuple) else output

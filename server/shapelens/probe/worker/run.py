@@ -5,6 +5,7 @@ mismatch could be fixed in more than one place, keep the fix that makes the file
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -25,7 +26,7 @@ from shapelens.analysis.hints import Hint, collect_hints, project_hints
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.analysis.instrument import REC, instrument_block
 from shapelens.analysis.source import Span, assigned_names, flat_body, span
-from shapelens.probe.worker import tracking, verify
+from shapelens.probe.worker import symdims, tracking, verify
 from shapelens.probe.worker.construct import build, cannot_construct, ctor_attempts
 from shapelens.probe.worker.failures import innermost, report_exception
 from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
@@ -66,10 +67,12 @@ def make_rec(state: State, path: str):
             except (AttributeError, RuntimeError):
                 pass
             key = (path, (line, col, end_line, end_col))
+            if getattr(value, "_sl_named_at", None) is None:
+                value._sl_named_at = tracking.Site(path, (line, col, end_line, end_col))  # a chain may start here
             if key not in state.tensors:
-                shape = list(value.shape)
                 state.tensors[key] = {"path": path, "span": [line, col, end_line, end_col], "name": name,
-                                      "shape": shape, "symbolic": state.symbolic(shape),
+                                      "shape": list(value.shape), "symbolic": symdims.shape_text(value),
+                                      "symbols": symdims.used_symbols(value),
                                       "dtype": str(value.dtype).removeprefix("torch."), "owner": state.owner}
         except Exception:  # noqa: BLE001 — recording must never change what user code does
             pass
@@ -443,17 +446,19 @@ def layer_entry(state: State, info, seen: set) -> dict | None:
     seen.add(key)
     params, nbytes = _params(info.module)
     first_in, in_sym, first_out, out_sym = info.first_in, info.in_sym, info.first_out, info.out_sym
+    symbols = info.symbols
     if isinstance(info.module, (nn.ModuleList, nn.ModuleDict)) and len(info.module):
         # Never called itself: what its first layer takes and its last layer gives.
         kids = list(info.module.children())
         head, tail = kids[0].__dict__.get("_sl"), kids[-1].__dict__.get("_sl")
         if head is not None and tail is not None:
             first_in, in_sym, first_out, out_sym = head.first_in, head.in_sym, tail.first_out, tail.out_sym
+            symbols = {**head.symbols, **tail.symbols}
     return {
         "path": info.site.path, "span": list(where),
         "name": state.index(info.site.path).segment(where),
         "input_shape": first_in, "output_shape": first_out,
-        "input_symbolic": in_sym, "output_symbolic": out_sym,
+        "input_symbolic": in_sym, "output_symbolic": out_sym, "symbols": symbols,
         "layer": repr(info.module).splitlines()[0] if not list(info.module.children()) else type(info.module).__name__,
         "params": params, "param_bytes": nbytes, "owner": info.owner,
     }
@@ -464,19 +469,31 @@ def class_summary(state: State, cls: type, index: SourceIndex, target: str, assu
     node = index.class_def(cls.__name__)
     if inst is None or node is None or cls not in state.called:
         return None
-    rows = []
+    rows, symbols = [], {}
     for sub_name, sub in inst.named_modules():
         info = sub.__dict__.get("_sl")
         n, _ = _params(sub)
         rows.append({"name": sub_name or cls.__name__, "layer": type(sub).__name__,
                      "depth": sub_name.count(".") + 1 if sub_name else 0,
                      "input_shape": info.first_in if info else None,
-                     "output_shape": info.first_out if info else None, "params": n})
+                     "output_shape": info.first_out if info else None, "params": n,
+                     "input_symbolic": info.in_sym if info else None, "output_symbolic": info.out_sym if info else None,
+                     # Only a container's items (`blocks.3`) can repeat their neighbours.
+                     "signature": signature(sub) if sub_name.rpartition(".")[2].isdigit() else None})
+        symbols.update(info.symbols if info else {})
     total, nbytes = _params(inst)
     info = inst.__dict__.get("_sl")
     return {"path": target, "span": list(class_name_span(index, node)), "name": cls.__name__,
             "rows": rows, "total_params": total, "param_bytes": nbytes, "assumed": assumptions.get(cls.__name__),
-            "owner": info.owner if info else None}
+            "symbols": symbols, "owner": info.owner if info else None}
+
+
+def signature(module: nn.Module) -> str:
+    """Equal for modules built alike: the same class, the same layers with the same arguments
+    (torch's repr of the module tree), the same simple attributes."""
+    simple = sorted((k, v) for k, v in vars(module).items()
+                    if not k.startswith("_") and isinstance(v, (int, float, str, bool, tuple)) and k != "training")
+    return hashlib.sha1(f"{type(module).__qualname__}|{module!r}|{simple!r}".encode()).hexdigest()[:16]
 
 
 def warm_up() -> None:

@@ -30,7 +30,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from shapelens.analysis.index import ArgSite, CallSite, SourceIndex
 from shapelens.analysis.source import Span, span
-from shapelens.probe.worker import fastmeta, ops, provenance
+from shapelens.probe.worker import chain, fastmeta, ops, provenance, symdims
 from shapelens.probe.worker.rules import LayerRule, rule_for
 
 VALUE_LIMIT = 1 << 16  # elements: tensors this small keep their values on the meta device
@@ -74,8 +74,9 @@ class LayerInfo:
     site: Site | None
     first_in: list[int] | None = None
     first_out: list[int] | None = None
-    in_sym: str | None = None
-    out_sym: str | None = None
+    in_sym: list[str] | None = None  # the dims as hovers show them, when some were assumed
+    out_sym: list[str] | None = None
+    symbols: dict[str, int] = field(default_factory=dict)  # assumed sizes those dims use
     # Built by the user's own call (not inside a torch layer's constructor): only then do the
     # call's arguments belong to this module.
     direct: bool = True
@@ -93,15 +94,16 @@ class LayerInfo:
             STATE.copies.append(new)
         return new
 
-    def record(self, first_in: list[int] | None, first_out: list[int] | None) -> None:
+    def record(self, x: torch.Tensor | None, out: torch.Tensor | None) -> None:
         """The shapes of the first call; a copy's first call also shapes the layer it copies,
         which the user built and may never call itself."""
-        state = STATE
         for info in (self, self.origin) if self.origin is not None else (self,):
-            if first_in is not None and info.first_in is None and info.first_out is None:
-                info.first_in, info.in_sym = first_in, state.symbolic(first_in) if state else None
-            if first_out is not None and info.first_out is None:
-                info.first_out, info.out_sym = first_out, state.symbolic(first_out) if state else None
+            if x is not None and info.first_in is None and info.first_out is None:
+                info.first_in, info.in_sym = list(x.shape), symdims.dims_text(x)
+                info.symbols = {**info.symbols, **symdims.used_symbols(x)}
+            if out is not None and info.first_out is None:
+                info.first_out, info.out_sym = list(out.shape), symdims.dims_text(out)
+                info.symbols = {**info.symbols, **symdims.used_symbols(out)}
 
 
 class State:
@@ -142,7 +144,8 @@ class State:
 
     # -- findings ---------------------------------------------------------------------------
     def finding(self, code: str, path: str, where: Span, message: str, related: list[dict] | None = None,
-                fixes: list[dict] | None = None, alts: list[dict] | None = None) -> None:
+                fixes: list[dict] | None = None, alts: list[dict] | None = None,
+                steps: list[dict] | None = None) -> None:
         """`alts`: the same problem told from other constructor arguments (the producers of a
         width); the probe keeps whichever fix it verifies to make the file consistent."""
         key = (code, path, tuple(where))
@@ -153,12 +156,15 @@ class State:
                  "related": related or [], "fixes": fixes or [], "owner": self.owner}
         if alts:
             entry["alts"] = alts
+        if steps:
+            entry["chain"] = steps
         self.findings.append(entry)
 
     # -- attempts (a class probe may try several input sizes) -------------------------------
     def mark(self) -> tuple:
-        return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym)
-                                                         for li in self.layers + self.copies], set(self.called))
+        return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym,
+                                                          li.symbols) for li in self.layers + self.copies],
+                set(self.called))
 
     def rollback(self, mark: tuple) -> None:
         n, keys, layer_state, called = mark
@@ -167,28 +173,12 @@ class State:
         del self.findings[n:]
         for k in set(self.tensors) - keys:
             del self.tensors[k]
-        for li, fi, fo, isym, osym in layer_state:
-            li.first_in, li.first_out, li.in_sym, li.out_sym = fi, fo, isym, osym
+        for li, fi, fo, isym, osym, symbols in layer_state:
+            li.first_in, li.first_out, li.in_sym, li.out_sym, li.symbols = fi, fo, isym, osym, symbols
         self.called = called
 
     def errors_since(self, mark: tuple) -> int:
         return sum(1 for f in self.findings[mark[0]:] if f["code"] != "probe-incomplete")
-
-    def symbolic(self, shape) -> str | None:
-        if not self.assumed or shape is None:
-            return None
-        dims, hit = [], False
-        products = {a * b: f"{sa}*{sb}" for a, sa in self.assumed.items() for b, sb in self.assumed.items() if a != b}
-        for d in shape:
-            if d in self.assumed:
-                dims.append(self.assumed[d])
-                hit = True
-            elif d in products:
-                dims.append(products[d])
-                hit = True
-            else:
-                dims.append(str(d))
-        return "[" + ", ".join(dims) + "]" if hit else None
 
 
 STATE: State | None = None
@@ -350,7 +340,8 @@ def describe(module: nn.Module) -> str:
 
 
 def fmt_shape(t: torch.Tensor) -> str:
-    return STATE.symbolic(list(t.shape)) if STATE and STATE.symbolic(list(t.shape)) else str(list(t.shape))
+    """A shape as hovers show it: `[B, T, 256]` where dims were assumed."""
+    return symdims.shape_text(t) or str(list(t.shape))
 
 
 # -- fix expressions ----------------------------------------------------------------------------
@@ -600,6 +591,7 @@ class ProbeMode(TorchFunctionMode):
             self._tag(result, name, func, args, kwargs, values)
         elif isinstance(result, (tuple, list)):
             provenance.propagate(name, args, kwargs, result)
+            symdims.propagate(name, func, args, kwargs, result)
             if name == "split" and args and isinstance(args[0], torch.Tensor):
                 size = args[1] if len(args) > 1 else kwargs.get("split_size", kwargs.get("split_size_or_sections"))
                 site = find_site(depth=2)
@@ -679,7 +671,15 @@ class ProbeMode(TorchFunctionMode):
                 elif result.numel() <= VALUE_LIMIT and name not in CREATION:
                     self._propagate_values(result, func, args, kwargs)
             provenance.propagate(name, args, kwargs, result)
+            symdims.propagate(name, func, args, kwargs, result)
             first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            if first is None and args and isinstance(args[0], (list, tuple)):
+                first = next((a for a in args[0] if isinstance(a, torch.Tensor)), None)  # cat, stack
+            if first is not None and first is not result:
+                if name in chain.STEP_OPS:
+                    chain.made(result, name.strip("_"), find_site(depth=3), first, fmt_shape)
+                else:
+                    chain.passed(result, first)
             if first is not None and first is not result:
                 if getattr(result, "_sl_site", None) is None and getattr(first, "_sl_values", None) is not None:
                     result._sl_site = first._sl_site
