@@ -13,6 +13,7 @@ from torch import nn
 
 from shapelens.analysis.hints import Hint, InputSpec, ProjectHints, jaxtyping_inputs
 from shapelens.analysis.index import method_def
+from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symdims
 from shapelens.probe.worker.construct import hint_for
@@ -86,40 +87,13 @@ def _said_already(state: State, path: str, instance: nn.Module, fwd: ast.Functio
     last = node.end_lineno or node.lineno
     if any(f["path"] == path and node.lineno <= f["span"][0] <= last for f in state.findings):
         return True  # building the class failed inside it, and said where
-    missing = undefined_name(fwd, getattr(getattr(instance.forward, "__func__", None), "__globals__", {}))
+    namespace = getattr(getattr(instance.forward, "__func__", None), "__globals__", {})
+    missing = first_undefined(fwd, namespace.__contains__)
     if missing is None:
         return False
     state.finding("probe-incomplete", path, span(missing),
                   f"the probe could not run this: NameError: name '{missing.id}' is not defined")
     return True
-
-
-def undefined_name(fn: ast.FunctionDef, namespace: dict) -> ast.Name | None:
-    """The first name `fn` reads that nothing defines: not bound in it, not in its module, not a
-    builtin."""
-    import builtins
-
-    bound = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
-    bound |= {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
-    reads = []
-    for n in ast.walk(fn):
-        if isinstance(n, ast.Name):
-            if isinstance(n.ctx, ast.Load):
-                reads.append(n)
-            else:
-                bound.add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not fn:
-            bound.add(n.name)
-        elif isinstance(n, ast.alias):
-            bound.add((n.asname or n.name).split(".")[0])
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            bound.add(n.name)
-        elif isinstance(n, ast.arg):
-            bound.add(n.arg)
-    for n in sorted(reads, key=lambda n: (n.lineno, n.col_offset)):
-        if n.id not in bound and n.id not in namespace and not hasattr(builtins, n.id):
-            return n
-    return None
 
 
 def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
