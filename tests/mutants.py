@@ -77,13 +77,13 @@ def width_table(declared: bool = False) -> dict[str, tuple[list[str], tuple[str,
     `declared`, also the arguments that declare a parameter's shape (`num_embeddings`): an error
     there is on a width the layer declares, though the corpus does not mutate it."""
     from shapelens.probe.worker.rules import RULES
-    from shapelens.probe.worker.tracking import ctor_params
+    from shapelens.probe.worker.origin import ctor_params
 
     out = {}
     for r in RULES:
         widths = tuple(dict.fromkeys(r.widths + (tuple(p for _, _, p in r.params) if declared else ())))
         if widths:
-            out[r.cls.__name__] = (ctor_params(r.cls), widths)
+            out[r.cls.__name__] = (ctor_params(r.cls, r), widths)
     return out
 
 

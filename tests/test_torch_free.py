@@ -11,7 +11,7 @@ PROGRAM = f"""
 import sys
 import importlib.util
 import shapelens.cli, shapelens.cli.check, shapelens.engine, shapelens.analysis.plan, shapelens.report.build
-import shapelens.probe.client
+import shapelens.probe.client, shapelens.probe.protocol, shapelens.report.codes
 if importlib.util.find_spec("shapelens.lsp.server"):
     import shapelens.lsp.server
 from shapelens.engine import Engine

@@ -21,7 +21,6 @@ from shapelens.analysis.source import parse, span
 from shapelens.cache import ClassCache
 from shapelens.probe.client import WorkerClient
 from shapelens.report.build import build_report
-from shapelens.report.codes import severity
 from shapelens.report.model import Finding, ProbeReport
 from shapelens.report.positions import LineIndex
 
@@ -64,8 +63,7 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
     idx = LineIndex(text)
     col = idx.utf16_col(line, len((idx.lines[line - 1] if line <= len(idx.lines) else "")[: max((exc.offset or 1) - 1, 0)].encode()))
     rng = {"start": {"line": line - 1, "character": col}, "end": {"line": line - 1, "character": col + 1}}
-    return ProbeReport(path, [Finding(path, rng, "probe-incomplete", severity("probe-incomplete"),
-                                      f"not probed: syntax error ({exc.msg})")])
+    return ProbeReport.note_only(path, f"not probed: syntax error ({exc.msg})", rng)
 
 
 class Engine:
@@ -91,9 +89,7 @@ class Engine:
             return syntax_report(os.path.realpath(path), text, exc), None
         except (ValueError, RecursionError, MemoryError) as exc:
             why = "too deeply nested for Python's parser" if isinstance(exc, RecursionError) else str(exc)
-            return ProbeReport(os.path.realpath(path), [Finding(
-                os.path.realpath(path), {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-                "probe-incomplete", severity("probe-incomplete"), f"not probed: {why}")]), None
+            return ProbeReport.note_only(os.path.realpath(path), f"not probed: {why}"), None
         with self._plan_lock:
             if not trusted:
                 return build_static_plan(self.resolver, path, text, tree), tree
@@ -124,9 +120,7 @@ class Engine:
                 if plan.trusted:
                     self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
-                report = ProbeReport(plan.target, [Finding(
-                    plan.target, {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-                    "probe-incomplete", severity("probe-incomplete"), f"internal error reading the probe result: {exc}")])
+                report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")
             report.elapsed_ms = (time.perf_counter() - started) * 1000
             out.set_result(report)
 
@@ -142,9 +136,8 @@ class Engine:
         for name in undefined_at_module_level(tree):
             rng = idx.to_range(span(name))
             if rng["start"]["line"] not in said:
-                report.findings.append(Finding(path, rng, "probe-incomplete", severity("probe-incomplete"),
-                                               f"the probe could not run this: NameError: name '{name.id}' is "
-                                               "not defined"))
+                report.findings.append(Finding.note(path, rng, f"the probe could not run this: NameError: name "
+                                                               f"'{name.id}' is not defined"))
         report.findings.sort(key=Finding.sort_key)
 
     def _cacheable(self, plan: ProbePlan, text: str, tree: ast.Module, options: ProbeOptions):

@@ -22,7 +22,7 @@ from shapelens.analysis.resolve import (
     Resolver,
     import_aliases,
 )
-from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, stmt_key
+from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
 
 # Methods that must not run even on values the plan trusts (they write files or leave torch).
 DENIED_METHODS = frozenset(
@@ -83,7 +83,7 @@ class FilePlanner:
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
         self.resolved: dict[object, Resolution] = {}
-        self.rebound = _names_bound_outside_imports(tree)
+        self.rebound = assigned_names(tree, imports=False, declared=True)
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, node: ast.expr) -> Resolution:
@@ -232,9 +232,9 @@ class FilePlanner:
             res = self.resolve(target)
             if res.kind in {CalleeKind.TORCH, CalleeKind.SAFE} or (res.full_name or "") in SAFE_DECORATORS:
                 if isinstance(dec, ast.Call) and not all(self.expr_is_pure(a) for a in dec.args):
-                    self.plan.strip_decorators.append(stmt_key(dec))  # type: ignore[arg-type]
+                    self.plan.strip_decorators.append(stmt_key(dec))
                 continue
-            self.plan.strip_decorators.append(f"{dec.lineno}:{dec.col_offset}")
+            self.plan.strip_decorators.append(stmt_key(dec))
 
     def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
         """Call sites of the file's own classes whose arguments the worker may evaluate."""
@@ -242,23 +242,9 @@ class FilePlanner:
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
                 if all(self.expr_is_pure(a) for a in node.args) and all(self.expr_is_pure(k.value) for k in node.keywords):
-                    key = f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}"
+                    key = span_key(node)
                     sites.setdefault(node.func.id, []).append(key)
         return sites
-
-
-def _names_bound_outside_imports(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.update(node.names)
-    return names
 
 
 def _is_literal(node: ast.AST) -> bool:
@@ -279,7 +265,7 @@ def literal_torch_calls(planner: FilePlanner) -> list[dict]:
             continue
         res = planner.resolve(node.func)
         if res.kind is CalleeKind.TORCH and res.full_name:
-            out.append({"span": f"{node.lineno}:{node.col_offset}:{node.end_lineno}:{node.end_col_offset}",
+            out.append({"span": span_key(node),
                         "name": res.full_name})
     return out
 

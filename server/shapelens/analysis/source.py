@@ -28,9 +28,19 @@ def span(node: ast.AST) -> Span:
     return (node.lineno, node.col_offset, node.end_lineno or node.lineno, node.end_col_offset or 0)
 
 
-def stmt_key(node: ast.stmt) -> str:
-    """Identifies a statement across the editor process and the worker."""
+def stmt_key(node: ast.stmt | ast.expr) -> str:
+    """Identifies a statement (or a decorator) across the editor process and the worker."""
     return f"{node.lineno}:{node.col_offset}"
+
+
+def span_key(node: ast.AST) -> str:
+    """A node's whole span as the plan writes it (`line:col:end_line:end_col`)."""
+    return ":".join(str(v) for v in span(node))
+
+
+def parse_span_key(key: str) -> Span:
+    line, col, end_line, end_col = (int(v) for v in key.split(":"))
+    return (line, col, end_line, end_col)
 
 
 def is_main_guard(stmt: ast.stmt) -> bool:
@@ -68,17 +78,22 @@ def flat_body(body: list[ast.stmt]) -> list[ast.stmt]:
     return out
 
 
-def assigned_names(stmt: ast.AST) -> set[str]:
-    """Every plain name a statement (or anything nested in it) binds."""
+def assigned_names(stmt: ast.AST, imports: bool = True, declared: bool = False) -> set[str]:
+    """Every plain name a statement (or anything nested in it) binds. `imports`: with the names
+    imports bind; `declared`: with function parameters and `global`/`nonlocal` names too."""
     names: set[str] = set()
     for node in ast.walk(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        elif imports and isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add((alias.asname or alias.name).split(".")[0])
+        elif declared and isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif declared and isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
     return names
 
 

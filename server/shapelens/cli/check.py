@@ -9,13 +9,12 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from shapelens.analysis.files import python_files
 from shapelens.engine import Engine, ProbeOptions, find_root, read_source
 from shapelens.probe.client import WorkerClient, WorkerUnavailable
 from shapelens.report.fixes import apply_edits, edits_by_path
 from shapelens.report.model import Finding, ProbeReport
 
-SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", "site-packages", ".tox", ".mypy_cache",
-             ".pytest_cache", "build", "dist"}
 
 
 def collect_files(paths: list[str]) -> list[str]:
@@ -23,9 +22,7 @@ def collect_files(paths: list[str]) -> list[str]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-                files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py")]
+            files += python_files(p)
         else:
             files.append(str(p))
     seen, out = set(), []

@@ -114,6 +114,17 @@ def _dims(shape: list[int] | None, symbolic: list[str] | None) -> str:
     return "—" if shape is None and not symbolic else shape_text(shape, symbolic)
 
 
+def hover_text(target: ShapeEntry | ClassSummary | None, chained: Finding | None = None,
+               device: str | None = None) -> str:
+    """A hover: the chain of the mismatch under the cursor (if any), then the hovered entry."""
+    parts = [chain_table(chained)] if chained is not None and chained.chain else []
+    if isinstance(target, ClassSummary):
+        parts.append(class_summary(target, device))
+    elif target is not None:
+        parts.append(layer_hover(target) if target.kind == "layer" else tensor_hover(target))
+    return "\n\n---\n\n".join(p for p in parts if p)
+
+
 def chain_table(finding: Finding) -> str | None:
     """The flow that brought the tensor to the layer that rejects it, one row per step."""
     if not finding.chain:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shapelens.report.codes import severity
+from shapelens.probe import protocol
 from shapelens.report.model import (ChainStep, ClassSummary, Finding, Fix, ProbeReport, Related, ShapeEntry, SummaryRow,
                                     TextEdit)
 from shapelens.report.positions import LineIndex
@@ -19,13 +19,12 @@ class Ranges:
         return self._idx[path].to_range(span)
 
 
-def finding_from(raw: dict, ranges: Ranges) -> Finding:
+def finding_from(raw: protocol.Finding, ranges: Ranges) -> Finding:
     path = raw["path"]
-    return Finding(
+    return Finding.of(
+        code=raw["code"],
         path=path,
         range=ranges(path, raw["span"]),
-        code=raw["code"],
-        severity=severity(raw["code"]),
         message=raw["message"],
         related=[Related(ranges(r["path"], r["span"]), r["message"], r["path"] if r["path"] != path else None)
                  for r in raw.get("related", [])],
@@ -50,8 +49,7 @@ def build_report(path: str, sources: dict[str, str], response: dict) -> ProbeRep
             text = f"the probe crashed here ({response['crashed']}); shapes after this point are unknown"
         elif response.get("trace"):
             text = f"internal probe error: {text}"
-        report.findings.append(Finding(where_path, ranges(where_path, (line, 0, line, 10_000)), "probe-incomplete",
-                                       severity("probe-incomplete"), text))
+        report.findings.append(Finding.note(where_path, ranges(where_path, (line, 0, line, 10_000)), text))
         _clip(report, sources)
         return report
     result = response["result"]

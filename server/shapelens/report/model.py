@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shapelens.report.codes import PROBE_INCOMPLETE, severity
+
 Range = dict[str, dict[str, int]]
+START: Range = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
 
 
 @dataclass
@@ -91,6 +94,17 @@ class Finding:
             out["chain"] = [c.to_json() for c in self.chain]
         return out
 
+    @classmethod
+    def of(cls, code: str, path: str, range: Range, message: str, related: list[Related] | None = None,
+           fixes: list[Fix] | None = None, chain: list[ChainStep] | None = None) -> Finding:
+        """A finding whose severity is its code's (an unknown code raises codes.UnknownCode)."""
+        return cls(path, range, code, severity(code), message, related or [], fixes or [], chain or [])
+
+    @classmethod
+    def note(cls, path: str, range: Range, message: str) -> Finding:
+        """A probe-incomplete note: something the probe could not decide."""
+        return cls.of(PROBE_INCOMPLETE, path, range, message)
+
     def sort_key(self) -> tuple:
         s = self.range["start"]
         return (self.path, s["line"], s["character"], self.code)
@@ -165,6 +179,11 @@ class ProbeReport:
     classes: list[ClassSummary] = field(default_factory=list)
     elapsed_ms: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def note_only(cls, path: str, message: str, range: Range | None = None) -> ProbeReport:
+        """A report that only says why there is nothing else (at the file's start by default)."""
+        return cls(path, [Finding.note(path, range or START, message)])
 
     def findings_for(self, path: str) -> list[Finding]:
         return [f for f in self.findings if f.path == path]

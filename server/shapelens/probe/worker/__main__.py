@@ -27,23 +27,22 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 from torch import nn  # noqa: E402
 
+from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
+
 GRACE_S = 1.5
 MAX_CHILDREN = max(os.cpu_count() or 1, 1)  # probes run in parallel, one child per core
 QUEUE: list[dict] = []
 
 
 def send(msg: dict) -> None:
-    data = (json.dumps(msg) + "\n").encode()
-    while data:
-        n = os.write(PROTOCOL_FD, data)
-        data = data[n:]
+    write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
 
 
 def warm_up() -> None:
     """Load the lazily imported parts of torch before forking, so every child starts warm."""
     import torch.nn.functional  # noqa: F401
 
-    from shapelens.probe.worker import run, tracking  # noqa: F401
+    from shapelens.probe.worker import run
 
     with torch.device("meta"):
         x = torch.randint(0, 10, (2, 3))
@@ -82,18 +81,17 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         except (OSError, ValueError):
             pass
 
-    from shapelens.probe.worker import run, tracking
+    from shapelens.probe.worker import run
+    from shapelens.probe.worker import state as probe_state
 
     def out(msg: dict) -> None:
-        data = (json.dumps(msg) + "\n").encode()
-        while data:
-            data = data[os.write(write_fd, data):]
+        write_all(write_fd, (json.dumps(msg) + "\n").encode())
 
     # Where the probe is, for a child that dies without a word (SIGKILL from the OOM killer).
-    tracking.on_progress = lambda path, line: out({"at": [path, line]})
+    probe_state.on_progress = lambda path, line: out({"at": [path, line]})
 
     def on_alarm(signum, frame):
-        raise tracking.ProbeTimeout()
+        raise probe_state.ProbeTimeout()
 
     # A crash (segfault, abort) or a hang inside C code still tells the parent where it was.
     dump = os.fdopen(os.dup(write_fd), "w")
@@ -115,7 +113,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         out({"result": result})
     except BaseException as exc:  # noqa: BLE001 — report anything as an internal error
         signal.setitimer(signal.ITIMER_REAL, 0)
-        state = tracking.STATE
+        state = probe_state.STATE
         out({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=8),
              "at": list(state.at) if state and state.at else None})
     REAL_EXIT(0)
@@ -232,14 +230,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
         sel.unregister(child.fd)
     except (KeyError, ValueError):
         pass
-    try:
-        while True:
-            chunk = os.read(child.fd, 1 << 20)
-            if not chunk:
-                break
-            child.buf += chunk
-    except OSError:
-        pass
+    child.buf += read_all(child.fd)
     os.close(child.fd)
     children.pop(child.fd, None)
     _, status = os.waitpid(child.pid, 0)

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 import torch
 
+from shapelens.probe import protocol
+
 STEP_OPS = {"view", "reshape", "flatten", "unflatten", "cat", "concat", "concatenate", "stack", "permute",
             "transpose", "swapaxes", "movedim", "split", "chunk", "squeeze", "unsqueeze", "expand", "repeat",
             "einsum", "matmul", "__matmul__", "bmm", "mean", "sum", "__getitem__"}
@@ -74,6 +76,20 @@ def passed(result: Any, source: Any) -> None:
             _set(result, _Later(weakref.ref(source)))
 
 
+def after_op(name: str, args: tuple, result: Any, where, shape_of) -> None:
+    """An op ran: a shape op is a step of the chain (at `where()`, the user's line), any other op
+    passes its first input's chain on."""
+    first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    if first is None and args and isinstance(args[0], (list, tuple)):
+        first = next((a for a in args[0] if isinstance(a, torch.Tensor)), None)  # cat, stack
+    if first is None or first is result:
+        return
+    if name in STEP_OPS:
+        made(result, name.strip("_"), where(), first, shape_of)
+    else:
+        passed(result, first)
+
+
 class _Later(NamedTuple):
     """The chain of a tensor that had none yet when an op used it (it is named afterwards)."""
 
@@ -112,15 +128,21 @@ def told(steps_: list[Step], consumer: str, expects: str) -> str:
     return " → ".join(parts)
 
 
-def records(steps_: list[Step], consumer: str, expects: str, path: str, where) -> tuple[list[dict], list[dict]]:
-    """The chain for the finding (`chain`) and one related location per step."""
-    chain, related = [], []
-    for i, s in enumerate(steps_):
+def told_as_chain(t: torch.Tensor, consumer: str, expects: str, path: str, where, message: str,
+                  related: list[protocol.Related], shape_of) -> tuple[str, list[protocol.Related],
+                                                                      list[protocol.ChainStep]]:
+    """A finding told as the flow from the input to the layer: a second line of its message, one
+    related location per step, and the steps for the squiggle's hover. A tensor that went
+    straight from its input into the layer has no flow to tell."""
+    made_by = steps(t, shape_of)
+    if len(made_by) < 2:
+        return message, related, []
+    chain, extra = [], []
+    for i, s in enumerate(made_by):
         if s.path is None or s.span is None:
             continue
         first = i == 0 and s.prev is None
-        chain.append({"label": s.label, "shape": s.shape, "path": s.path, "span": list(s.span)})
-        related.append({"path": s.path, "span": list(s.span),
-                        "message": f"{s.label} {s.shape}" if first else f"{s.label} → {s.shape}"})
-    chain.append({"label": consumer, "shape": f"expects {expects}", "path": path, "span": list(where)})
-    return chain, related
+        chain.append(protocol.chain_step(s.label, s.shape, s.path, s.span))
+        extra.append(protocol.related(s.path, s.span, f"{s.label} {s.shape}" if first else f"{s.label} → {s.shape}"))
+    chain.append(protocol.chain_step(consumer, f"expects {expects}", path, where))
+    return f"{message}\n{told(made_by, consumer, expects)}", related + extra, chain

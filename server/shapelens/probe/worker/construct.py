@@ -14,11 +14,13 @@ from torch import nn
 
 from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
-from shapelens.analysis.source import span
-from shapelens.probe.worker import hooks, tracking
+from shapelens.analysis.source import parse_span_key, span
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.sites import workspace_ctor_args
-from shapelens.probe.worker.tracking import ProbeTimeout, State
+from shapelens.probe.worker.rules import rule_for
+from shapelens.probe.worker.state import ProbeTimeout, State
+from shapelens.probe.worker.tying import check_params
+from shapelens.report.codes import PROBE_INCOMPLETE
 
 
 def _eval_call_args(call: ast.Call, ns: dict) -> tuple[tuple, dict]:
@@ -74,10 +76,9 @@ def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: a
             try:
                 attempts.append(_eval_call_args(hint.ctor, ns))
             except Exception as exc:  # noqa: BLE001
-                state.finding("probe-incomplete", path, span(node), f"cannot use the hint `{hint.text}`: {exc}")
+                state.finding(PROBE_INCOMPLETE, path, span(node), f"cannot use the hint `{hint.text}`: {exc}")
     for key in sites:
-        l, c, el, ec = map(int, key.split(":"))
-        cs = index.call_at((l, c, el, ec))
+        cs = index.call_at(parse_span_key(key))
         if cs is None:
             continue
         try:
@@ -121,9 +122,9 @@ def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: a
         return None
     # Tied weights are checked once, before any input-size search reruns forward.
     for sub in instance.modules():
-        rule = tracking.rule_for(type(sub))
+        rule = rule_for(type(sub))
         if rule is not None:
-            hooks.check_params(sub, rule)
+            check_params(sub, rule)
     return instance
 
 

@@ -9,9 +9,13 @@ import types
 from torch import nn
 
 from shapelens.analysis.source import Span, assigned_names
-from shapelens.probe.worker import tracking
 from shapelens.probe.worker.missing import MissingName
-from shapelens.probe.worker.tracking import ShapeMismatch, State
+from shapelens.probe import protocol
+from shapelens.probe.worker.mode import is_meta_gap
+from shapelens.probe.worker.origin import describe, frame_span, tensor_label
+from shapelens.probe.worker.producers import producer_alts
+from shapelens.probe.worker.state import ShapeMismatch, State
+from shapelens.report.codes import INVALID_LAYER_CONFIG, PROBE_INCOMPLETE, SHAPE_ERROR
 
 
 def innermost(state: State, exc: BaseException) -> tuple[str, Span, list] | None:
@@ -21,7 +25,7 @@ def innermost(state: State, exc: BaseException) -> tuple[str, Span, list] | None
     while tb is not None:
         frames.append(tb)
         if tb.tb_frame.f_code.co_filename in state.sources:
-            found = (tb.tb_frame.f_code.co_filename, tracking.frame_span(tb.tb_frame, tb.tb_lasti), len(frames))
+            found = (tb.tb_frame.f_code.co_filename, frame_span(tb.tb_frame, tb.tb_lasti), len(frames))
         tb = tb.tb_next
     if found is None:
         return None
@@ -40,7 +44,7 @@ def _missing_used(state: State, exc: MissingName, fpath: str, fspan: Span, what:
     subject = what or f"line {fspan[0]}"
     extra = f"{subject} uses `{exc.stand_in._sl_name}` and is not probed"
     if note is None:
-        state.finding("probe-incomplete", fpath, fspan, f"{extra}: it comes from `{exc.stand_in._sl_import}`, "
+        state.finding(PROBE_INCOMPLETE, fpath, fspan, f"{extra}: it comes from `{exc.stand_in._sl_import}`, "
                                                          "which failed to import")
     elif extra not in note["message"]:
         note["message"] += f"; {extra}"
@@ -60,30 +64,30 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
         _missing_used(state, exc, fpath, fspan, what)
         return
     if isinstance(exc, ShapeMismatch):
-        state.finding("shape-error", fpath, fspan, msg, alts=exc.alts)
+        state.finding(SHAPE_ERROR, fpath, fspan, msg, alts=exc.alts)
         return
     if isinstance(exc, ValueError) and _unpacked_split(state, fpath, fspan):
         return
     if isinstance(exc, SystemExit):
-        state.finding("probe-incomplete", fpath, fspan, "the code called sys.exit(); the probe stopped here")
+        state.finding(PROBE_INCOMPLETE, fpath, fspan, "the code called sys.exit(); the probe stopped here")
         return
     if isinstance(exc, MemoryError) or "can't allocate memory" in msg or "out of memory" in msg.lower():
-        state.finding("probe-incomplete", fpath, fspan,
+        state.finding(PROBE_INCOMPLETE, fpath, fspan,
                       "the probe ran out of its memory limit here; probe on the meta device (the default) "
                       "or raise the limit")
         return
-    if tracking._is_meta_gap(exc) or "meta tensor" in msg or "on meta" in msg or "data-dependent" in msg:
-        state.finding("probe-incomplete", fpath, fspan,
+    if is_meta_gap(exc) or "meta tensor" in msg or "on meta" in msg or "data-dependent" in msg:
+        state.finding(PROBE_INCOMPLETE, fpath, fspan,
                       f"the meta device cannot run this ({msg}); shapes after it are unknown — "
                       "check with `--device cpu` to run it on real tensors")
         return
     if deeper and _in_torch_module_init(deeper[0]):
-        state.finding("invalid-layer-config", fpath, fspan, f"torch rejects this layer's arguments: {msg}")
+        state.finding(INVALID_LAYER_CONFIG, fpath, fspan, f"torch rejects this layer's arguments: {msg}")
         return
     if isinstance(exc, (RuntimeError, ValueError, IndexError, AssertionError)):
-        state.finding("shape-error", fpath, fspan, msg)
+        state.finding(SHAPE_ERROR, fpath, fspan, msg)
         return
-    state.finding("probe-incomplete", fpath, fspan, f"the probe could not run this: {type(exc).__name__}: {msg}")
+    state.finding(PROBE_INCOMPLETE, fpath, fspan, f"the probe could not run this: {type(exc).__name__}: {msg}")
 
 
 def _unpacked_split(state: State, path: str, where: Span) -> bool:
@@ -100,13 +104,13 @@ def _unpacked_split(state: State, path: str, where: Span) -> bool:
     names = len(stmt.targets[0].elts)
     t, size, dim = split["tensor"], split["size"], split["dim"]
     wanted = size * names
-    msg = (f"{tracking.tensor_label(t)}.split({size}, dim={dim}) gives {split['parts']} parts but {names} names take "
+    msg = (f"{tensor_label(t)}.split({size}, dim={dim}) gives {split['parts']} parts but {names} names take "
            f"them: dim {dim} would need {wanted}, not {int(t.shape[dim])}")
-    alts = tracking.producer_alts(
-        [(t, dim, wanted)], "shape-error",
-        lambda m, p, text, v: f"{msg}; {tracking.describe(m)} makes that width with {p}={text}", [],
-        [{"path": path, "span": list(where), "message": msg}])
-    state.finding("shape-error", path, where, msg, alts=alts)
+    alts = producer_alts(
+        [(t, dim, wanted)], SHAPE_ERROR,
+        lambda m, p, text, v: f"{msg}; {describe(m)} makes that width with {p}={text}", [],
+        [protocol.related(path, where, msg)])
+    state.finding(SHAPE_ERROR, path, where, msg, alts=alts)
     return True
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
-from shapelens.probe.worker import symdims
+from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
 AnySpec = Union[Spec, InputSpec, tuple]  # a tuple: several tensors, like an LSTM's (h0, c0)
@@ -188,7 +188,7 @@ def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | No
     else:
         t = torch.randint(0, getattr(spec, "high", None) or 2, dims, dtype=dtype)
     t._sl_madeup = True
-    symdims.seed(t, names)
+    symexpr.seed(t, names)
     return t
 
 

@@ -15,11 +15,12 @@ from shapelens.analysis.hints import Hint, InputSpec, ProjectHints, jaxtyping_in
 from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
-from shapelens.probe.worker import symdims
+from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.inputs import dims_of, make_input, merge, param_spec
-from shapelens.probe.worker.tracking import ProbeTimeout, State
+from shapelens.probe.worker.state import ProbeTimeout, State
+from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 
 # Sizes the probe makes up when the file does not give them; picked so they are not mistaken for
 # real widths, and shown symbolically (B, T, ...) in hovers.
@@ -72,7 +73,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
                 return None
             arg = next((a for a in fwd.args.args if a.arg == p.name), None)
             where = (arg.lineno, arg.col_offset, arg.lineno, arg.col_offset + len(p.name)) if arg else span(node)
-            state.finding("probe-incomplete", path, where,
+            state.finding(PROBE_INCOMPLETE, path, where,
                           f"cannot tell what `{p.name}` of {type(instance).__name__}.forward looks like; add a hint "
                           f"on the def line, e.g. `# shapelens: {p.name}=float[B,3,224,224]`, or annotate it "
                           f"(jaxtyping: `{p.name}: Float[Tensor, \"batch 3 224 224\"]`)")
@@ -113,7 +114,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     for i, size in enumerate(candidates):
         mark = state.mark()
         used, aborted = attempt(state, instance, found, size, project, path, node)
-        errors = [f for f in state.findings[mark[0]:] if f["code"] != "probe-incomplete"]
+        errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         if not errors:
             return used
         rank = (aborted, len(errors), i)
@@ -128,7 +129,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     listed = ", ".join(map(str, candidates))
     side = f"{size}x{size}" if dims & {"H", "W"} else str(size)
     for f in state.findings[mark[0]:]:
-        if f["code"] == "probe-incomplete":
+        if not is_error(f["code"]):
             continue
         if f.get("fixed_size"):
             f["message"] += f" (probed with an assumed {side} input)"
@@ -151,7 +152,7 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
     state.assumed = {v: found.labels.get(k, k) for k, v in used.items() if k not in SPATIAL}
     # Spatial sides are searched among common sizes (32, 64, ...) that real widths have too:
     # only batch, sequence and the other made-up sizes are rare enough to match back by value.
-    symdims.begin({found.labels.get(k, k): v for k, v in used.items()},
+    symexpr.begin({found.labels.get(k, k): v for k, v in used.items()},
                   {found.labels.get(k, k) for k in used if k not in SPATIAL})
     aborted = False
     try:
@@ -164,5 +165,5 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
         report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
     finally:
         state.assumed = {}
-        symdims.end()
+        symexpr.end()
     return ", ".join(f"{found.labels.get(k, k)}={v}" for k, v in used.items()), aborted

@@ -149,10 +149,8 @@ def _free_axis(name: str, args: tuple, kwargs: dict) -> int | None:
 
 
 def alternatives(t: torch.Tensor, axis: int, wanted: int) -> list[tuple[nn.Module, str, int]]:
-    """For each layer that produced part of `t`'s width on `axis`: the value of its argument that
-    would give that axis the size `wanted`."""
-    from shapelens.probe.worker.rules import rule_for
-
+    """For each layer that produced part of `t`'s width on `axis`: the width it would have to
+    produce to give that axis the size `wanted` (its rule turns that into its argument's value)."""
     if not isinstance(t, torch.Tensor) or t.dim() == 0:
         return []
     neg = axis if axis < 0 else axis - t.dim()
@@ -169,9 +167,5 @@ def alternatives(t: torch.Tensor, axis: int, wanted: int) -> list[tuple[nn.Modul
         delta = Fraction(wanted - actual) / part.factor
         if delta.denominator != 1:
             continue
-        size = part.size + int(delta)
-        rule = rule_for(type(part.module))
-        value = rule.out_to_param(part.module, size) if rule is not None else size
-        if isinstance(value, int) and value > 0:
-            out.append((part.module, part.param, value))
+        out.append((part.module, part.param, part.size + int(delta)))
     return out

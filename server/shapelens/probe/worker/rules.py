@@ -1,81 +1,22 @@
-"""The per-layer rules: one entry per layer class. Adding a layer is one entry.
-
-A rule says which constructor argument declares the input width a layer expects (and at which
-axis of the input it is read), which argument declares the width of its output (so a later
-mismatch can name, and offer to fix, where a width came from), what to feed each input when a
-model's inputs must be inferred, which parameters must keep the shape the constructor declared
-(weight tying can swap them), and which constructor arguments torch would reject.
+"""The per-layer rules: one entry per layer class. Adding a layer is one entry (and its case
+in tests/test_rules.py); what an entry can say is in layer_rule.py.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
 
+from shapelens.probe.worker.attention import check_mha
+from shapelens.probe.worker.embedding import check_embedding
+from shapelens.probe.worker.layer_rule import ConfigCheck, Input, LayerRule, Spec
+from shapelens.probe.worker.recurrent import check_rnn, tag_rnn_state
+from shapelens.report.codes import EMBED_DIM_MISMATCH, INDEX_OUT_OF_RANGE
 
-@dataclass(frozen=True)
-class Spec:
-    """An input to make up: dims are ints or symbolic names (B, T, H, W, D, L)."""
-
-    dims: tuple[int | str, ...]
-    dtype: torch.dtype = torch.float32
-    high: int | None = None  # integer inputs are drawn from [0, high)
-
-
-@dataclass(frozen=True)
-class ConfigCheck:
-    """A constructor argument torch rejects: `ok(args)` is False -> diagnostic on `param`;
-    `repair(args)` gives the value the probe continues with (and the fix, if `fixable`)."""
-
-    param: str
-    ok: Callable[[dict], bool]
-    message: Callable[[dict], str]
-    repair: Callable[[dict], object]
-    fixable: bool = True
-
-
-@dataclass(frozen=True)
-class Input:
-    """A further input of a layer whose width a constructor argument declares (Bilinear's
-    input2, a decoder's memory, nn.Transformer's tgt)."""
-
-    position: int  # index among forward's arguments
-    name: str  # forward's parameter name, for keyword calls and messages
-    param: str  # constructor argument declaring its width
-    width: Callable[[nn.Module], int]
-    axis: int = -1
-    spec: Callable[[nn.Module], Spec | None] | None = None
-
-
-@dataclass(frozen=True)
-class LayerRule:
-    cls: type[nn.Module]
-    code: str = "feature-mismatch"
-    in_param: str | None = None  # constructor argument declaring the input width
-    in_width: Callable[[nn.Module], int | tuple] | None = None
-    in_axis: int = -1  # axis of the first input that must equal it (negative: unbatched inputs work too)
-    out_param: str | None = None  # constructor argument declaring the output width
-    out_axis: int = -1
-    # output width -> the out_param value that gives it (a bidirectional RNN doubles its width)
-    out_to_param: Callable[[nn.Module, int], int | None] = lambda m, width: width
-    min_dims: int = 1  # inputs with fewer dims are left to torch's own error
-    spec: Callable[[nn.Module], Spec | None] | None = None
-    inputs: tuple[Input, ...] = ()
-    # (parameter attribute, axis, constructor argument): tying weights must keep these equal
-    params: tuple[tuple[str, int, str], ...] = ()
-    checks: tuple[ConfigCheck, ...] = field(default_factory=tuple)
-    # Constructor arguments that are widths (the corpus mutates exactly these).
-    widths: tuple[str, ...] = ()
-    # The output has the input's width (a norm, an attention block): after a mismatch the probe
-    # goes on with the width the layer received, not the one it declares, so the layers after it
-    # are checked against what really flows.
-    keeps_width: bool = False
-    # The constructor's parameters in order, for classes whose __init__ hides them (`*args`).
-    signature: tuple[str, ...] | None = None
+__all__ = ["RULES", "ConfigCheck", "Input", "LayerRule", "Spec", "container_first", "rule_for"]
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -188,7 +129,7 @@ def _rnn(cls: type[nn.Module]) -> LayerRule:
                      out_param="hidden_size", out_to_param=_rnn_out_to_param,
                      spec=lambda m: _seq(m, m.input_size),
                      inputs=(Input(1, "hx", "hidden_size", lambda m: m.hidden_size, spec=_rnn_hidden_spec),),
-                     widths=("input_size", "hidden_size"))
+                     widths=("input_size", "hidden_size"), check=check_rnn, on_output=tag_rnn_state)
 
 
 RULES: list[LayerRule] = [
@@ -202,24 +143,24 @@ RULES: list[LayerRule] = [
                             spec=lambda m: Spec(("B", m.in2_features))),),
               params=(("weight", 0, "out_features"), ("weight", 1, "in1_features"), ("weight", 2, "in2_features")),
               widths=("in1_features", "in2_features", "out_features")),
-    LayerRule(nn.Embedding, code="index-out-of-range", out_param="embedding_dim",
+    LayerRule(nn.Embedding, code=INDEX_OUT_OF_RANGE, check=check_embedding, out_param="embedding_dim",
               spec=lambda m: Spec(("B", "T"), torch.long, m.num_embeddings), checks=(_padding_idx,),
               params=(("weight", 1, "embedding_dim"), ("weight", 0, "num_embeddings")), widths=("embedding_dim",)),
-    LayerRule(nn.EmbeddingBag, code="index-out-of-range", out_param="embedding_dim",
+    LayerRule(nn.EmbeddingBag, code=INDEX_OUT_OF_RANGE, check=check_embedding, out_param="embedding_dim",
               spec=lambda m: Spec(("B", "T"), torch.long, m.num_embeddings), checks=(_padding_idx,),
               params=(("weight", 1, "embedding_dim"), ("weight", 0, "num_embeddings")), widths=("embedding_dim",)),
-    LayerRule(nn.MultiheadAttention, code="embed-dim-mismatch", in_param="embed_dim", in_width=lambda m: m.embed_dim,
+    LayerRule(nn.MultiheadAttention, code=EMBED_DIM_MISMATCH, check=check_mha, in_param="embed_dim", in_width=lambda m: m.embed_dim,
               out_param="embed_dim", min_dims=2, spec=lambda m: _seq(m, m.embed_dim),
               checks=(_divisible("embed_dim", "num_heads", "each head gets embed_dim // num_heads features"),),
               widths=("embed_dim",), keeps_width=True),
-    LayerRule(nn.TransformerEncoderLayer, code="embed-dim-mismatch", in_param="d_model", in_width=_d_model,
+    LayerRule(nn.TransformerEncoderLayer, code=EMBED_DIM_MISMATCH, in_param="d_model", in_width=_d_model,
               out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
               keeps_width=True),
-    LayerRule(nn.TransformerDecoderLayer, code="embed-dim-mismatch", in_param="d_model", in_width=_d_model,
+    LayerRule(nn.TransformerDecoderLayer, code=EMBED_DIM_MISMATCH, in_param="d_model", in_width=_d_model,
               out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
               keeps_width=True,
               inputs=(Input(1, "memory", "d_model", _d_model, spec=_d_model_spec),)),
-    LayerRule(nn.Transformer, code="embed-dim-mismatch", in_param="d_model", in_width=_d_model,
+    LayerRule(nn.Transformer, code=EMBED_DIM_MISMATCH, in_param="d_model", in_width=_d_model,
               out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
               keeps_width=True,
               inputs=(Input(1, "tgt", "d_model", _d_model, spec=_d_model_spec),)),
@@ -237,6 +178,7 @@ RULES: list[LayerRule] = [
 ]
 
 
+@functools.cache
 def rule_for(cls: type) -> LayerRule | None:
     for klass in cls.__mro__:
         for rule in RULES:

@@ -11,22 +11,17 @@ from __future__ import annotations
 import ast
 import os
 
-SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", "node_modules", "site-packages", "__pycache__", "build", "dist",
-             ".tox", ".mypy_cache", ".pytest_cache"}
+from shapelens.analysis.files import python_files
+
 MAX_FILES = 400
 MAX_BYTES = 512 * 1024
 
 
 def _files(root: str):
-    seen = 0
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        for name in sorted(names):
-            if name.endswith(".py"):
-                seen += 1
-                if seen > MAX_FILES:
-                    return
-                yield os.path.join(folder, name)
+    for seen, path in enumerate(python_files(root), 1):
+        if seen > MAX_FILES:
+            return
+        yield path
 
 
 def _constants(tree: ast.Module) -> dict[str, object]:

@@ -15,9 +15,13 @@ import torch
 from torch import nn
 
 from shapelens.analysis.index import SourceIndex
-from shapelens.analysis.source import Span, span
+from shapelens.analysis.source import Span, parse_span_key, span
+from shapelens.probe import protocol
+from shapelens.probe.protocol import Finding, Result
+from shapelens.probe.worker.layer_rule import bind_values, failed_checks
+from shapelens.probe.worker.origin import ctor_params
 from shapelens.probe.worker.rules import rule_for
-from shapelens.probe.worker.tracking import ctor_params
+from shapelens.report.codes import INDEX_OUT_OF_RANGE, INVALID_LAYER_CONFIG
 
 NOT_TRUSTED = "the workspace is not trusted, so shapelens runs none of its code"
 
@@ -44,17 +48,15 @@ class StaticChecker:
         self.path = plan["target"]
         source = next(f["source"] for f in plan["files"] if f["path"] == self.path)
         self.index = SourceIndex(self.path, source)
-        self.findings: list[dict] = []
+        self.findings: list[Finding] = []
         self.calls: dict[Span, object] = {}
         for entry in plan.get("literal_torch_calls", []):
-            key = tuple(int(v) for v in entry["span"].split(":"))
             obj = torch_object(entry["name"])
             if obj is not None:
-                self.calls[key] = obj  # type: ignore[index]
+                self.calls[parse_span_key(entry["span"])] = obj
 
     def finding(self, code: str, where: Span, message: str, related=(), fixes=()) -> None:
-        self.findings.append({"code": code, "path": self.path, "span": list(where), "message": message,
-                              "related": list(related), "fixes": list(fixes)})
+        self.findings.append(protocol.finding(code, self.path, where, message, related, fixes))
 
     # -- layer constructors ---------------------------------------------------------------------
     def check_layers(self) -> dict[Span, nn.Module]:
@@ -67,7 +69,7 @@ class StaticChecker:
                 continue
             args = [ast.literal_eval(a) for a in site.call.args]
             kwargs = {k.arg: ast.literal_eval(k.value) for k in site.call.keywords}
-            arg_sites = self.index.bind_args(site.call, ctor_params(cls))
+            arg_sites = self.index.bind_args(site.call, ctor_params(cls, rule_for(cls)))
             failed = self._rule_checks(cls, args, kwargs, arg_sites, key)
             if failed:
                 continue
@@ -75,35 +77,24 @@ class StaticChecker:
                 with torch.device("meta"):
                     built[key] = cls(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 — torch rejecting literal arguments
-                self.finding("invalid-layer-config", key, f"torch rejects this layer's arguments: {exc}")
+                self.finding(INVALID_LAYER_CONFIG, key, f"torch rejects this layer's arguments: {exc}")
         return built
 
     def _rule_checks(self, cls, args, kwargs, arg_sites, key) -> bool:
         rule = rule_for(cls)
         if rule is None or not rule.checks:
             return False
-        try:
-            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-        except TypeError:
+        values = bind_values(inspect.signature(cls.__init__), None, args, kwargs)
+        if values is None:
             return False
-        bound.apply_defaults()
-        values = dict(bound.arguments)
         failed = False
-        for check in rule.checks:
-            try:
-                ok = check.ok(values)
-            except Exception:  # noqa: BLE001
-                ok = True
-            if ok:
-                continue
+        for check, message, repaired in failed_checks(rule, values):
             failed = True
             arg = arg_sites.get(check.param)
             fixes = []
             if arg is not None and check.fixable:
-                repaired = check.repair(values)
-                fixes.append({"title": f"Change {check.param} to {repaired}",
-                              "edits": [{"path": self.path, "span": list(arg.span), "new_text": str(repaired)}]})
-            self.finding("invalid-layer-config", arg.span if arg else key, check.message(values), fixes=fixes)
+                fixes.append(protocol.change(check.param, self.path, arg.span, str(repaired)))
+            self.finding(INVALID_LAYER_CONFIG, arg.span if arg else key, message, fixes=fixes)
         return failed
 
     # -- literal embedding indices ------------------------------------------------------------
@@ -143,10 +134,9 @@ class StaticChecker:
         for v in _flatten(values):
             if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v < n:
                 where = self.index.literal_element(call, v) or span(call)
-                self.finding("index-out-of-range", where,
+                self.finding(INDEX_OUT_OF_RANGE, where,
                              f"index {v} is out of range: num_embeddings={n}, valid indices are 0..{n - 1}",
-                             related=[{"path": self.path, "span": list(table_span),
-                                       "message": f"the table has num_embeddings={n} rows"}])
+                             related=[protocol.related(self.path, table_span, f"the table has num_embeddings={n} rows")])
                 return
 
 
@@ -158,10 +148,9 @@ def _flatten(values):
         yield values
 
 
-def run_static(plan: dict) -> dict:
+def run_static(plan: dict) -> Result:
     checker = StaticChecker(plan)
     built = checker.check_layers()
     checker.check_indices(built)
-    return {"findings": checker.findings, "tensors": [], "layers": [], "classes": [],
-            "stats": {"device": "none", "param_storage_bytes": 0, "modules": len(built), "trusted": False,
-                      "note": NOT_TRUSTED}}
+    return protocol.result(checker.findings, [], [], [], {"device": "none", "param_storage_bytes": 0,
+                                                          "modules": len(built), "trusted": False, "note": NOT_TRUSTED})

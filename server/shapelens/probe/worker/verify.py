@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from shapelens.report.codes import is_error as code_is_error
+
 Key = tuple[str, int, int]  # (path, line, column) of an error
 
 
@@ -37,7 +39,7 @@ def apply(sources: dict[str, str], edits: list[dict]) -> dict[str, str]:
 
 
 def is_error(f: dict) -> bool:
-    return f["code"] != "probe-incomplete"
+    return code_is_error(f["code"])
 
 
 def key(f: dict) -> Key:

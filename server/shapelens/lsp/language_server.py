@@ -1,0 +1,268 @@
+"""The language server object: what it holds per session (settings, the worker, each document's
+last published probe and diagnostics) and how it schedules probes and publishes their results.
+The LSP features that use it are registered in server.py.
+
+The event loop never waits for a probe: probes run in the background (probes.Scheduler), and
+requests are answered from the last published result of each document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+
+from shapelens import __version__
+from shapelens.lsp import carry, convert, locate
+from shapelens.lsp.engines import Engines
+from shapelens.lsp.probes import Job, Scheduler
+from shapelens.lsp.progress import reported
+from shapelens.lsp.protocol import Protocol
+from shapelens.lsp.settings import Settings, merge
+from shapelens.lsp.units import Units, needs_text
+from shapelens.probe.client import WorkerUnavailable
+from shapelens.report.model import ClassSummary, ProbeReport, ShapeEntry
+
+log = logging.getLogger("shapelens.lsp.server")
+STATUS = "shapelens/status"  # custom notification: {state, message, worker} for status bars
+MODEL_SUMMARY = "shapelens.modelSummary"
+
+
+@dataclass
+class Analysis:
+    """A document's last published probe and the text it was computed on."""
+
+    version: int | None
+    text: str
+    report: ProbeReport
+    source: locate.Source = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.source = locate.Source(self.text)
+        self._map: tuple[str, locate.LineMap] | None = None
+
+    @property
+    def entries(self) -> list[ShapeEntry]:
+        return [s for s in self.report.shapes if s.path == self.report.path]
+
+    @property
+    def classes(self) -> list[ClassSummary]:
+        return [c for c in self.report.classes if c.path == self.report.path]
+
+    def lines(self, now: str) -> locate.LineMap:
+        if self._map is None or self._map[0] != now:
+            self._map = (now, locate.LineMap(self.text, now))
+        return self._map[1]
+
+
+class ShapelensServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("shapelens", __version__, protocol_cls=Protocol)
+        self.default_python: str | None = None  # `serve --python`
+        self.settings = Settings()
+        self.roots: list[str] = []
+        self.engines: Engines | None = None
+        self.scheduler = Scheduler(self._probed, self._probe_failed, self._with_progress)
+        self.opened: set[str] = set()  # URIs as the client spells them (the workspace unquotes them)
+        self.analyses: dict[str, Analysis] = {}
+        # source document -> target document -> diagnostics; a probe reports into imported files too
+        self.published: dict[str, dict[str, list[types.Diagnostic]]] = {}
+        self._deferred_messages: list[str] = []
+        self._errors_shown: set[str] = set()
+
+    # -- engines -------------------------------------------------------------------------------
+    @property
+    def python(self) -> str | None:
+        return self.settings.interpreter or self.default_python
+
+    def start_engines(self) -> None:
+        """A fresh worker for the configured interpreter, started now, before any document."""
+        old, self.engines = self.engines, Engines(self.python, self.roots)
+        if old is not None:
+            daemon(old.close)
+        loop, engines = asyncio.get_running_loop(), self.engines
+
+        def start() -> None:
+            try:
+                engines.worker.start()
+            except (WorkerUnavailable, OSError) as exc:
+                _call_soon(loop, self.error, f"shapelens: the probe worker could not start: {exc}")
+            else:
+                _call_soon(loop, self._worker_ready, engines)
+
+        daemon(start)
+        loop.run_in_executor(engines.planner, engines.warm_up).add_done_callback(log_failure)
+
+    def _worker_ready(self, engines: Engines) -> None:
+        if engines is self.engines:
+            self.status("ready", f"probe worker ready (torch {engines.worker.info.get('torch', '?')})")
+
+    # -- probing -------------------------------------------------------------------------------
+    def open_document(self, uri: str):
+        return self.workspace.text_documents.get(unquote(uri))
+
+    def schedule(self, uri: str) -> None:
+        doc, path = self.open_document(uri), convert.uri_to_path(uri)
+        if doc is None or path is None or self.engines is None or not self.settings.enable:
+            return
+        if doc.language_id not in (None, "", "python") and not path.endswith((".py", ".pyi")):
+            return
+        job = Job(uri, path, doc.version, doc.source, self.settings.probe_options(), self.engines)
+        self.scheduler.schedule(job, self.settings.debounce / 1000)
+
+    def schedule_all(self) -> None:
+        for uri in self.opened:
+            self.schedule(uri)
+
+    async def _with_progress(self, job: Job, work):
+        self.status("probing", f"probing {Path(job.path).name}")
+        return await reported(self, work, f"probing {Path(job.path).name}")
+
+    def _probed(self, job: Job, report: ProbeReport) -> None:
+        doc = self.open_document(job.uri)
+        if doc is None or doc.version != job.version or job.engines is not self.engines or not self.settings.enable:
+            return  # computed for a version, interpreter or setting that is gone: never shown
+        previous = self.analyses.get(job.uri)
+        if previous is not None:  # a half-typed file keeps the shapes of its unchanged lines
+            report = carry.carry_over(previous.text, previous.report, job.text, report)
+        self.analyses[job.uri] = Analysis(job.version, job.text, report)
+        self.publish(job.uri, job.version, job.text, report)
+        if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support", False):
+            self.workspace_inlay_hint_refresh(None)
+        errors = report.error_count
+        self.status("done", f"{Path(job.path).name}: {errors} shape error{'s' * (errors != 1)} "
+                            f"({report.elapsed_ms:.0f} ms)")
+
+    def _probe_failed(self, job: Job, exc: Exception) -> None:
+        if isinstance(exc, WorkerUnavailable):
+            self.error(f"shapelens: the probe worker is unavailable: {exc}")
+        else:
+            log.exception("probe of %s failed", job.uri, exc_info=exc)
+            self.error(f"shapelens: probing {Path(job.path).name} failed ({type(exc).__name__}: {exc})")
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish(self, uri: str, version: int | None, text: str, report: ProbeReport) -> None:
+        own = report.path
+        encoding = self.workspace.position_encoding
+        units: dict[str, Units] = {}
+
+        def uri_of(path: str) -> str:
+            return uri if path == own else convert.path_to_uri(path)
+
+        def units_of(path: str) -> Units:
+            if path not in units:
+                units[path] = Units(encoding, text if path == own else _read(path) if needs_text(encoding) else "")
+            return units[path]
+
+        fresh: dict[str, list[types.Diagnostic]] = {uri: []}
+        for finding in report.findings:
+            diag = convert.diagnostic(finding, uri_of, units_of, version if finding.path == own else None)
+            fresh.setdefault(uri_of(finding.path), []).append(diag)
+        stale = self.published.get(uri, {})
+        self.published[uri] = fresh
+        for target in {*stale, *fresh}:
+            self.send_diagnostics(target)
+
+    def diagnostics_for(self, target: str) -> list[types.Diagnostic]:
+        return convert.dedupe([d for by_target in self.published.values() for d in by_target.get(target, [])])
+
+    def send_diagnostics(self, target: str) -> None:
+        analysis = self.analyses.get(target)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=target, diagnostics=self.diagnostics_for(target), version=analysis.version if analysis else None))
+
+    def forget(self, uri: str) -> None:
+        self.scheduler.cancel(uri)
+        self.analyses.pop(uri, None)
+        stale = self.published.pop(uri, {})
+        for target in {*stale, uri}:
+            self.send_diagnostics(target)
+
+    # -- settings ------------------------------------------------------------------------------
+    def apply_settings(self, raw: dict) -> None:
+        new, problems = merge(self.settings, raw)
+        for problem in problems:
+            self.message(problem, types.MessageType.Warning)
+        old, self.settings = self.settings, new
+        if new == old:
+            return
+        if not new.enable:
+            self.scheduler.cancel_all()
+            for uri in list(self.published):
+                self.forget(uri)
+            self.status("disabled", "shapelens is disabled")
+            return
+        if self.engines is None or new.interpreter != old.interpreter:
+            self.scheduler.cancel_all()
+            self.start_engines()
+        probe = ("enable", "device", "probe_timeout", "trusted", "interpreter")
+        if any(getattr(new, k) != getattr(old, k) for k in probe):
+            self.schedule_all()
+        if new.inlay_hints != old.inlay_hints and get_capability(
+                self.client_capabilities, "workspace.inlay_hint.refresh_support", False):
+            self.workspace_inlay_hint_refresh(None)
+        if not new.trusted:
+            self.status("untrusted", "shapes are unavailable: the workspace is untrusted")
+
+    # -- talking to the client -----------------------------------------------------------------
+    def message(self, text: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=text))
+        self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    def error(self, text: str) -> None:
+        """Shown once; the log gets every repeat."""
+        if text in self._errors_shown:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Error, message=text))
+            return
+        self._errors_shown.add(text)
+        self.message(text, types.MessageType.Error)
+        self.status("error", text)
+
+    def status(self, state: str, text: str) -> None:
+        worker = self.engines.worker if self.engines else None
+        self.protocol.notify(STATUS, {
+            "state": state, "message": text,
+            "worker": {"pid": worker.pid, "starts": worker.starts, "python": worker.python} if worker else None})
+
+    def markdown(self, text: str) -> types.MarkupContent:
+        formats = get_capability(self.client_capabilities, "text_document.hover.content_format", None)
+        kind = types.MarkupKind.Markdown if not formats or types.MarkupKind.Markdown in formats \
+            else types.MarkupKind.PlainText
+        return types.MarkupContent(kind=kind, value=text)
+
+    def units(self, text: str) -> Units:
+        return Units(self.workspace.position_encoding, text)
+
+    def document_changes(self) -> bool:
+        return bool(get_capability(self.client_capabilities, "workspace.workspace_edit.document_changes", False))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def daemon(fn) -> None:
+    """Blocking work nothing should wait for at exit (worker start and close)."""
+    threading.Thread(target=fn, name=f"shapelens-{fn.__name__}", daemon=True).start()
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop closed: the session is over
+        pass
+
+
+def log_failure(fut: asyncio.Future) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("Jedi warm-up failed: %s", fut.exception())

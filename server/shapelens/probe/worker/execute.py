@@ -1,0 +1,125 @@
+"""Running the plan's statements of a file: only those the static plan allows, each on its own,
+so one that fails (a mismatch, a missing name) is reported at its line and the rest still run.
+Every tensor a statement binds is recorded with its shape."""
+
+from __future__ import annotations
+
+import ast
+import types
+
+import torch
+
+from shapelens.analysis.instrument import REC, instrument_block
+from shapelens.analysis.source import assigned_names, flat_body, span, stmt_key
+from shapelens.probe import protocol
+from shapelens.probe.worker import state as probe
+from shapelens.probe.worker import symexpr
+from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
+from shapelens.probe.worker.state import ProbeTimeout, Site, State
+from shapelens.report.codes import PROBE_INCOMPLETE
+
+
+def sanitize(tree: ast.Module, keep: set[str], strip: set[str]) -> list[ast.stmt]:
+    """The statements of a file that the plan allows, class bodies filtered the same way."""
+
+    def strip_decorators(node: ast.AST) -> None:
+        for n in ast.walk(node):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                n.decorator_list = [d for d in n.decorator_list if stmt_key(d) not in strip]
+
+    out = []
+    for stmt in flat_body(tree.body):
+        if stmt_key(stmt) not in keep:
+            continue
+        if isinstance(stmt, ast.ClassDef):
+            stmt.body = [s for s in stmt.body if stmt_key(s) in keep] or [ast.Pass()]
+            for s in stmt.body:
+                if not hasattr(s, "lineno"):
+                    ast.copy_location(s, stmt)
+        strip_decorators(stmt)
+        out.append(stmt)
+    return out
+
+
+def make_rec(state: State, path: str):
+    def rec(line, col, end_line, end_col, name, value):
+        try:
+            if not isinstance(value, torch.Tensor):
+                return
+            try:
+                value._sl_name = name
+            except (AttributeError, RuntimeError):
+                pass
+            key = (path, (line, col, end_line, end_col))
+            if getattr(value, "_sl_named_at", None) is None:
+                value._sl_named_at = Site(path, key[1])  # a mismatch's chain may start here
+            if key not in state.tensors:
+                state.tensors[key] = protocol.tensor_shape(
+                    path, key[1], name, list(value.shape), symexpr.shape_text(value),
+                    str(value.dtype).removeprefix("torch."), state.owner, symexpr.used_symbols(value))
+        except Exception:  # noqa: BLE001 — recording must never change what user code does
+            pass
+
+    return rec
+
+
+def run_statements(state: State, path: str, module: types.ModuleType, stmts: list[ast.stmt],
+                   unknown: set[str], report: bool) -> None:
+    ns = module.__dict__
+    ns[REC] = make_rec(state, path)
+    for stmt in stmts:
+        state.at = (path, stmt.lineno)
+        probe.progress(path, stmt.lineno)
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            run_import(state, path, stmt, ns)
+            continue
+        try:
+            code = compile(ast.Module(instrument_block([stmt]), []), path, "exec")
+            exec(code, ns)  # noqa: S102 — the plan allowed exactly this statement
+        except ProbeTimeout:
+            raise
+        except BaseException as exc:  # noqa: BLE001 — user code may raise anything, SystemExit too
+            names = assigned_names(stmt)
+            if report or isinstance(exc, MissingName):
+                report_exception(state, exc, path, span(stmt), unknown, stmt)
+            unknown |= names
+            for n in names:
+                ns.pop(n, None)
+
+
+def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: dict) -> None:
+    """Run an import; whatever fails to import (missing, or raising at import time) is bound to a
+    stand-in, and one note says which import failed."""
+    try:
+        exec(compile(ast.Module([stmt], []), path, "exec"), ns)  # noqa: S102 — an import the plan kept
+        return
+    except ProbeTimeout:
+        raise
+    except BaseException as exc:  # noqa: BLE001 — an import may raise anything, SystemExit too
+        error = exc
+    failed = list(stmt.names)
+    if isinstance(stmt, ast.ImportFrom) and len(stmt.names) > 1:
+        failed = []
+        for alias in stmt.names:
+            try:
+                import_one(stmt, alias, ns, path)
+            except ProbeTimeout:
+                raise
+            except BaseException:  # noqa: BLE001
+                failed.append(alias)
+    index = state.index(path)
+    text = index.segment(span(stmt)) if index else "import"
+    where = (path, stmt.lineno)
+    names = bound_names(stmt, failed)
+    for bound, full in names:
+        ns[bound] = Missing(full, text.splitlines()[0], where)
+    listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"
+    verb = "is" if len(names) == 1 else "are"
+    msg = " ".join(str(error).split()) or type(error).__name__
+    state.finding(PROBE_INCOMPLETE, path, span(stmt),
+                  f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
+                  "that uses it is not probed (install the package in the interpreter shapelens uses, or ignore "
+                  "this if it is expected)")
+    state.missing_notes[where] = state.findings[-1]
+
