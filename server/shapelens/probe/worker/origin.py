@@ -185,7 +185,11 @@ def describe(module: nn.Module) -> str:
 
 def fmt_shape(t: torch.Tensor) -> str:
     """A shape as hovers show it: `[B, T, 256]` where dims were assumed."""
-    return symexpr.shape_text(t) or str(list(t.shape))
+    text = symexpr.shape_text(t)
+    if text is None:
+        with torch._C.DisableTorchFunction():  # called from hooks: a shape read needs no dispatch
+            text = str(list(t.shape))
+    return text
 
 
 def tensor_label(t: torch.Tensor) -> str:

@@ -102,6 +102,9 @@ def _rule(name, func, args, kwargs, result, sources) -> list[Expr] | None:
     broadcast = _broadcast(sources, shape)
     if broadcast is not None:
         return broadcast
+    if first.dim() == len(shape) and all(o == int(i) or o == 1 for o, i in zip(shape, first.shape)):
+        # Every dim kept or reduced to 1 (`mean(-1, keepdim=True)`): no need to run it again.
+        return [e if o == int(i) else None for e, o, i in zip(get(first), shape, first.shape)]
     if first.dim() == len(shape) and name not in SIZE_ARGS:
         fitted = _refit(func, args, kwargs, result, sources)
         if fitted is not None:

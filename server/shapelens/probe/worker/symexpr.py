@@ -130,10 +130,14 @@ def seed(t: torch.Tensor, names: list[str | None]) -> None:
 def dims_text(t: Any) -> list[str] | None:
     """The dims as text (`["B", "32", "H/2", "W/2"]`); None when no dim was assumed."""
     dims = get(t)
-    if dims is None or not isinstance(t, torch.Tensor) or len(dims) != t.dim():
+    if dims is None or not isinstance(t, torch.Tensor):
+        return None
+    with torch._C.DisableTorchFunction():  # called from hooks: a shape read needs no dispatch
+        sizes = tuple(t.shape)
+    if len(dims) != len(sizes):
         return None
     out = []
-    for d, size in zip(dims, t.shape):
+    for d, size in zip(dims, sizes):
         if isinstance(d, Dim):
             out.append(d.text())
         elif isinstance(d, Unknown):
