@@ -4,7 +4,10 @@ that led to it, repeated blocks fold into one row, a half-typed name gives one n
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import jsonschema
 
 import pytest
 from conftest import SAMPLES
@@ -53,7 +56,12 @@ def test_cnn_hover_json_and_summary_say_the_same(cnn):
     assert "| conv1 | Conv2d | [B, 3, H, W] | [B, 32, H, W] | 896 |" in table
     assert "probed as B=17, H=32, W=32" in hover
     findings, shapes = merge([cnn])
-    (doc,) = json_document(findings, shapes)["files"]
+    document = json_document(findings, shapes)
+    for schema in (Path(__file__).parent / "data" / "check-json.schema.json",
+                   Path(__file__).resolve().parents[2] / "shared" / "contract" / "check-json.schema.json"):
+        if schema.exists():  # the project's stricter copy, and the shared contract where present
+            jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(document)
+    (doc,) = document["files"]
     layer = next(s for s in doc["shapes"] if s["name"] == "self.fc1")
     assert layer["input_symbolic"] == ["B", "64 * (H/4) * (W/4)"] and layer["output_symbolic"] == ["B", "128"]
     tensor = [s for s in doc["shapes"] if s["name"] == "x"][1]
