@@ -1,12 +1,13 @@
 # Two commands for a fresh machine (Python 3.11, Node 20, git):
 #   make demo   sets up .venv and runs `shapelens check samples/`
-#   make test   sets up .venv and runs every test
+#   make test   sets up .venv and runs every test (lint included)
+# For the inner loop: `make test-fast` (lint, pytest and the client's unit tests, no real editor).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast lint bench measurements clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +21,6 @@ setup: $(STAMP)
 # environment error) fails the demo.
 demo: $(STAMP)
 	$(VENV)/bin/shapelens check samples/ || [ $$? -eq 1 ]
-
-test: $(STAMP) client-test e2e
-	$(PY) -m pytest -q
 
 # --- VS Code extension (package.json, client/) ---------------------------------------------------
 NPM ?= npm
@@ -46,6 +44,20 @@ e2e: $(STAMP) $(NODE_STAMP)
 	$(NPM) run package
 	$(NPM) run test:e2e
 
+test: lint client-test e2e
+	$(PY) -m pytest -q
+
+test-fast: lint client-test
+	$(PY) -m pytest -q
+
+# ruff and mypy as configured in pyproject.toml; the client is type-checked by tsc in strict mode
+# (tsconfig.json: strict, noUnusedLocals/Parameters, noImplicitReturns, noFallthroughCasesInSwitch),
+# which is its lint. Never `ruff format`: the tree is not mass-reformatted.
+lint: $(STAMP) $(NODE_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(NPM) run typecheck
+
 # Speed and memory targets, measured (torchinfo is a benchmark-only dependency). Prints a table
 # and writes bench/results.json.
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -55,6 +67,11 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/measurements.py
+
+# docs/measurements.md from bench/results.json and bench/measurements.md.in
+measurements:
+	$(PYTHON) bench/measurements.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache bundled/libs

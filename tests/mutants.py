@@ -76,8 +76,8 @@ def width_table(declared: bool = False) -> dict[str, tuple[list[str], tuple[str,
     """Layer class name -> (its constructor's parameters in order, the widths among them). With
     `declared`, also the arguments that declare a parameter's shape (`num_embeddings`): an error
     there is on a width the layer declares, though the corpus does not mutate it."""
-    from shapelens.probe.worker.rules import RULES
     from shapelens.probe.worker.origin import ctor_params
+    from shapelens.probe.worker.rules import RULES
 
     out = {}
     for r in RULES:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from helpers import shape_of
 
 GOOD_TAIL = "\nimport torch\nok = torch.zeros(2, 3)\n"

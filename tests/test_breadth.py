@@ -6,8 +6,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from helpers import locate, shape_of
 
+from helpers import locate, shape_of
 from shapelens.report.fixes import apply_edits
 
 HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"

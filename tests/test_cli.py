@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from conftest import ROOT, SAMPLES
 
 # The contract lives in shared/ beside the checkout; the copy in tests/data is for clones without it.

@@ -7,8 +7,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from mutants import CORPUS, clean_reports, evaluate, mutants_of
 
+from mutants import CORPUS, clean_reports, evaluate, mutants_of
 from shapelens.report.fixes import apply_edits
 
 FILES = sorted(p.name for p in CORPUS.glob("*.py"))

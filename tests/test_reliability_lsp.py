@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import ROOT, SAMPLES
 from support.rawlsp import LspClient, server_cmd
 
 SEED = SAMPLES / "seed000_ex2_mismatched_embedding.py"

@@ -7,13 +7,13 @@ import re
 
 import pytest
 import torch
-from test_breadth import LAYER_CASES, assert_fix_cleans, only_error, probe, text_at
 from torch import nn
 
 from shapelens.probe.worker.layer_rule import failed_checks
 from shapelens.probe.worker.origin import ctor_params
 from shapelens.probe.worker.rules import RULES, rule_for
 from shapelens.report.codes import CODES, FEATURE_MISMATCH, INDEX_OUT_OF_RANGE
+from test_breadth import LAYER_CASES, assert_fix_cleans, only_error, probe, text_at
 
 # The rules test_breadth.LAYER_CASES does not reach: (body, code, text the finding is on, fix text).
 EXTRA_CASES = {

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SAMPLES
-from helpers import by_code, locate, shape_of
 
+from conftest import SAMPLES
+from helpers import locate, shape_of
 from shapelens.report.fixes import apply_edits
 
 

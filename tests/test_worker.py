@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from conftest import SAMPLES
 from helpers import locate, shape_of
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 from helpers import locate, shape_of
-
 from shapelens.report.fixes import apply_edits
 
 ENCODER = textwrap.dedent("""

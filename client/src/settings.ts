@@ -1,6 +1,8 @@
 // VS Code settings (`shapelens.*`) -> the server's initializationOptions / configuration section.
 // Pure: no `vscode` import, so the unit tests load it directly.
 
+import { IMPORT_STRATEGIES, type ImportStrategy } from "./launch";
+
 export const SECTION = "shapelens";
 
 export const DEVICES = ["meta", "cpu", "cuda", "auto"] as const;
@@ -13,12 +15,16 @@ export interface ClientSettings {
   probeTimeout: number;
   debounce: number;
   inlayHints: boolean;
-  interpreter: string | null;
+  /** Empty: the Python extension's environment, else python3. */
+  interpreter: string;
+  /** Client only: which shapelens/pygls/jedi the server imports (bundled/tool/lsp_server.py). */
+  importStrategy: ImportStrategy;
 }
 
 /** What the server receives as initializationOptions and as the `shapelens` section of
  *  workspace/didChangeConfiguration and workspace/configuration. */
-export interface ServerOptions extends ClientSettings {
+export interface ServerOptions extends Omit<ClientSettings, "interpreter" | "importStrategy"> {
+  interpreter: string | null;
   /** From workspace trust, never a user setting: false means the server runs no user code. */
   trusted: boolean;
 }
@@ -29,7 +35,8 @@ export const DEFAULTS: ClientSettings = {
   probeTimeout: 5,
   debounce: 300,
   inlayHints: true,
-  interpreter: null,
+  interpreter: "",
+  importStrategy: "useBundled",
 };
 
 /** The server's limits (server/shapelens/lsp/settings.py); outside them it uses its default. */
@@ -48,13 +55,18 @@ export function readSettings(get: (key: string) => unknown): ClientSettings {
   const debounce = get("debounce");
   const inlay = get("inlayHints");
   const interp = get("interpreter");
+  const strategy = get("importStrategy");
   return {
     enable: typeof enable === "boolean" ? enable : DEFAULTS.enable,
     device: typeof device === "string" && (DEVICES as readonly string[]).includes(device) ? (device as Device) : DEFAULTS.device,
     probeTimeout: typeof timeout === "number" && timeout > 0 && timeout <= MAX_PROBE_TIMEOUT ? timeout : DEFAULTS.probeTimeout,
     debounce: typeof debounce === "number" && debounce >= 0 && debounce <= MAX_DEBOUNCE ? Math.round(debounce) : DEFAULTS.debounce,
     inlayHints: typeof inlay === "boolean" ? inlay : DEFAULTS.inlayHints,
-    interpreter: typeof interp === "string" && interp.trim() !== "" ? interp.trim() : null,
+    interpreter: typeof interp === "string" ? interp.trim() : DEFAULTS.interpreter,
+    importStrategy:
+      typeof strategy === "string" && (IMPORT_STRATEGIES as readonly string[]).includes(strategy)
+        ? (strategy as ImportStrategy)
+        : DEFAULTS.importStrategy,
   };
 }
 
@@ -67,7 +79,7 @@ export function toServerOptions(settings: ClientSettings, trusted: boolean, inte
     probeTimeout: settings.probeTimeout,
     debounce: settings.debounce,
     inlayHints: settings.inlayHints,
-    interpreter: interpreter ?? settings.interpreter,
+    interpreter: interpreter || settings.interpreter || null,
     trusted,
   };
 }
@@ -80,7 +92,7 @@ export type ChangeAction = "none" | "notify" | "restart" | "start" | "stop";
 export function classifyChange(before: ClientSettings, after: ClientSettings): ChangeAction {
   if (before.enable !== after.enable) return after.enable ? "start" : "stop";
   if (!after.enable) return "none";
-  if (before.interpreter !== after.interpreter) return "restart";
+  if (before.interpreter !== after.interpreter || before.importStrategy !== after.importStrategy) return "restart";
   for (const k of SETTING_KEYS) {
     if (before[k] !== after[k]) return "notify";
   }

@@ -3,7 +3,8 @@
 export type Phase =
   | "disabled" // shapelens.enable is false
   | "starting" // checking the interpreter / waiting for the server's initialize reply
-  | "missing" // the interpreter lacks shapelens (server cannot start)
+  | "warming" // server running, its probe worker still importing torch
+  | "needsTorch" // the interpreter cannot import torch (server not started; re-checked on focus)
   | "ready" // server running, idle
   | "probing" // server running a probe
   | "workerError" // the probe worker failed (crashed, could not import torch, ...)
@@ -21,8 +22,6 @@ export interface StatusInput {
   interpreterSource?: string;
   /** Error text (worker error, why it stopped, what is missing) or what is being probed. */
   detail?: string;
-  /** Packages missing from the interpreter (torch while the server still runs). */
-  missing?: string[];
   serverVersion?: string;
 }
 
@@ -56,10 +55,14 @@ export function renderStatus(s: StatusInput): StatusView {
       text = "$(loading~spin) shapelens: starting";
       headline = "Starting the shapelens language server…";
       break;
-    case "missing":
-      text = "$(error) shapelens: not installed";
-      severity = "error";
-      headline = "The interpreter lacks the shapelens package, so the server cannot start.";
+    case "warming":
+      text = "$(loading~spin) shapelens: starting: importing torch (first start)";
+      headline = "The server is running; its probe worker is importing torch (seconds, the first time).";
+      break;
+    case "needsTorch":
+      text = "$(warning) shapelens: needs torch";
+      severity = "warning";
+      headline = "The interpreter cannot import torch. Install torch there or choose another interpreter; shapelens starts by itself once torch is there.";
       break;
     case "probing":
       text = "$(sync~spin) shapelens: probing";
@@ -91,9 +94,6 @@ export function renderStatus(s: StatusInput): StatusView {
   }
   const lines = [`**shapelens** — ${headline}`];
   if (s.detail) lines.push("", escapeMd(s.detail));
-  if (s.missing && s.missing.length > 0 && s.phase !== "missing") {
-    lines.push("", `Missing from the interpreter: ${s.missing.map((m) => `\`${m}\``).join(", ")}.`);
-  }
   if (!s.trusted) {
     lines.push("", "Restricted Mode: no code from this workspace runs; models are not probed.");
   }

@@ -42,7 +42,54 @@ describe("package.json", () => {
 
   it("contributes the commands", () => {
     const ids = pkg.contributes.commands.map((c: { command: string }) => c.command).sort();
-    assert.deepEqual(ids, ["shapelens.restartServer", "shapelens.showModelSummary", "shapelens.showOutput"]);
+    assert.deepEqual(ids, ["shapelens.restartServer", "shapelens.selectInterpreter", "shapelens.showModel", "shapelens.showOutput"]);
+  });
+
+  it("offers Show Model in the editor's context menu only inside a class, titled `shapelens: Show Model`", () => {
+    const show = pkg.contributes.commands.find((c: { command: string }) => c.command === "shapelens.showModel");
+    assert.equal(show.title, "shapelens: Show Model");
+    const [entry] = pkg.contributes.menus["editor/context"];
+    assert.equal(entry.command, "shapelens.showModel");
+    assert.match(entry.when, /shapelens\.inClass/);
+  });
+
+  it("installs nothing: no task, no install command", () => {
+    assert.equal(pkg.contributes.taskDefinitions, undefined);
+    assert.ok(!pkg.contributes.commands.some((c: { command: string }) => /install/i.test(c.command)));
+  });
+
+  it("has a plain string interpreter setting and the import strategy", () => {
+    const props = pkg.contributes.configuration.properties;
+    assert.equal(props["shapelens.interpreter"].type, "string");
+    assert.deepEqual(props["shapelens.importStrategy"].enum, ["useBundled", "fromEnvironment"]);
+    assert.equal(props["shapelens.importStrategy"].default, "useBundled");
+  });
+
+  it("is marketplace-ready: repository, SPDX license and LICENSE, icon, changelog, categories", () => {
+    assert.match(pkg.repository.url, /^https:\/\//);
+    assert.equal(pkg.license, "MIT");
+    for (const f of ["LICENSE", "CHANGELOG.md", pkg.icon]) assert.ok(existsSync(join(root, f)), f);
+    assert.ok(pkg.categories.length > 0 && pkg.keywords.length > 0);
+    const ignore = readFileSync(join(root, ".vscodeignore"), "utf8");
+    for (const f of ["LICENSE", "CHANGELOG.md", pkg.icon, "bundled/libs/**", "bundled/tool/lsp_server.py"]) assert.ok(ignore.includes(`!${f}`), f);
+  });
+
+  it("the marketplace README links images absolutely (the marketplace cannot resolve relative ones)", () => {
+    const readme = readFileSync(join(root, "client", "README.md"), "utf8");
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)|<img [^>]*src="([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+    assert.ok(images.length > 0);
+    for (const src of images) assert.match(src, /^https:\/\//);
+  });
+
+  it("bundles every runtime dependency of the server, pinned", () => {
+    const pins = readFileSync(join(root, "client", "bundled-requirements.txt"), "utf8")
+      .split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    for (const pin of pins) assert.match(pin, /^[A-Za-z0-9_.-]+==[\w.]+$/, pin);
+    const names = pins.map((p) => p.split("==")[0].toLowerCase());
+    const pyproject = readFileSync(join(root, "pyproject.toml"), "utf8");
+    const deps = /^dependencies = \[([\s\S]*?)\]/m.exec(pyproject)?.[1] ?? "";
+    for (const m of deps.matchAll(/"([A-Za-z0-9_.-]+)/g)) assert.ok(names.includes(m[1].toLowerCase()), `${m[1]} not bundled`);
+    for (const transitive of ["cattrs", "attrs", "typing-extensions", "parso"]) assert.ok(names.includes(transitive), transitive);
   });
 
   it("is limited in untrusted workspaces and off in virtual ones", () => {

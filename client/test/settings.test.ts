@@ -8,21 +8,22 @@ const from = (o: Record<string, unknown>) => (k: string) => o[k];
 describe("readSettings", () => {
   it("gives the defaults for an empty configuration", () => {
     assert.deepEqual(readSettings(from({})), DEFAULTS);
-    assert.deepEqual(DEFAULTS, { enable: true, device: "meta", probeTimeout: 5, debounce: 300, inlayHints: true, interpreter: null });
+    assert.deepEqual(DEFAULTS, { enable: true, device: "meta", probeTimeout: 5, debounce: 300, inlayHints: true, interpreter: "", importStrategy: "useBundled" });
   });
 
   it("reads every setting", () => {
-    const s = readSettings(from({ enable: false, device: "cuda", probeTimeout: 12.5, debounce: 50, inlayHints: false, interpreter: " /v/bin/python " }));
-    assert.deepEqual(s, { enable: false, device: "cuda", probeTimeout: 12.5, debounce: 50, inlayHints: false, interpreter: "/v/bin/python" });
+    const s = readSettings(from({ enable: false, device: "cuda", probeTimeout: 12.5, debounce: 50, inlayHints: false, interpreter: " /v/bin/python ", importStrategy: "fromEnvironment" }));
+    assert.deepEqual(s, { enable: false, device: "cuda", probeTimeout: 12.5, debounce: 50, inlayHints: false, interpreter: "/v/bin/python", importStrategy: "fromEnvironment" });
   });
 
   it("replaces invalid values with the defaults (the server's limits)", () => {
-    const s = readSettings(from({ enable: "yes", device: "tpu", probeTimeout: -1, debounce: 20000, inlayHints: 1, interpreter: "" }));
+    const s = readSettings(from({ enable: "yes", device: "tpu", probeTimeout: -1, debounce: 20000, inlayHints: 1, interpreter: "", importStrategy: "sometimes" }));
     assert.deepEqual(s, DEFAULTS);
     assert.equal(readSettings(from({ probeTimeout: 601 })).probeTimeout, 5);
     assert.equal(readSettings(from({ probeTimeout: Number.NaN })).probeTimeout, 5);
     assert.equal(readSettings(from({ debounce: 12.7 })).debounce, 13);
-    assert.equal(readSettings(from({ interpreter: 42 })).interpreter, null);
+    assert.equal(readSettings(from({ interpreter: 42 })).interpreter, "");
+    assert.equal(readSettings(from({ interpreter: null })).interpreter, "");
   });
 });
 
@@ -50,8 +51,9 @@ describe("toServerOptions (initializationOptions)", () => {
 });
 
 describe("classifyChange", () => {
-  it("restarts for a new interpreter", () => {
+  it("restarts for a new interpreter or import strategy", () => {
     assert.equal(classifyChange(DEFAULTS, { ...DEFAULTS, interpreter: "/v/bin/python" }), "restart");
+    assert.equal(classifyChange(DEFAULTS, { ...DEFAULTS, importStrategy: "fromEnvironment" }), "restart");
     assert.equal(classifyChange({ ...DEFAULTS, interpreter: "/a" }, DEFAULTS), "restart");
   });
 
@@ -72,6 +74,6 @@ describe("classifyChange", () => {
   });
 
   it("knows every setting", () => {
-    assert.deepEqual(SETTING_KEYS, ["enable", "device", "probeTimeout", "debounce", "inlayHints", "interpreter"]);
+    assert.deepEqual(SETTING_KEYS, ["enable", "device", "probeTimeout", "debounce", "inlayHints", "interpreter", "importStrategy"]);
   });
 });

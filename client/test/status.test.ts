@@ -35,9 +35,11 @@ describe("renderStatus", () => {
     assert.match(v.tooltip, /worker died: ImportError torch/);
   });
 
-  it("not installed, stopped, disabled", () => {
-    assert.equal(renderStatus({ ...base, phase: "missing" }).text, "$(error) shapelens: not installed");
-    assert.equal(renderStatus({ ...base, phase: "missing" }).severity, "error");
+  it("cold start, needs torch, stopped, disabled", () => {
+    assert.equal(renderStatus({ ...base, phase: "warming" }).text, "$(loading~spin) shapelens: starting: importing torch (first start)");
+    assert.equal(renderStatus({ ...base, phase: "needsTorch" }).text, "$(warning) shapelens: needs torch");
+    assert.equal(renderStatus({ ...base, phase: "needsTorch" }).severity, "warning");
+    assert.match(renderStatus({ ...base, phase: "needsTorch" }).tooltip, /starts by itself once torch is there/);
     assert.equal(renderStatus({ ...base, phase: "stopped" }).text, "$(debug-stop) shapelens: stopped");
     assert.equal(renderStatus({ ...base, phase: "disabled" }).text, "$(circle-slash) shapelens");
   });
@@ -46,10 +48,6 @@ describe("renderStatus", () => {
     const v = renderStatus({ ...base, trusted: false, mismatches: 1 });
     assert.equal(v.text, "$(error) shapelens: 1 mismatch $(shield)");
     assert.match(v.tooltip, /Restricted Mode: no code from this workspace runs/);
-  });
-
-  it("lists missing packages while running", () => {
-    assert.match(renderStatus({ ...base, phase: "workerError", missing: ["torch"] }).tooltip, /Missing from the interpreter: `torch`/);
   });
 
   it("escapes markdown in details", () => {

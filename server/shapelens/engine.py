@@ -140,9 +140,9 @@ class Engine:
                                                                f"'{name.id}' is not defined"))
         report.findings.sort(key=Finding.sort_key)
 
-    def _cacheable(self, plan: ProbePlan, text: str, tree: ast.Module, options: ProbeOptions):
+    def _cacheable(self, plan: ProbePlan, text: str, tree: ast.Module | None, options: ProbeOptions):
         """Fingerprints of the target's classes, and those whose cached results still hold."""
-        if not plan.trusted:
+        if not plan.trusted or tree is None:
             return {}, {}, {}
         # Everything outside the file that a probe depends on: the options and imported files.
         extra = json.dumps(options.to_json(), sort_keys=True) + "".join(f.source for f in plan.files[1:])

@@ -58,7 +58,9 @@ def make_client() -> LanguageClient:
 
 def plain(value):
     """pygls hands custom notification params over as namedtuples."""
-    return {k: plain(v) for k, v in value._asdict().items()} if hasattr(value, "_asdict") else value
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    return [plain(v) for v in value] if isinstance(value, list) else value
 
 
 def capabilities() -> types.ClientCapabilities:
@@ -172,7 +174,7 @@ async def test_diagnostics_of_each_sample_have_exact_ranges_codes_and_severities
         assert [(d.code, d.range, d.severity) for d in diags] == SAMPLE_DIAGNOSTICS[name]
         for d in diags:
             assert d.source == "shapelens"
-            assert d.code_description.href.endswith(f"#{d.code}")
+            assert d.code_description.href.endswith(f"/docs/codes.md#{d.code}")
 
 
 async def test_a_diagnostic_points_at_the_producing_layer_and_carries_its_fix(client: LanguageClient):
@@ -281,6 +283,46 @@ async def test_model_summary_command(client: LanguageClient):
     assert inside_forward.startswith("**MismatchedEmbeddingModel** · 194,048 parameters")
     assert "| linear | Linear | [1, 10, 256] | [1, 10, 256] | 33,024 |" in inside_forward
     assert outside is None
+
+
+async def model_view(client: LanguageClient, uri: str, line: int, character: int, **extra):
+    return plain(await client.protocol.send_request_async("shapelens/modelView", {
+        "textDocument": {"uri": uri}, "position": {"line": line, "character": character}, **extra}))
+
+
+async def test_model_view_collapses_repeated_blocks_and_marks_the_mismatch_row(client: LanguageClient):
+    path = DATA / "repeated_blocks.py"
+    async with opened(client, path) as (uri, (diag,)):
+        view = await model_view(client, uri, 24, 10)  # inside Tower.forward
+        in_block = await model_view(client, uri, 12, 10)  # Block.forward: Block's own table
+        ranges = plain(await client.protocol.send_request_async("shapelens/classRanges", {"textDocument": {"uri": uri}}))
+    assert (view["name"], view["device"], view["input"], view["output"]) == ("Tower", "meta", "[2, 16]", "[2, 16, 10]")
+    embed, blocks, head = view["rows"]
+    (group,) = blocks["children"]
+    assert (group["type"], group["count"], len(group["members"])) == ("Block", 12, 12)
+    assert [m["name"] for m in group["members"]][:3] == ["blocks.0", "blocks.1", "blocks.2"]
+    assert [c["name"] for c in group["children"]] == ["blocks.0.norm", "blocks.0.mlp"]
+    # Each row points at the statement that builds it; the Block's rows at Block's __init__.
+    assert (embed["line"], blocks["line"], head["line"]) == (19, 20, 21)
+    assert [c["line"] for c in group["children"]] == [9, 10]
+    assert head["mismatch"] == diag.message and embed["mismatch"] is None and view["mismatches"] == 1
+    assert head["line"] == diag.range.start.line
+    assert in_block["name"] == "Block" and in_block["rows"][0]["name"] == "norm"
+    assert [(r["name"], r["range"]["start"]["line"], r["range"]["end"]["line"]) for r in ranges] == [
+        ("Block", 6, 13), ("Tower", 16, 27)]
+
+
+async def test_model_view_follows_edits_and_answers_null_outside_a_class(client: LanguageClient):
+    path = DATA / "repeated_blocks.py"
+    text = path.read_text().replace("depth=12", "depth=3").replace("dim * 2, classes", "dim, classes")
+    async with opened(client, path, "# a new first line\n" + text) as (uri, diags):
+        view = await model_view(client, uri, 25, 10)
+        outside = await model_view(client, uri, 0, 0)
+        followed = await model_view(client, uri, 0, 0, className="Tower")
+    assert diags == [] and view["mismatches"] == 0
+    assert view["rows"][1]["children"][0]["count"] == 3
+    assert view["rows"][2]["line"] == 22  # shifted by the inserted line
+    assert outside is None and followed["name"] == "Tower"
 
 
 # -- code actions ----------------------------------------------------------------------------------

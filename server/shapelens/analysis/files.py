@@ -9,7 +9,7 @@ from collections.abc import Iterator
 SKIP_DIRS = frozenset({"venv", "env", "node_modules", "site-packages", "__pycache__", "build", "dist"})
 
 
-def python_files(root: str | os.PathLike) -> Iterator[str]:
+def python_files(root: str | os.PathLike[str]) -> Iterator[str]:
     """The .py files below `root`, in sorted order, folder by folder."""
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))

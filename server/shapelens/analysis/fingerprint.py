@@ -15,7 +15,7 @@ import hashlib
 from shapelens.analysis.source import assigned_names, flat_body
 
 
-def _segment(lines: list[str], node: ast.AST) -> str:
+def _segment(lines: list[str], node: ast.stmt) -> str:
     return "\n".join(lines[node.lineno - 1 : (node.end_lineno or node.lineno)])
 
 

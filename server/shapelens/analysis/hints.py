@@ -15,7 +15,7 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from shapelens.analysis.source import parse
+from shapelens.analysis.source import parse_expression
 
 _HINT = re.compile(r"#\s*shapelens:\s*(?P<body>.*)$")
 _INPUT = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<dtype>[A-Za-z_]\w*)\s*\[(?P<dims>[^\]]*)\]")
@@ -41,7 +41,7 @@ def parse_hint(line: int, body: str) -> Hint:
     stripped = body.strip()
     if re.match(r"[A-Za-z_][\w.]*\s*\(", stripped):
         try:
-            node = parse(stripped, mode="eval").body
+            node = parse_expression(stripped)
         except SyntaxError as exc:
             hint.error = f"cannot parse the hint `{stripped}`: {exc.msg}"
             return hint
@@ -197,7 +197,7 @@ def project_hints(root: str) -> ProjectHints:
         elif isinstance(entry.get("kwargs"), dict):
             try:
                 hint.ctor = ast.Call(ast.Name(short, ast.Load()), [], [
-                    ast.keyword(str(k), parse(repr(v), mode="eval").body) for k, v in entry["kwargs"].items()])
+                    ast.keyword(str(k), parse_expression(repr(v))) for k, v in entry["kwargs"].items()])
                 ast.fix_missing_locations(ast.Expression(hint.ctor))
             except SyntaxError:
                 hint.error = "kwargs must hold plain values (numbers, strings, lists)"

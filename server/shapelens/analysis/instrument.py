@@ -15,7 +15,7 @@ from shapelens.analysis.source import span
 REC = "__shapelens_rec__"
 
 
-def _rec(target: ast.expr, at: ast.AST) -> ast.stmt:
+def _rec(target: ast.expr, at: ast.stmt) -> ast.stmt:
     l, c, el, ec = span(target)
     name = target.id if isinstance(target, ast.Name) else getattr(target, "arg", "?")
     call = ast.Call(

@@ -178,7 +178,7 @@ class Resolver:
             return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full)
         if any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES):
             return Resolution(CalleeKind.SAFE, full, path)
-        if name.type == "class" and self.in_workspace(path):
+        if name.type == "class" and path is not None and self.in_workspace(path):
             return Resolution(self.class_kind(path, name.line), full, path)
         if full:
             return Resolution(CalleeKind.UNKNOWN, full, path)

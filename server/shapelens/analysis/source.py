@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import threading
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 Span: TypeAlias = tuple[int, int, int, int]  # (line, col, end_line, end_col)
 
@@ -16,16 +16,24 @@ Span: TypeAlias = tuple[int, int, int, int]  # (line, col, end_line, end_col)
 _PARSE_LOCK = threading.Lock()
 
 
-def parse(text: str, filename: str = "<unknown>", mode: str = "exec") -> ast.AST:
+def parse(text: str, filename: str = "<unknown>") -> ast.Module:
     """`ast.parse`, one thread at a time: CPython 3.11's parser is not thread-safe ("AST
     constructor recursion depth mismatch" when two threads parse at once), and the language
     server plans documents on worker threads."""
     with _PARSE_LOCK:
-        return ast.parse(text, filename, mode)
+        return ast.parse(text, filename, "exec")
+
+
+def parse_expression(text: str) -> ast.expr:
+    """One expression (`parse`'s lock and its thread-safety reason apply)."""
+    with _PARSE_LOCK:
+        return ast.parse(text, "<unknown>", "eval").body
 
 
 def span(node: ast.AST) -> Span:
-    return (node.lineno, node.col_offset, node.end_lineno or node.lineno, node.end_col_offset or 0)
+    """A located node's (line, col, end_line, end_col); every statement and expression has them."""
+    at: Any = node
+    return (at.lineno, at.col_offset, at.end_lineno or at.lineno, at.end_col_offset or 0)
 
 
 def stmt_key(node: ast.stmt | ast.expr) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from shapelens import __version__
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like ruff
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like ruff
         self.exit(2, f"shapelens: error: {message}\n")
 
 

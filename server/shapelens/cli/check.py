@@ -16,7 +16,6 @@ from shapelens.report.fixes import apply_edits, edits_by_path
 from shapelens.report.model import Finding, ProbeReport
 
 
-
 def collect_files(paths: list[str]) -> list[str]:
     files: list[str] = []
     for raw in paths:

@@ -8,7 +8,7 @@ cache to go stale.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path

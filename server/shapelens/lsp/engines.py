@@ -17,6 +17,7 @@ class Engines:
         self.python = python
         self.roots = sorted({os.path.realpath(r) for r in roots}, key=len, reverse=True)
         self.worker = WorkerClient(python)
+        self.ready = False  # the worker imported torch and answered (set on the event loop)
         # Planning runs Jedi (its caches are not thread-safe) and sets the resolver's overlay, so
         # one thread plans, in order, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shapelens-plan")

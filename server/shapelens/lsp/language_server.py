@@ -33,6 +33,7 @@ from shapelens.report.model import ClassSummary, ProbeReport, ShapeEntry
 log = logging.getLogger("shapelens.lsp.server")
 STATUS = "shapelens/status"  # custom notification: {state, message, worker} for status bars
 MODEL_SUMMARY = "shapelens.modelSummary"
+COLD_START = "importing torch (first start)"  # the `starting` status until the worker is ready
 
 
 @dataclass
@@ -75,6 +76,7 @@ class ShapelensServer(LanguageServer):
         # source document -> target document -> diagnostics; a probe reports into imported files too
         self.published: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self._deferred_messages: list[str] = []
+        self.initialized = False  # the client said `initialized`: notifications may flow
         self._errors_shown: set[str] = set()
 
     # -- engines -------------------------------------------------------------------------------
@@ -87,6 +89,8 @@ class ShapelensServer(LanguageServer):
         old, self.engines = self.engines, Engines(self.python, self.roots)
         if old is not None:
             daemon(old.close)
+        if self.initialized:
+            self.status("starting", COLD_START)
         loop, engines = asyncio.get_running_loop(), self.engines
 
         def start() -> None:
@@ -101,6 +105,7 @@ class ShapelensServer(LanguageServer):
         loop.run_in_executor(engines.planner, engines.warm_up).add_done_callback(log_failure)
 
     def _worker_ready(self, engines: Engines) -> None:
+        engines.ready = True
         if engines is self.engines:
             self.status("ready", f"probe worker ready (torch {engines.worker.info.get('torch', '?')})")
 
@@ -226,10 +231,12 @@ class ShapelensServer(LanguageServer):
         self.status("error", text)
 
     def status(self, state: str, text: str) -> None:
-        worker = self.engines.worker if self.engines else None
+        engines = self.engines
+        worker = engines.worker if engines else None
         self.protocol.notify(STATUS, {
             "state": state, "message": text,
-            "worker": {"pid": worker.pid, "starts": worker.starts, "python": worker.python} if worker else None})
+            "worker": {"pid": worker.pid, "starts": worker.starts, "python": worker.python,
+                       "ready": engines.ready} if engines and worker else None})
 
     def markdown(self, text: str) -> types.MarkupContent:
         formats = get_capability(self.client_capabilities, "text_document.hover.content_format", None)

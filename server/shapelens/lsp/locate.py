@@ -11,10 +11,9 @@ import ast
 import difflib
 from dataclasses import dataclass
 
-from shapelens.analysis.source import span
+from shapelens.analysis.source import parse, span
 from shapelens.report.model import ClassSummary, Finding, Range, ShapeEntry
 from shapelens.report.positions import LineIndex
-from shapelens.analysis.source import parse
 
 Pos = tuple[int, int]  # (line, UTF-16 character), 0-based
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
@@ -52,7 +51,7 @@ class Source:
     def chain(self, pos: Pos) -> list[ast.AST]:
         """The nodes containing `pos`, outermost first."""
         out: list[ast.AST] = []
-        nodes = list(self.tree.body) if self.tree else []
+        nodes: list[ast.AST] = list(self.tree.body) if self.tree else []
         while nodes:
             node = next((n for n in nodes if hasattr(n, "lineno") and contains(self.range(n), pos)), None)
             if node is None:

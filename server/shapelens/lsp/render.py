@@ -90,14 +90,14 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
     top = next((r for r in summary.rows if r.depth == 0), None)
     lines = [f"**{summary.name}** · {summary.total_params:,} parameters · {nbytes(summary.param_bytes)} of weights"]
     if top is not None:
-        lines += ["", f"input `{_dims(top.input_shape, top.input_symbolic)}` → output "
-                      f"`{_dims(top.output_shape, top.output_symbolic)}`"]
+        lines += ["", f"input `{dims_text(top.input_shape, top.input_symbolic)}` → output "
+                      f"`{dims_text(top.output_shape, top.output_symbolic)}`"]
     lines += ["", "| layer | type | input | output | params |", "|:--|:--|:--|:--|--:|"]
     for f in fold([r for r in summary.rows if r.depth > 0]):
         r = f.row
         name = f"{f.name} · {f.label}" if f.count > 1 else f.name
-        lines.append(f"| {name} | {r.layer} | {_dims(r.input_shape, r.input_symbolic)} | "
-                     f"{_dims(r.output_shape, r.output_symbolic)} | {f.params:,} |")
+        lines.append(f"| {name} | {r.layer} | {dims_text(r.input_shape, r.input_symbolic)} | "
+                     f"{dims_text(r.output_shape, r.output_symbolic)} | {f.params:,} |")
     notes = []
     if summary.assumed:
         notes.append(f"Inputs the probe made up: {summary.assumed}. Numbers come from the file.")
@@ -110,7 +110,8 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _dims(shape: list[int] | None, symbolic: list[str] | None) -> str:
+def dims_text(shape: list[int] | None, symbolic: list[str] | None) -> str:
+    """A summary cell: the symbolic dims where some were assumed, else the numbers."""
     return "—" if shape is None and not symbolic else shape_text(shape, symbolic)
 
 

@@ -14,9 +14,9 @@ import sys
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
-from shapelens.lsp import convert, locate, render
+from shapelens.lsp import convert, locate, modelview, render
+from shapelens.lsp.language_server import COLD_START, MODEL_SUMMARY, ShapelensServer, daemon
 from shapelens.lsp.settings import SECTION, Settings, merge, section_of
-from shapelens.lsp.language_server import MODEL_SUMMARY, ShapelensServer, daemon
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ def initialized(ls: ShapelensServer, params: types.InitializedParams) -> None:
     for text in ls._deferred_messages:  # bad initializationOptions, held until the client listens
         ls.message(text, types.MessageType.Warning)
     ls._deferred_messages = []
+    ls.initialized = True
+    if ls.engines is not None and not ls.engines.ready:
+        ls.status("starting", COLD_START)
     if not ls.settings.trusted:
         ls.status("untrusted", "shapes are unavailable: the workspace is untrusted")
 
@@ -176,6 +179,63 @@ def model_summary(ls: ShapelensServer, uri: str, position: types.Position) -> st
     return render.class_summary(summary, analysis.report.stats.get("device")) if summary else None
 
 
+MODEL_VIEW = "shapelens/modelView"  # custom request: {textDocument, position, className?} -> layer tree
+CLASS_RANGES = "shapelens/classRanges"  # custom request: {textDocument} -> [{name, range}]
+
+
+@SERVER.feature(MODEL_VIEW)
+def model_view(ls: ShapelensServer, params) -> dict | None:
+    """The layer table of the nn.Module class around `position` (see modelview.py), its lines
+    mapped to the document as it is now; null when the cursor is in no probed class."""
+    uri, position = _field(params, "textDocument", "uri"), _field(params, "position")
+    doc, analysis = (ls.open_document(uri), ls.analyses.get(uri)) if isinstance(uri, str) else (None, None)
+    if doc is None or analysis is None or position is None:
+        return None
+    pos = ls.units(doc.source).position_in(types.Position(line=int(position.line), character=int(position.character)))
+    lines = analysis.lines(doc.source)
+    line = lines.to_old(pos["line"])
+    found = locate.class_at(analysis.source, (line, pos["character"]), analysis.classes) if line is not None else None
+    name = _field(params, "className")
+    if found is None and isinstance(name, str):  # the view follows its class while the cursor is elsewhere
+        found = next((c for c in analysis.classes if c.name == name), None)
+    if found is None:
+        return None
+    view = modelview.model_view(found, analysis.source, analysis.entries, analysis.report.findings,
+                                analysis.report.stats.get("device"))
+    _map_lines(view, lines.to_new)
+    view["version"] = analysis.version
+    return view
+
+
+@SERVER.feature(CLASS_RANGES)
+def class_ranges(ls: ShapelensServer, params) -> list[dict]:
+    """Class definitions of the document as it is now (for the editor's "inside a class" menus)."""
+    uri = _field(params, "textDocument", "uri")
+    doc = ls.open_document(uri) if isinstance(uri, str) else None
+    if doc is None:
+        return []
+    units = ls.units(doc.source)
+    return [{"name": name, "range": units.range_out(rng)}
+            for name, rng in modelview.class_ranges(locate.Source(doc.source)).items()]
+
+
+def _field(obj, *names):
+    """A field of a custom request's params (pygls hands them over as namedtuples), or None."""
+    for name in names:
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def _map_lines(view: dict, to_new) -> None:
+    view["line"] = to_new(view["line"])
+    stack = list(view["rows"])
+    while stack:
+        row = stack.pop()
+        if row.get("line") is not None:
+            row["line"] = to_new(row["line"])
+        stack += row.get("children", []) + row.get("members", [])
+
+
 # -- entry point ----------------------------------------------------------------------------------
 def run_server(args) -> int:
     """Serve until the client says exit, then end the process (never returns normally)."""
@@ -189,7 +249,7 @@ def run_server(args) -> int:
     SERVER.default_python = python
     # stderr is the editor's log of the server: warnings and worse.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="shapelens %(levelname)s %(name)s: %(message)s")
-    host, port = None, None
+    host, port = "", ""
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():

@@ -10,9 +10,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the folder holding `shapelens/`
 

@@ -35,7 +35,7 @@ class Fix:
         return out
 
     @classmethod
-    def from_json(cls, data: dict) -> "Fix":
+    def from_json(cls, data: dict) -> Fix:
         return cls(data["title"], [TextEdit(e["range"], e["newText"]) for e in data["edits"]], data.get("path"))
 
 

@@ -16,8 +16,8 @@ from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
 from shapelens.probe.worker.failures import report_exception
-from shapelens.probe.worker.sites import workspace_ctor_args
 from shapelens.probe.worker.rules import rule_for
+from shapelens.probe.worker.sites import workspace_ctor_args
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.tying import check_params
 from shapelens.report.codes import PROBE_INCOMPLETE

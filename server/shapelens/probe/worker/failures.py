@@ -9,8 +9,8 @@ import types
 from torch import nn
 
 from shapelens.analysis.source import Span, assigned_names
-from shapelens.probe.worker.missing import MissingName
 from shapelens.probe import protocol
+from shapelens.probe.worker.missing import MissingName
 from shapelens.probe.worker.mode import is_meta_gap
 from shapelens.probe.worker.origin import describe, frame_span, tensor_label
 from shapelens.probe.worker.producers import producer_alts

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import inspect
 import os
-from typing import Union
 
 import torch
 from torch import nn
@@ -20,7 +19,7 @@ from shapelens.analysis.index import method_def, source_order_calls
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
-AnySpec = Union[Spec, InputSpec, tuple]  # a tuple: several tensors, like an LSTM's (h0, c0)
+AnySpec = Spec | InputSpec | tuple  # a tuple: several tensors, like an LSTM's (h0, c0)
 DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
           "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
           "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}

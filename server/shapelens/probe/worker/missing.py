@@ -14,7 +14,7 @@ import ast
 class MissingName(Exception):
     """Code used a name from an import that failed."""
 
-    def __init__(self, stand_in: "Missing") -> None:
+    def __init__(self, stand_in: Missing) -> None:
         super().__init__(f"`{stand_in._sl_name}` comes from `{stand_in._sl_import}`, which failed")
         self.stand_in = stand_in
 
@@ -25,18 +25,18 @@ class Missing:
         self._sl_import = origin  # the import statement's text
         self._sl_key = key  # where that statement is: (path, line)
 
-    def _more(self, name: str) -> "Missing":
+    def _more(self, name: str) -> Missing:
         return Missing(name, self._sl_import, self._sl_key)
 
-    def __getattr__(self, attr: str) -> "Missing":
+    def __getattr__(self, attr: str) -> Missing:
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
         return self._more(f"{self._sl_name}.{attr}")
 
-    def __getitem__(self, key) -> "Missing":
+    def __getitem__(self, key) -> Missing:
         return self._more(f"{self._sl_name}[...]")  # `Float[Tensor, "b c"]` in an annotation
 
-    def __or__(self, other) -> "Missing":
+    def __or__(self, other) -> Missing:
         return self
 
     __ror__ = __or__

@@ -9,13 +9,25 @@ them. A check that is unsure returns None and lets torch decide.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from shapelens.probe.worker.op_args import Label, Problem, arg, is_tensor
 from shapelens.probe.worker.ops_nn import SYMBOLS, broadcast, conv, masked_fill, nll, pool, same_shape_loss, setitem
-from shapelens.probe.worker.ops_shapes import bmm, cat, flatten, linear, matmul, mm, permute, softmax, stack, transpose, view
+from shapelens.probe.worker.ops_shapes import (
+    bmm,
+    cat,
+    flatten,
+    linear,
+    matmul,
+    mm,
+    permute,
+    softmax,
+    stack,
+    transpose,
+    view,
+)
 
 __all__ = ["CHECKS", "Label", "Problem", "check", "meta_result"]
 

@@ -3,7 +3,6 @@ to them)."""
 
 from __future__ import annotations
 
-
 import torch
 
 from shapelens.probe.worker.op_args import Label, Problem, arg, dims_text, is_tensor

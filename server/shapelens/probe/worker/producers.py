@@ -4,7 +4,7 @@ value that would make the widths agree (the probe verifies which fix makes the f
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

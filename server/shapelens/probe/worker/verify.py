@@ -10,7 +10,7 @@ resolves the most errors wins, and the errors it resolves are told as one findin
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from shapelens.report.codes import is_error as code_is_error
 
