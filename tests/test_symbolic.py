@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import jsonschema
-
 import pytest
+
 from conftest import SAMPLES
 from helpers import shape_of
-
 from shapelens.cli.check import json_document, merge
 from shapelens.lsp import render
 from shapelens.report.collapse import fold

@@ -117,7 +117,7 @@ class Engine:
                     with self._cache_lock:
                         self.cache.merge(plan.target, fingerprints, ends, skip, response["result"])
                 report = build_report(plan.target, sources, response)
-                if plan.trusted:
+                if plan.trusted and tree is not None:
                     self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")

@@ -10,8 +10,19 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-from test_lsp_server import (DATA, EX2, ROOT, capabilities, diagnostics, did_change, did_open, hover, inlay_hints,
-                             make_client, opened)
+from test_lsp_server import (
+    DATA,
+    EX2,
+    ROOT,
+    capabilities,
+    diagnostics,
+    did_change,
+    did_open,
+    hover,
+    inlay_hints,
+    make_client,
+    opened,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 CNN = DATA / "cifar_cnn.py"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from typing import Callable
+from collections.abc import Callable
 
 from shapelens.analysis.source import assigned_names, flat_body
 

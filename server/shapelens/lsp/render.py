@@ -101,8 +101,8 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
     notes = []
     if summary.assumed:
         notes.append(f"Inputs the probe made up: {summary.assumed}. Numbers come from the file.")
-    elif summary.symbols:
-        notes.append(assumed_note(summary.symbols))
+    elif (note := assumed_note(summary.symbols)) is not None:
+        notes.append(note)
     if device in (None, "meta"):
         notes.append("Probed on the meta device: shapes only, no parameter memory was allocated.")
     if notes:

@@ -124,9 +124,12 @@ def hover(ls: ShapelensServer, params: types.HoverParams) -> types.Hover | None:
     # On a squiggle whose mismatch has a chain: the chain's table, then what is hovered there.
     chained = locate.finding_at(analysis.report.findings_for(analysis.report.path), here)
     found = locate.entry_at(analysis.source, here, analysis.entries, analysis.classes)
-    if found is None and chained is None:
+    if found is not None:
+        target, hovered = found
+    elif chained is not None:
+        target, hovered = None, chained.range
+    else:
         return None
-    target, hovered = found if found is not None else (None, chained.range)
     text = render.hover_text(target, chained, analysis.report.stats.get("device"))
     rng = lines.range_to_new(hovered)
     return types.Hover(contents=ls.markdown(text), range=now.range_out(rng) if rng else None)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from shapelens.probe import protocol
-from shapelens.report.model import (ChainStep, ClassSummary, Finding, Fix, ProbeReport, Related, ShapeEntry, SummaryRow,
-                                    TextEdit)
+from shapelens.report.model import (
+    ChainStep,
+    ClassSummary,
+    Finding,
+    Fix,
+    ProbeReport,
+    Related,
+    ShapeEntry,
+    SummaryRow,
+    TextEdit,
+)
 from shapelens.report.positions import LineIndex
 
 

@@ -1,7 +1,6 @@
 """A CIFAR-10 CNN probed alone: its 32x32 input is assumed, so H and W are symbols while the
 channel counts (3, 32, 64) come from the file."""
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

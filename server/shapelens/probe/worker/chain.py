@@ -27,7 +27,7 @@ class Step(NamedTuple):
     path: str | None
     span: tuple | None
     shape: str  # the shape the tensor had, as hovers show it
-    prev: "Step | None"
+    prev: Step | None
 
 
 def get(t: Any) -> Step | None:
@@ -93,7 +93,7 @@ def after_op(name: str, args: tuple, result: Any, where, shape_of) -> None:
 class _Later(NamedTuple):
     """The chain of a tensor that had none yet when an op used it (it is named afterwards)."""
 
-    source: "weakref.ref"
+    source: weakref.ref
 
 
 def steps(t: torch.Tensor, shape_of) -> list[Step]:
