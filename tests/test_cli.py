@@ -38,7 +38,12 @@ def samples_json():
 def test_text_output_lists_exactly_the_expected_findings(samples_text):
     assert samples_text.returncode == 1
     lines = samples_text.stdout.strip().splitlines()
-    findings = [LINE.match(line) for line in lines[:-1]]
+    # A finding's further lines (the chain that led to a mismatch) are indented under it.
+    more = [line for line in lines[:-1] if line.startswith("    ")]
+    assert more == ["    x [2, 16, 128] → self.proj → [2, 16, 256] → self.attn expects 128",
+                    "    input_ids [1, 10] → self.embedding → [1, 10, 128] → self.projection → [1, 10, 256] → "
+                    "self.linear expects 128"]
+    findings = [LINE.match(line) for line in lines[:-1] if line not in more]
     assert all(findings), lines
     got = sorted((Path(m["path"]).name, int(m["line"]), m["code"]) for m in findings)
     assert got == [

@@ -30,8 +30,9 @@ def test_seed000_ex2_reports_the_linear_mismatch_on_embed_dim(engine):
     assert finding.range == locate(path, "self.linear = nn.Linear(embed_dim, 256)", "embed_dim")
     assert finding.severity == "error"
     assert "in_features=128" in finding.message and "256" in finding.message
-    # Related information points at the layer that produced the 256 features.
-    assert len(finding.related) == 1
+    # Related information points at the layer that produced the 256 features, then at each step
+    # of the flow from the input (tests/test_symbolic.py checks the steps).
+    assert len(finding.related) == 1 + 3
     assert finding.related[0].range["start"]["line"] == locate(path, "self.projection = nn.Linear", "self")["start"]["line"]
     assert "self.projection" in finding.related[0].message
     fix = finding.fixes[0]

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shapelens.analysis.fingerprint import class_fingerprints
+from shapelens.analysis.names import undefined_at_module_level
 from shapelens.analysis.plan import ProbePlan, build_plan
 from shapelens.analysis.resolve import Resolver
-from shapelens.analysis.source import parse
+from shapelens.analysis.source import parse, span
 from shapelens.analysis.static_plan import build_static_plan
 from shapelens.analysis.stmtcache import StatementCache
 from shapelens.cache import ClassCache
@@ -125,6 +126,8 @@ class Engine:
                     with self._cache_lock:
                         self.cache.merge(plan.target, fingerprints, ends, skip, response["result"])
                 report = build_report(plan.target, sources, response)
+                if plan.trusted and tree is not None:
+                    self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")
             report.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -132,6 +135,19 @@ class Engine:
 
         fut.add_done_callback(done)
         return req_id, out
+
+    @staticmethod
+    def _half_typed(path: str, text: str, tree: ast.Module, report: ProbeReport) -> None:
+        """One note per module-level statement that reads a name defined nowhere (a half-typed
+        name): the plan skips such a statement, and without the note nothing would say why."""
+        idx = LineIndex(text)
+        said = {f.range["start"]["line"] for f in report.findings if f.path == path}
+        for name in undefined_at_module_level(tree):
+            rng = idx.to_range(span(name))
+            if rng["start"]["line"] not in said:
+                report.findings.append(Finding.note(path, rng, f"the probe could not run this: NameError: name "
+                                                               f"'{name.id}' is not defined"))
+        report.findings.sort(key=Finding.sort_key)
 
     def _cacheable(self, plan: ProbePlan, text: str, tree: ast.Module | None, options: ProbeOptions):
         """Fingerprints of the target's classes, and those whose cached results still hold."""

@@ -101,7 +101,9 @@ def test_a_use_maps_to_the_nearest_preceding_assignment_in_its_own_function():
 
 def test_shape_text_and_sizes():
     assert render.shape_text([2, 3]) == "[2, 3]" and render.shape_text([17, 3], "[B, 3]") == "[B, 3]"
-    assert render.assumed_dims([17, 13, 64], "[B, T, 64]") == [("B", 17), ("T", 13)]
+    assert render.shape_text([17, 32, 16], ["B", "32", "H/2"]) == "[B, 32, H/2]"
+    assert render.assumed_note({"B": 17, "H": 32}) == ("`B`, `H`: sizes the probe assumed (probed as B=17, H=32); "
+                                                       "numbers come from the file.")
     assert (render.nbytes(512), render.nbytes(132096), render.nbytes(3 << 30)) == ("512 B", "129.0 KiB", "3.0 GiB")
 
 

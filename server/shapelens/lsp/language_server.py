@@ -20,7 +20,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
 from shapelens import __version__
-from shapelens.lsp import convert, locate
+from shapelens.lsp import carry, convert, locate
 from shapelens.lsp.engines import Engines
 from shapelens.lsp.filtering import ReportFilter
 from shapelens.lsp.probes import Job, Scheduler
@@ -139,6 +139,9 @@ class ShapelensServer(LanguageServer):
         doc = self.open_document(job.uri)
         if doc is None or doc.version != job.version or job.engines is not self.engines or not self.settings.enable:
             return  # computed for a version, interpreter or setting that is gone: never shown
+        previous = self.analyses.get(job.uri)
+        if previous is not None:  # a half-typed file keeps the shapes of its unchanged lines
+            report = carry.carry_over(previous.text, previous.report, job.text, report)
         report = self.report_filter.apply(report, job.text)
         self.analyses[job.uri] = Analysis(job.version, job.text, report)
         self.publish(job.uri, job.version, job.text, report)

@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 
 from shapelens.analysis.source import parse, span
-from shapelens.report.model import ClassSummary, Range, ShapeEntry
+from shapelens.report.model import ClassSummary, Finding, Range, ShapeEntry
 from shapelens.report.positions import LineIndex
 
 Pos = tuple[int, int]  # (line, UTF-16 character), 0-based
@@ -125,6 +125,11 @@ def forward_tensors(src: Source, entries: list[ShapeEntry]) -> list[ShapeEntry]:
               if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "forward"]
     return [e for e in entries if e.kind == "tensor" and e.name != "_"
             and any(within(e.range, {"start": s, "end": end}) for s, end in bodies)]
+
+
+def finding_at(findings: list[Finding], pos: Pos) -> Finding | None:
+    """The finding under `pos` that tells its mismatch as a chain of steps (the squiggle's hover)."""
+    return next((f for f in findings if f.chain and contains(f.range, pos)), None)
 
 
 def class_at(src: Source, pos: Pos, classes: list[ClassSummary]) -> ClassSummary | None:

@@ -71,11 +71,6 @@ class _Lines:
 
 def model_view(summary: ClassSummary, src: Source, entries: list[ShapeEntry], findings: list[Finding],
                device: str | None) -> dict:
-    names = render.assumed_names(summary.assumed)
-
-    def dims(shape: list[int] | None) -> str:
-        return "—" if shape is None else f"[{', '.join(names.get(d, str(d)) for d in shape)}]"
-
     lines = _Lines(src, entries, [f for f in findings if f.severity == "error" and f.path == summary.path])
     top = next((r for r in summary.rows if r.depth == 0), None)
     rows: list[ViewRow] = []
@@ -88,7 +83,8 @@ def model_view(summary: ClassSummary, src: Source, entries: list[ShapeEntry], fi
         _, owner, parent_line = owners[-1] if owners else (0, summary.name, None)
         stmt = lines.statement(owner, r.name.rsplit(".", 1)[-1])
         line = stmt["start"]["line"] if stmt else parent_line
-        rows.append(ViewRow(r.name, r.depth, r.layer, dims(r.input_shape), dims(r.output_shape), r.params, line,
+        rows.append(ViewRow(r.name, r.depth, r.layer, render.dims_text(r.input_shape, r.input_symbolic),
+                            render.dims_text(r.output_shape, r.output_symbolic), r.params, line,
                             lines.mismatch(stmt)))
         owners.append((r.depth, r.layer, line))
     return {
@@ -99,8 +95,8 @@ def model_view(summary: ClassSummary, src: Source, entries: list[ShapeEntry], fi
         "paramBytes": summary.param_bytes,
         "weights": render.nbytes(summary.param_bytes),
         "assumed": summary.assumed,
-        "input": dims(top.input_shape) if top else "—",
-        "output": dims(top.output_shape) if top else "—",
+        "input": render.dims_text(top.input_shape, top.input_symbolic) if top else "—",
+        "output": render.dims_text(top.output_shape, top.output_symbolic) if top else "—",
         "mismatches": sum(1 for r in rows if r.mismatch),
         "rows": [_run_json(run) for run in collapse_rows(rows, ViewRow.key)],
     }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from shapelens.report.model import ClassSummary, ShapeEntry
+from shapelens.report.collapse import fold
+from shapelens.report.model import ClassSummary, Finding, ShapeEntry
 
 UNTRUSTED = ("**shapelens**: shapes are unavailable because the workspace is untrusted, so none of its "
              "code is run. Trust the workspace (VS Code: *Manage Workspace Trust*; other editors: the "
@@ -12,7 +13,10 @@ UNTRUSTED = ("**shapelens**: shapes are unavailable because the workspace is unt
 _EMBEDDING = re.compile(r"^Embedding\((?P<rows>\d+), (?P<cols>\d+)(?P<rest>.*)\)$")
 
 
-def shape_text(shape: list[int] | None, symbolic: str | None = None) -> str:
+def shape_text(shape: list[int] | None, symbolic: str | list[str] | None = None) -> str:
+    """`[B, 32, H/2, W/2]` where dims were assumed, else the numbers."""
+    if isinstance(symbolic, list):
+        return f"[{', '.join(symbolic)}]"
     if symbolic:
         return symbolic
     return "?" if shape is None else f"[{', '.join(str(d) for d in shape)}]"
@@ -29,32 +33,18 @@ def nbytes(n: int) -> str:
     return f"{size:.1f} GiB"
 
 
-def assumed_dims(shape: list[int] | None, symbolic: str | None) -> list[tuple[str, int]]:
-    """The named dims of a symbolic shape with the sizes the probe used for them."""
-    if not shape or not symbolic:
-        return []
-    names = [t.strip() for t in symbolic.strip("[]").split(",")]
-    out: list[tuple[str, int]] = []
-    for name, size in zip(names, shape):
-        if name and not name.lstrip("-").isdigit() and (name, size) not in out:
-            out.append((name, size))
-    return out
-
-
-def _assumed_note(*pairs: list[tuple[str, int]]) -> str | None:
-    seen: list[tuple[str, int]] = []
-    for group in pairs:
-        seen += [p for p in group if p not in seen]
-    if not seen:
+def assumed_note(symbols: dict[str, int]) -> str | None:
+    """`B`, `H`: sizes the probe assumed, with the values they were probed at."""
+    if not symbols:
         return None
-    names = ", ".join(f"`{n}`" for n, _ in seen)
-    values = ", ".join(f"{n}={v}" for n, v in seen)
+    names = ", ".join(f"`{n}`" for n in symbols)
+    values = ", ".join(f"{n}={v}" for n, v in symbols.items())
     return f"{names}: sizes the probe assumed (probed as {values}); numbers come from the file."
 
 
 def tensor_hover(entry: ShapeEntry) -> str:
     lines = [f"**{entry.name}** · `{shape_text(entry.shape, entry.symbolic)}` {entry.dtype or ''}".rstrip()]
-    note = _assumed_note(assumed_dims(entry.shape, entry.symbolic))
+    note = assumed_note(entry.symbols)
     if note:
         lines += ["", note]
     return "\n".join(lines)
@@ -70,8 +60,7 @@ def layer_hover(entry: ShapeEntry) -> str:
     table = embedding_note(entry)
     if table:
         lines += ["", table]
-    note = _assumed_note(assumed_dims(entry.input_shape, entry.input_symbolic),
-                         assumed_dims(entry.output_shape, entry.output_symbolic))
+    note = assumed_note(entry.symbols)
     if note:
         lines += ["", note]
     return "\n".join(lines)
@@ -96,22 +85,24 @@ def embedding_note(entry: ShapeEntry) -> str | None:
 
 
 def class_summary(summary: ClassSummary, device: str | None = None) -> str:
-    """A torchinfo-like table of the probed model; dims the probe made up are shown by name."""
-    names = assumed_names(summary.assumed)
-
-    def dims(shape: list[int] | None) -> str:
-        return "—" if shape is None else f"[{', '.join(names.get(d, str(d)) for d in shape)}]"
-
+    """A torchinfo-like table of the probed model, repeated blocks folded into one row; dims
+    the probe made up are shown by their symbols and formulas, as everywhere else."""
     top = next((r for r in summary.rows if r.depth == 0), None)
     lines = [f"**{summary.name}** · {summary.total_params:,} parameters · {nbytes(summary.param_bytes)} of weights"]
     if top is not None:
-        lines += ["", f"input `{dims(top.input_shape)}` → output `{dims(top.output_shape)}`"]
+        lines += ["", f"input `{dims_text(top.input_shape, top.input_symbolic)}` → output "
+                      f"`{dims_text(top.output_shape, top.output_symbolic)}`"]
     lines += ["", "| layer | type | input | output | params |", "|:--|:--|:--|:--|--:|"]
-    lines += [f"| {r.name} | {r.layer} | {dims(r.input_shape)} | {dims(r.output_shape)} | {r.params:,} |"
-              for r in summary.rows if r.depth > 0]
+    for f in fold([r for r in summary.rows if r.depth > 0]):
+        r = f.row
+        name = f"{f.name} · {f.label}" if f.count > 1 else f.name
+        lines.append(f"| {name} | {r.layer} | {dims_text(r.input_shape, r.input_symbolic)} | "
+                     f"{dims_text(r.output_shape, r.output_symbolic)} | {f.params:,} |")
     notes = []
     if summary.assumed:
-        notes.append(f"Inputs the probe made up: {summary.assumed}.")
+        notes.append(f"Inputs the probe made up: {summary.assumed}. Numbers come from the file.")
+    elif (note := assumed_note(summary.symbols)) is not None:
+        notes.append(note)
     if device in (None, "meta"):
         notes.append("Probed on the meta device: shapes only, no parameter memory was allocated.")
     if notes:
@@ -119,11 +110,29 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def assumed_names(assumed: str | None) -> dict[int, str]:
-    """"B=17, T=13" -> {17: "B", 13: "T"}: the probe picks sizes no real width is likely to have."""
-    out: dict[int, str] = {}
-    for part in (assumed or "").split(","):
-        name, _, size = part.strip().partition("=")
-        if name and size.isdigit():
-            out[int(size)] = name
-    return out
+def dims_text(shape: list[int] | None, symbolic: list[str] | None) -> str:
+    """A summary cell: the symbolic dims where some were assumed, else the numbers."""
+    return "—" if shape is None and not symbolic else shape_text(shape, symbolic)
+
+
+def hover_text(target: ShapeEntry | ClassSummary | None, chained: Finding | None = None,
+               device: str | None = None) -> str:
+    """A hover: the chain of the mismatch under the cursor (if any), then the hovered entry."""
+    parts = [chain_table(chained)] if chained is not None and chained.chain else []
+    if isinstance(target, ClassSummary):
+        parts.append(class_summary(target, device))
+    elif target is not None:
+        parts.append(layer_hover(target) if target.kind == "layer" else tensor_hover(target))
+    return "\n\n---\n\n".join(p for p in parts if p)
+
+
+def chain_table(finding: Finding) -> str | None:
+    """The flow that brought the tensor to the layer that rejects it, one row per step."""
+    if not finding.chain:
+        return None
+    lines = [f"**{finding.message.splitlines()[0]}**", "", "| step | line | shape |", "|:--|--:|:--|"]
+    for step in finding.chain:
+        where = step.range["start"]["line"] + 1
+        place = f"{where}" if step.path is None else f"{step.path.rsplit('/', 1)[-1]}:{where}"
+        lines.append(f"| `{step.label}` | {place} | `{step.shape}` |")
+    return "\n".join(lines)

@@ -17,7 +17,6 @@ from pygls.capabilities import get_capability
 from shapelens.lsp import convert, locate, modelview, render
 from shapelens.lsp.language_server import COLD_START, MODEL_SUMMARY, ShapelensServer, daemon
 from shapelens.lsp.settings import SECTION, Settings, merge, section_of
-from shapelens.report.model import ClassSummary
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +120,17 @@ def hover(ls: ShapelensServer, params: types.HoverParams) -> types.Hover | None:
     line = lines.to_old(pos["line"])
     if line is None:
         return None  # the line changed since the last probe; its shapes would be stale
-    found = locate.entry_at(analysis.source, (line, pos["character"]), analysis.entries, analysis.classes)
-    if found is None:
-        return None
-    target, hovered = found
-    if isinstance(target, ClassSummary):
-        text = render.class_summary(target, analysis.report.stats.get("device"))
-    elif target.kind == "layer":
-        text = render.layer_hover(target)
+    here = (line, pos["character"])
+    # On a squiggle whose mismatch has a chain: the chain's table, then what is hovered there.
+    chained = locate.finding_at(analysis.report.findings_for(analysis.report.path), here)
+    found = locate.entry_at(analysis.source, here, analysis.entries, analysis.classes)
+    if found is not None:
+        target, hovered = found
+    elif chained is not None:
+        target, hovered = None, chained.range
     else:
-        text = render.tensor_hover(target)
+        return None
+    text = render.hover_text(target, chained, analysis.report.stats.get("device"))
     rng = lines.range_to_new(hovered)
     return types.Hover(contents=ls.markdown(text), range=now.range_out(rng) if rng else None)
 

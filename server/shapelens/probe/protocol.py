@@ -33,6 +33,15 @@ class Related(TypedDict):
     message: str
 
 
+class ChainStep(TypedDict):
+    """A step of the flow that brought a tensor to the layer rejecting it (the last step)."""
+
+    label: str  # `input_ids`, `self.embedding`, `view`
+    shape: str  # `[1, 10, 128]`; the last step: `expects 128`
+    path: str
+    span: SpanList
+
+
 class Finding(TypedDict):
     code: str
     path: str
@@ -41,6 +50,7 @@ class Finding(TypedDict):
     related: list[Related]
     fixes: list[Fix]
     owner: str | None  # the class whose probe found it (None: module-level code)
+    chain: NotRequired[list[ChainStep]]
     # Worker-internal, stripped before the result leaves the worker: the same problem told from
     # other constructor arguments, and whether other input sizes could make it go away.
     alts: NotRequired[list[Finding]]
@@ -52,9 +62,10 @@ class TensorShape(TypedDict):
     span: SpanList
     name: str
     shape: list[int]
-    symbolic: str | None
+    symbolic: str | None  # `[B, 32, H/2, W/2]` where dims were assumed
     dtype: str
     owner: str | None
+    symbols: NotRequired[dict[str, int]]  # the assumed sizes the dims use, as probed ({"H": 32})
 
 
 class LayerShape(TypedDict):
@@ -63,12 +74,13 @@ class LayerShape(TypedDict):
     name: str
     input_shape: list[int] | None
     output_shape: list[int] | None
-    input_symbolic: str | None
-    output_symbolic: str | None
+    input_symbolic: list[str] | None  # each dim as hovers show it, where dims were assumed
+    output_symbolic: list[str] | None
     layer: str
     params: int
     param_bytes: int
     owner: str | None
+    symbols: NotRequired[dict[str, int]]
 
 
 class SummaryRow(TypedDict):
@@ -78,6 +90,9 @@ class SummaryRow(TypedDict):
     input_shape: list[int] | None
     output_shape: list[int] | None
     params: int
+    input_symbolic: NotRequired[list[str] | None]
+    output_symbolic: NotRequired[list[str] | None]
+    signature: NotRequired[str | None]  # equal for submodules built alike: repeated blocks fold
 
 
 class ClassShape(TypedDict):
@@ -89,6 +104,7 @@ class ClassShape(TypedDict):
     param_bytes: int
     assumed: str | None
     owner: str | None
+    symbols: NotRequired[dict[str, int]]
 
 
 class Result(TypedDict):
@@ -132,30 +148,38 @@ def public(f: Finding) -> Finding:
     return {k: v for k, v in f.items() if k not in INTERNAL_KEYS}  # type: ignore[return-value]
 
 
+def chain_step(label: str, shape: str, path: str, span: Sequence[int]) -> ChainStep:
+    return {"label": label, "shape": shape, "path": path, "span": list(span)}
+
+
 def tensor_shape(path: str, span: Sequence[int], name: str, shape: list[int], symbolic: str | None, dtype: str,
-                 owner: str | None) -> TensorShape:
+                 owner: str | None, symbols: dict[str, int] | None = None) -> TensorShape:
     return {"path": path, "span": list(span), "name": name, "shape": shape, "symbolic": symbolic, "dtype": dtype,
-            "owner": owner}
+            "owner": owner, "symbols": symbols or {}}
 
 
 def layer_shape(path: str, span: Sequence[int], name: str, input_shape: list[int] | None,
-                output_shape: list[int] | None, input_symbolic: str | None, output_symbolic: str | None, layer: str,
-                params: int, param_bytes: int, owner: str | None) -> LayerShape:
+                output_shape: list[int] | None, input_symbolic: list[str] | None, output_symbolic: list[str] | None,
+                layer: str, params: int, param_bytes: int, owner: str | None,
+                symbols: dict[str, int] | None = None) -> LayerShape:
     return {"path": path, "span": list(span), "name": name, "input_shape": input_shape, "output_shape": output_shape,
             "input_symbolic": input_symbolic, "output_symbolic": output_symbolic, "layer": layer, "params": params,
-            "param_bytes": param_bytes, "owner": owner}
+            "param_bytes": param_bytes, "owner": owner, "symbols": symbols or {}}
 
 
 def summary_row(name: str, layer: str, depth: int, input_shape: list[int] | None, output_shape: list[int] | None,
-                params: int) -> SummaryRow:
+                params: int, input_symbolic: list[str] | None = None, output_symbolic: list[str] | None = None,
+                signature: str | None = None) -> SummaryRow:
     return {"name": name, "layer": layer, "depth": depth, "input_shape": input_shape, "output_shape": output_shape,
-            "params": params}
+            "params": params, "input_symbolic": input_symbolic, "output_symbolic": output_symbolic,
+            "signature": signature}
 
 
 def class_shape(path: str, span: Sequence[int], name: str, rows: list[SummaryRow], total_params: int,
-                param_bytes: int, assumed: str | None, owner: str | None) -> ClassShape:
+                param_bytes: int, assumed: str | None, owner: str | None,
+                symbols: dict[str, int] | None = None) -> ClassShape:
     return {"path": path, "span": list(span), "name": name, "rows": rows, "total_params": total_params,
-            "param_bytes": param_bytes, "assumed": assumed, "owner": owner}
+            "param_bytes": param_bytes, "assumed": assumed, "owner": owner, "symbols": symbols or {}}
 
 
 def result(findings: list[Finding], tensors: list[TensorShape], layers: list[LayerShape],

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from shapelens.probe import protocol
-from shapelens.report.model import ClassSummary, Finding, Fix, ProbeReport, Related, ShapeEntry, SummaryRow, TextEdit
+from shapelens.report.model import (
+    ChainStep,
+    ClassSummary,
+    Finding,
+    Fix,
+    ProbeReport,
+    Related,
+    ShapeEntry,
+    SummaryRow,
+    TextEdit,
+)
 from shapelens.report.positions import LineIndex
 
 
@@ -30,6 +40,8 @@ def finding_from(raw: protocol.Finding, ranges: Ranges) -> Finding:
         fixes=[Fix(f["title"], [TextEdit(ranges(e["path"], e["span"]), e["new_text"]) for e in f["edits"]],
                    f["edits"][0]["path"] if f["edits"] and f["edits"][0]["path"] != path else None)
                for f in raw.get("fixes", [])],
+        chain=[ChainStep(c["label"], c["shape"], ranges(c["path"], c["span"]), c["path"] if c["path"] != path else None)
+               for c in raw.get("chain", [])],
     )
 
 
@@ -53,22 +65,31 @@ def build_report(path: str, sources: dict[str, str], response: dict) -> ProbeRep
     report.findings = sorted((finding_from(f, ranges) for f in result["findings"]), key=Finding.sort_key)
     for t in result["tensors"]:
         report.shapes.append(ShapeEntry(t["path"], ranges(t["path"], t["span"]), t["name"], "tensor",
-                                        shape=t["shape"], symbolic=t["symbolic"], dtype=t["dtype"]))
+                                        shape=t["shape"], symbolic=t["symbolic"], dtype=t["dtype"],
+                                        symbols=t.get("symbols") or {}))
     for layer in result["layers"]:
         report.shapes.append(ShapeEntry(
             layer["path"], ranges(layer["path"], layer["span"]), layer["name"], "layer",
             input_shape=layer["input_shape"], output_shape=layer["output_shape"], layer=layer["layer"],
-            params=layer["params"], param_bytes=layer["param_bytes"], input_symbolic=layer["input_symbolic"],
-            output_symbolic=layer["output_symbolic"]))
+            params=layer["params"], param_bytes=layer["param_bytes"], input_symbolic=_dims(layer["input_symbolic"]),
+            output_symbolic=_dims(layer["output_symbolic"]), symbols=layer.get("symbols") or {}))
     report.shapes.sort(key=lambda s: (s.path, s.range["start"]["line"], s.range["start"]["character"]))
     for c in result["classes"]:
         report.classes.append(ClassSummary(
             c["path"], ranges(c["path"], c["span"]), c["name"],
-            [SummaryRow(r["name"], r["layer"], r["depth"], r["input_shape"], r["output_shape"], r["params"])
-             for r in c["rows"]], c["total_params"], c["param_bytes"], c["assumed"]))
+            [SummaryRow(r["name"], r["layer"], r["depth"], r["input_shape"], r["output_shape"], r["params"],
+                        _dims(r.get("input_symbolic")), _dims(r.get("output_symbolic")), r.get("signature"))
+             for r in c["rows"]], c["total_params"], c["param_bytes"], c["assumed"], c.get("symbols") or {}))
     report.stats = result.get("stats", {})
     _clip(report, sources)
     return report
+
+
+def _dims(value) -> list[str] | None:
+    """Symbolic dims as a list of texts (a worker of an older version sends one string)."""
+    if isinstance(value, str):
+        return [d.strip() for d in value.strip("[]").split(",")]
+    return list(value) if value else None
 
 
 def _clip(report: ProbeReport, sources: dict[str, str]) -> None:

@@ -53,6 +53,24 @@ class Related:
 
 
 @dataclass
+class ChainStep:
+    """One step of the flow that brought a tensor to the layer that rejects it: where the tensor
+    was made (an input, a layer's call, a view/flatten/cat/permute) and the shape it had then.
+    The last step is the consumer: its `shape` says what it expects."""
+
+    label: str  # `input_ids`, `self.embedding`, `view`
+    shape: str  # `[1, 10, 128]`; for the consumer: `expects 128`
+    range: Range
+    path: str | None = None  # when not the finding's own file
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"label": self.label, "shape": self.shape, "range": self.range}
+        if self.path:
+            out["path"] = self.path
+        return out
+
+
+@dataclass
 class Finding:
     path: str
     range: Range
@@ -61,9 +79,10 @@ class Finding:
     message: str
     related: list[Related] = field(default_factory=list)
     fixes: list[Fix] = field(default_factory=list)
+    chain: list[ChainStep] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "range": self.range,
             "severity": self.severity,
             "code": self.code,
@@ -71,12 +90,15 @@ class Finding:
             "related": [r.to_json() for r in self.related],
             "fixes": [f.to_json() for f in self.fixes],
         }
+        if self.chain:
+            out["chain"] = [c.to_json() for c in self.chain]
+        return out
 
     @classmethod
     def of(cls, code: str, path: str, range: Range, message: str, related: list[Related] | None = None,
-           fixes: list[Fix] | None = None) -> Finding:
+           fixes: list[Fix] | None = None, chain: list[ChainStep] | None = None) -> Finding:
         """A finding whose severity is its code's (an unknown code raises codes.UnknownCode)."""
-        return cls(path, range, code, severity(code), message, related or [], fixes or [])
+        return cls(path, range, code, severity(code), message, related or [], fixes or [], chain or [])
 
     @classmethod
     def note(cls, path: str, range: Range, message: str) -> Finding:
@@ -103,9 +125,12 @@ class ShapeEntry:
     layer: str | None = None
     params: int | None = None
     param_bytes: int | None = None
-    input_symbolic: str | None = None
-    output_symbolic: str | None = None
-    assumed: str | None = None  # what the probe assumed to get here (e.g. "B=17, T=19")
+    # Layer entries: each dim as the hover shows it (`["B", "32", "H/2", "W/2"]`); None when no
+    # dim was assumed.
+    input_symbolic: list[str] | None = None
+    output_symbolic: list[str] | None = None
+    # The assumed sizes these dims use, with the values they were probed at ({"H": 32}).
+    symbols: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"range": self.range, "name": self.name, "kind": self.kind}
@@ -113,7 +138,10 @@ class ShapeEntry:
             out.update(shape=self.shape, symbolic=self.symbolic, dtype=self.dtype)
         else:
             out.update(input_shape=self.input_shape, output_shape=self.output_shape,
-                       layer=self.layer, params=self.params)
+                       layer=self.layer, params=self.params, input_symbolic=self.input_symbolic,
+                       output_symbolic=self.output_symbolic)
+        if self.symbols:
+            out["symbols"] = dict(self.symbols)
         return out
 
 
@@ -125,6 +153,10 @@ class SummaryRow:
     input_shape: list[int] | None
     output_shape: list[int] | None
     params: int
+    input_symbolic: list[str] | None = None
+    output_symbolic: list[str] | None = None
+    # Equal for submodules built alike (same class, same arguments): repeated blocks collapse.
+    signature: str | None = None
 
 
 @dataclass
@@ -136,6 +168,7 @@ class ClassSummary:
     total_params: int
     param_bytes: int
     assumed: str | None = None
+    symbols: dict[str, int] = field(default_factory=dict)  # assumed sizes used by the rows' dims
 
 
 @dataclass

@@ -41,7 +41,10 @@ class _Paint:
 def headline(outcome: Outcome, f: Finding, paint: _Paint) -> str:
     s = f.range["start"]
     where = paint("path", f"{outcome.display(f.path)}:{s['line'] + 1}:{s['character'] + 1}:")
-    return f"{where} {paint(f.severity, f.severity)}{paint('code', f'[{f.code}]')} {f.message}"
+    first, *more = f.message.splitlines() or [""]
+    head = f"{where} {paint(f.severity, f.severity)}{paint('code', f'[{f.code}]')} {first}"
+    # the flow that led there, indented, so each finding keeps one first line
+    return "\n".join([head, *(f"    {line}" for line in more)])
 
 
 def concise(outcome: Outcome) -> str:

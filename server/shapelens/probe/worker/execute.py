@@ -13,9 +13,10 @@ from shapelens.analysis.instrument import REC, instrument_block
 from shapelens.analysis.source import assigned_names, flat_body, span, stmt_key
 from shapelens.probe import protocol
 from shapelens.probe.worker import state as probe
+from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
-from shapelens.probe.worker.state import ProbeTimeout, State
+from shapelens.probe.worker.state import ProbeTimeout, Site, State
 from shapelens.report.codes import PROBE_INCOMPLETE
 
 
@@ -51,10 +52,12 @@ def make_rec(state: State, path: str):
             except (AttributeError, RuntimeError):
                 pass
             key = (path, (line, col, end_line, end_col))
+            if getattr(value, "_sl_named_at", None) is None:
+                value._sl_named_at = Site(path, key[1])  # a mismatch's chain may start here
             if key not in state.tensors:
-                shape = list(value.shape)
-                state.tensors[key] = protocol.tensor_shape(path, key[1], name, shape, state.symbolic(shape),
-                                                           str(value.dtype).removeprefix("torch."), state.owner)
+                state.tensors[key] = protocol.tensor_shape(
+                    path, key[1], name, list(value.shape), symexpr.shape_text(value),
+                    str(value.dtype).removeprefix("torch."), state.owner, symexpr.used_symbols(value))
         except Exception:  # noqa: BLE001 — recording must never change what user code does
             pass
 

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from shapelens.probe.worker import provenance
+from shapelens.probe.worker import chain, provenance, symexpr
 from shapelens.probe.worker import state as probe
+from shapelens.probe.worker.origin import describe, find_site, fmt_shape
 from shapelens.probe.worker.rules import rule_for
 from shapelens.probe.worker.state import LayerInfo, layer_info
 from shapelens.probe.worker.tying import check_params
@@ -29,7 +30,7 @@ def pre_hook(module: nn.Module, args: tuple, kwargs: dict):
         # What the layer really receives, before a mismatch is repaired to probe on.
         _, x = first_tensor(args, kwargs)
         if x is not None:
-            info.record(list(x.shape), None)
+            info.record(x, None)
     rule = rule_for(type(module))
     if rule is None:
         return None
@@ -52,9 +53,11 @@ def forward_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> A
     out = _first_out(output)
     info = layer_info(module)
     if info is not None:
-        info.record(list(x.shape) if x is not None else None, list(out.shape) if out is not None else None)
+        info.record(x, out)
     if out is None:
         return None
+    if info is not None and info.direct:
+        chain.made(out, describe(module), find_site(depth=2), x, fmt_shape)
     if info is not None and info.restore is not None:
         return _restored(info, output, out)
     rule = rule_for(type(module))
@@ -73,6 +76,9 @@ def _restored(info: LayerInfo, output: Any, out: torch.Tensor) -> Any:
     real, info.restore = info.restore, None
     new = out.new_zeros(real.shape) if out.dim() == real.dim() else out
     provenance.put(new, provenance.get(real))
+    if new is not out:
+        symexpr.put(new, symexpr.get(real) or ())
+        chain.passed(new, real)
     if isinstance(output, torch.Tensor):
         return new
     return (new, *output[1:]) if isinstance(output, tuple) else output

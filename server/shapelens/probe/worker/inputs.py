@@ -16,6 +16,7 @@ from torch import nn
 
 from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
+from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
 AnySpec = Spec | InputSpec | tuple  # a tuple: several tensors, like an LSTM's (h0, c0)
@@ -166,23 +167,27 @@ def merge(annotated: InputSpec, inferred: AnySpec | None) -> tuple[InputSpec | S
     return InputSpec(annotated.dtype, tuple(dims)), labels
 
 
-def make_input(spec: AnySpec, sizes: dict[str, int]):
+def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | None = None):
+    """A made-up input; each dim not given as a number is a symbol (shown by its label)."""
     if isinstance(spec, tuple):
-        return tuple(make_input(s, sizes) for s in spec)
-    dims = []
+        return tuple(make_input(s, sizes, labels) for s in spec)
+    dims, names = [], []
     for d in spec.dims:
         if isinstance(d, int):
             dims.append(d)
+            names.append(None)
         else:
             if d not in sizes:
                 sizes[d] = 19 + 2 * len(sizes)  # another size no real width is likely to have
             dims.append(sizes[d])
+            names.append((labels or {}).get(d, d))
     dtype = DTYPES.get(spec.dtype, torch.float32) if isinstance(spec, InputSpec) else spec.dtype
     if dtype.is_floating_point:
         t = torch.randn(dims, dtype=dtype)
     else:
         t = torch.randint(0, getattr(spec, "high", None) or 2, dims, dtype=dtype)
     t._sl_madeup = True
+    symexpr.seed(t, names)
     return t
 
 

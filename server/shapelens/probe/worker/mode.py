@@ -17,9 +17,9 @@ from torch.utils._pytree import tree_flatten, tree_map
 from shapelens.analysis.source import span
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
-from shapelens.probe.worker import fastmeta, ops, provenance
+from shapelens.probe.worker import chain, fastmeta, ops, provenance, symdims
 from shapelens.probe.worker import state as probe
-from shapelens.probe.worker.origin import call_site, describe, find_site, tensor_label
+from shapelens.probe.worker.origin import call_site, describe, find_site, fmt_shape, tensor_label
 from shapelens.probe.worker.producers import producer_alts, producer_text, single_producer
 from shapelens.probe.worker.state import ShapeMismatch, Site
 from shapelens.report.codes import SHAPE_ERROR
@@ -90,6 +90,7 @@ class ProbeMode(TorchFunctionMode):
             self._tag(result, name, func, args, kwargs, values)
         elif isinstance(result, (tuple, list)):
             provenance.propagate(name, args, kwargs, result)
+            symdims.propagate(name, func, args, kwargs, result)
             if name == "split" and args and isinstance(args[0], torch.Tensor):
                 size = args[1] if len(args) > 1 else kwargs.get("split_size", kwargs.get("split_size_or_sections"))
                 site = find_site(depth=2)
@@ -163,6 +164,8 @@ class ProbeMode(TorchFunctionMode):
                 elif result.numel() <= VALUE_LIMIT and name not in CREATION:
                     self._propagate_values(result, func, args, kwargs)
             provenance.propagate(name, args, kwargs, result)
+            symdims.propagate(name, func, args, kwargs, result)
+            chain.after_op(name, args, result, lambda: find_site(depth=4), fmt_shape)
             first = next((a for a in args if isinstance(a, torch.Tensor)), None)
             if first is not None and first is not result:
                 if getattr(result, "_sl_site", None) is None and getattr(first, "_sl_values", None) is not None:

@@ -17,6 +17,7 @@ from torch import nn
 from shapelens.analysis.index import ArgSite, CallSite
 from shapelens.analysis.source import Span, span
 from shapelens.probe.worker import state as probe
+from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.state import Site, layer_info
 
 if TYPE_CHECKING:
@@ -183,8 +184,12 @@ def describe(module: nn.Module) -> str:
 
 
 def fmt_shape(t: torch.Tensor) -> str:
-    state = probe.STATE
-    return state.symbolic(list(t.shape)) if state and state.symbolic(list(t.shape)) else str(list(t.shape))
+    """A shape as hovers show it: `[B, T, 256]` where dims were assumed."""
+    text = symexpr.shape_text(t)
+    if text is None:
+        with torch._C.DisableTorchFunction():  # called from hooks: a shape read needs no dispatch
+            text = str(list(t.shape))
+    return text
 
 
 def tensor_label(t: torch.Tensor) -> str:

@@ -13,7 +13,9 @@ from torch import nn
 
 from shapelens.analysis.hints import Hint, InputSpec, ProjectHints, jaxtyping_inputs
 from shapelens.analysis.index import method_def
+from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
+from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.inputs import dims_of, make_input, merge, param_spec
@@ -67,6 +69,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             labels.update(more)
             continue
         if inferred is None:
+            if _said_already(state, path, instance, fwd, node):
+                return None
             arg = next((a for a in fwd.args.args if a.arg == p.name), None)
             where = (arg.lineno, arg.col_offset, arg.lineno, arg.col_offset + len(p.name)) if arg else span(node)
             state.finding(PROBE_INCOMPLETE, path, where,
@@ -76,6 +80,21 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             return None
         specs[p.name] = inferred
     return Inputs(specs, labels)
+
+
+def _said_already(state: State, path: str, instance: nn.Module, fwd: ast.FunctionDef, node: ast.ClassDef) -> bool:
+    """Whether the reason forward's inputs are unknown was told already, or is a name not defined
+    (yet: half-typed): then that is the one note, not a second one on the def line."""
+    last = node.end_lineno or node.lineno
+    if any(f["path"] == path and node.lineno <= f["span"][0] <= last for f in state.findings):
+        return True  # building the class failed inside it, and said where
+    namespace = getattr(getattr(instance.forward, "__func__", None), "__globals__", {})
+    missing = first_undefined(fwd, namespace.__contains__)
+    if missing is None:
+        return False
+    state.finding("probe-incomplete", path, span(missing),
+                  f"the probe could not run this: NameError: name '{missing.id}' is not defined")
+    return True
 
 
 def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
@@ -127,10 +146,14 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
     if size is not None:
         sizes.update(H=size, W=size, D=size, L=size)
     with torch.no_grad():
-        made = {name: make_input(spec, sizes) for name, spec in found.specs.items()}
+        made = {name: make_input(spec, sizes, found.labels) for name, spec in found.specs.items()}
     dims = {d for s in found.specs.values() for d in dims_of(s)}
     used = {k: v for k, v in sizes.items() if k in dims}
     state.assumed = {v: found.labels.get(k, k) for k, v in used.items() if k not in SPATIAL}
+    # Spatial sides are searched among common sizes (32, 64, ...) that real widths have too:
+    # only batch, sequence and the other made-up sizes are rare enough to match back by value.
+    symexpr.begin({found.labels.get(k, k): v for k, v in used.items()},
+                  {found.labels.get(k, k) for k in used if k not in SPATIAL})
     aborted = False
     try:
         with torch.no_grad():
@@ -142,4 +165,5 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
         report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
     finally:
         state.assumed = {}
+        symexpr.end()
     return ", ".join(f"{found.labels.get(k, k)}={v}" for k, v in used.items()), aborted

@@ -4,6 +4,7 @@ of the tensors and layers at their source ranges, and one summary per class that
 from __future__ import annotations
 
 import ast
+import hashlib
 import types
 
 from torch import nn
@@ -85,17 +86,20 @@ def layer_entry(state: State, info: LayerInfo, seen: set) -> LayerShape | None:
     seen.add(key)
     params, nbytes = _params(info.module)
     first_in, in_sym, first_out, out_sym = info.first_in, info.in_sym, info.first_out, info.out_sym
+    symbols = info.symbols
     if isinstance(info.module, (nn.ModuleList, nn.ModuleDict)) and len(info.module):
         # Never called itself: what its first layer takes and its last layer gives.
         kids = list(info.module.children())
         head, tail = layer_info(kids[0]), layer_info(kids[-1])
         if head is not None and tail is not None:
             first_in, in_sym, first_out, out_sym = head.first_in, head.in_sym, tail.first_out, tail.out_sym
+            symbols = {**head.symbols, **tail.symbols}
     index = state.index(info.site.path)
     leaf = not list(info.module.children())
     return protocol.layer_shape(
         info.site.path, where, index.segment(where) if index else "", first_in, first_out, in_sym, out_sym,
-        repr(info.module).splitlines()[0] if leaf else type(info.module).__name__, params, nbytes, info.owner)
+        repr(info.module).splitlines()[0] if leaf else type(info.module).__name__, params, nbytes, info.owner,
+        symbols)
 
 
 def class_summary(state: State, cls: type, index: SourceIndex, target: str, assumptions: dict) -> ClassShape | None:
@@ -103,14 +107,26 @@ def class_summary(state: State, cls: type, index: SourceIndex, target: str, assu
     node = index.class_def(cls.__name__)
     if inst is None or node is None or cls not in state.called:
         return None
-    rows = []
+    rows, symbols = [], {}
     for sub_name, sub in inst.named_modules():
         info = layer_info(sub)
         n, _ = _params(sub)
+        # Only a container's items (`blocks.3`) can repeat their neighbours.
+        sig = signature(sub) if sub_name.rpartition(".")[2].isdigit() else None
         rows.append(protocol.summary_row(sub_name or cls.__name__, type(sub).__name__,
                                          sub_name.count(".") + 1 if sub_name else 0,
-                                         info.first_in if info else None, info.first_out if info else None, n))
+                                         info.first_in if info else None, info.first_out if info else None, n,
+                                         info.in_sym if info else None, info.out_sym if info else None, sig))
+        symbols.update(info.symbols if info else {})
     total, nbytes = _params(inst)
     info = layer_info(inst)
     return protocol.class_shape(target, class_name_span(index, node), cls.__name__, rows, total, nbytes,
-                                assumptions.get(cls.__name__), info.owner if info else None)
+                                assumptions.get(cls.__name__), info.owner if info else None, symbols)
+
+
+def signature(module: nn.Module) -> str:
+    """Equal for modules built alike: the same class, the same layers with the same arguments
+    (torch's repr of the module tree), the same simple attributes."""
+    simple = sorted((k, v) for k, v in vars(module).items()
+                    if not k.startswith("_") and isinstance(v, (int, float, str, bool, tuple)) and k != "training")
+    return hashlib.sha1(f"{type(module).__qualname__}|{module!r}|{simple!r}".encode()).hexdigest()[:16]

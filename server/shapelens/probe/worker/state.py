@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import Span
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding, Fix, Related, TensorShape
+from shapelens.probe.worker import symexpr
 from shapelens.report.codes import is_error
 
 if TYPE_CHECKING:
@@ -50,8 +52,9 @@ class LayerInfo:
     site: Site | None
     first_in: list[int] | None = None
     first_out: list[int] | None = None
-    in_sym: str | None = None
-    out_sym: str | None = None
+    in_sym: list[str] | None = None  # the dims as hovers show them, when some were assumed
+    out_sym: list[str] | None = None
+    symbols: dict[str, int] = field(default_factory=dict)  # assumed sizes those dims use
     # Built by the user's own call (not inside a torch layer's constructor): only then do the
     # call's arguments belong to this module.
     direct: bool = True
@@ -69,15 +72,16 @@ class LayerInfo:
             STATE.copies.append(new)
         return new
 
-    def record(self, first_in: list[int] | None, first_out: list[int] | None) -> None:
+    def record(self, x: torch.Tensor | None, out: torch.Tensor | None) -> None:
         """The shapes of the first call; a copy's first call also shapes the layer it copies,
         which the user built and may never call itself."""
-        state = STATE
         for info in (self, self.origin) if self.origin is not None else (self,):
-            if first_in is not None and info.first_in is None and info.first_out is None:
-                info.first_in, info.in_sym = first_in, state.symbolic(first_in) if state else None
-            if first_out is not None and info.first_out is None:
-                info.first_out, info.out_sym = first_out, state.symbolic(first_out) if state else None
+            if x is not None and info.first_in is None and info.first_out is None:
+                info.first_in, info.in_sym = list(x.shape), symexpr.dims_text(x)
+                info.symbols = {**info.symbols, **symexpr.used_symbols(x)}
+            if out is not None and info.first_out is None:
+                info.first_out, info.out_sym = list(out.shape), symexpr.dims_text(out)
+                info.symbols = {**info.symbols, **symexpr.used_symbols(out)}
 
 
 def layer_info(module: nn.Module) -> LayerInfo | None:
@@ -127,7 +131,8 @@ class State:
 
     # -- findings ---------------------------------------------------------------------------
     def finding(self, code: str, path: str, where: Span, message: str, related: list[Related] | None = None,
-                fixes: list[Fix] | None = None, alts: list[Finding] | None = None) -> Finding | None:
+                fixes: list[Fix] | None = None, alts: list[Finding] | None = None,
+                steps: list[protocol.ChainStep] | None = None) -> Finding | None:
         """`alts`: the same problem told from other constructor arguments (the producers of a
         width); the probe keeps whichever fix it verifies to make the file consistent. Returns
         the finding, or None when the same code was already reported there."""
@@ -138,13 +143,16 @@ class State:
         entry = protocol.finding(code, path, where, message, related or [], fixes or [], self.owner)
         if alts:
             entry["alts"] = alts
+        if steps:
+            entry["chain"] = steps
         self.findings.append(entry)
         return entry
 
     # -- attempts (a class probe may try several input sizes) -------------------------------
     def mark(self) -> tuple:
-        return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym)
-                                                         for li in self.layers + self.copies], set(self.called))
+        return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym,
+                                                          li.symbols) for li in self.layers + self.copies],
+                set(self.called))
 
     def rollback(self, mark: tuple) -> None:
         n, keys, layer_state, called = mark
@@ -153,28 +161,12 @@ class State:
         del self.findings[n:]
         for k in set(self.tensors) - keys:
             del self.tensors[k]
-        for li, fi, fo, isym, osym in layer_state:
-            li.first_in, li.first_out, li.in_sym, li.out_sym = fi, fo, isym, osym
+        for li, fi, fo, isym, osym, symbols in layer_state:
+            li.first_in, li.first_out, li.in_sym, li.out_sym, li.symbols = fi, fo, isym, osym, symbols
         self.called = called
 
     def errors_since(self, mark: tuple) -> int:
         return sum(1 for f in self.findings[mark[0]:] if is_error(f["code"]))
-
-    def symbolic(self, shape) -> str | None:
-        if not self.assumed or shape is None:
-            return None
-        dims, hit = [], False
-        products = {a * b: f"{sa}*{sb}" for a, sa in self.assumed.items() for b, sb in self.assumed.items() if a != b}
-        for d in shape:
-            if d in self.assumed:
-                dims.append(self.assumed[d])
-                hit = True
-            elif d in products:
-                dims.append(products[d])
-                hit = True
-            else:
-                dims.append(str(d))
-        return "[" + ", ".join(dims) + "]" if hit else None
 
 
 STATE: State | None = None

@@ -13,9 +13,10 @@ from torch import nn
 from shapelens.analysis.source import span
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
+from shapelens.probe.worker import chain
 from shapelens.probe.worker import state as probe
 from shapelens.probe.worker.fixtext import expressions_for
-from shapelens.probe.worker.origin import describe, find_site, module_arg, tensor_label
+from shapelens.probe.worker.origin import describe, find_site, fmt_shape, module_arg, tensor_label
 from shapelens.probe.worker.producers import producer_alts, producer_related, producer_text
 from shapelens.probe.worker.state import Site, layer_info
 from shapelens.report.codes import EMBED_DIM_MISMATCH
@@ -93,7 +94,9 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
         lambda m, p, text, v: (f"{describe(m)} makes {actual} {unit} ({p}={text}) but {describe(module)} takes "
                                f"{param}={expected}"),
         [arg.text] if arg is not None else [], here)
-    state.finding(code, site.path, where, message, related, fixes, variants + alts)
+    message, related, steps = chain.told_as_chain(t, describe(module), str(expected), site.path, where, message,
+                                                  related, fmt_shape)
+    state.finding(code, site.path, where, message, related, fixes, variants + alts, steps)
     # A width read on a channel axis, or handed over unchanged by another layer, is the same for
     # every input size: searching other image sizes cannot make it agree.
     if (rule.in_axis != -1 and axis in (rule.in_axis, rule.in_axis + t.dim())) or producer is not None:
