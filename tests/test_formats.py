@@ -133,7 +133,8 @@ def test_text_shows_the_source_line_the_range_and_the_fix(outcome):
     line = "        self.linear = nn.Linear(embed_dim, 256) # Using the incorrect embed_dim"
     assert block[1:4] == ["  |", f"9 | {line}", "  | " + " " * line.index("embed_dim") + "^" * 9]
     assert block[4].startswith("  = note: 256 features come from self.projection")
-    assert block[5] == "  = fix: Change in_features to embed_dim * 2"
+    # then one note per step of the chain (issue 13), and the fix
+    assert "  = fix: Change in_features to embed_dim * 2" in block[5:]
     assert "\x1b[" not in out
 
 

@@ -12,7 +12,9 @@ import pytest
 
 from conftest import SAMPLES
 from helpers import shape_of
-from shapelens.cli.check import json_document, merge
+from shapelens.cli.check import merge
+from shapelens.cli.formats import Outcome
+from shapelens.cli.formats.json_doc import document as json_document
 from shapelens.lsp import render
 from shapelens.report.collapse import fold
 from shapelens.report.model import SummaryRow
@@ -55,7 +57,7 @@ def test_cnn_hover_json_and_summary_say_the_same(cnn):
     assert "| conv1 | Conv2d | [B, 3, H, W] | [B, 32, H, W] | 896 |" in table
     assert "probed as B=17, H=32, W=32" in hover
     findings, shapes = merge([cnn])
-    document = json_document(findings, shapes)
+    document = json_document(Outcome(list(findings), findings, shapes))
     for schema in (Path(__file__).parent / "data" / "check-json.schema.json",
                    Path(__file__).resolve().parents[2] / "shared" / "contract" / "check-json.schema.json"):
         if schema.exists():  # the project's stricter copy, and the shared contract where present

@@ -41,10 +41,10 @@ class _Paint:
 def headline(outcome: Outcome, f: Finding, paint: _Paint) -> str:
     s = f.range["start"]
     where = paint("path", f"{outcome.display(f.path)}:{s['line'] + 1}:{s['character'] + 1}:")
-    first, *more = f.message.splitlines() or [""]
-    head = f"{where} {paint(f.severity, f.severity)}{paint('code', f'[{f.code}]')} {first}"
-    # the flow that led there, indented, so each finding keeps one first line
-    return "\n".join([head, *(f"    {line}" for line in more)])
+    # one line a finding: the message's further lines (the flow that led there) are the text
+    # format's `= flow:` lines
+    first = (f.message.splitlines() or [""])[0]
+    return f"{where} {paint(f.severity, f.severity)}{paint('code', f'[{f.code}]')} {first}"
 
 
 def concise(outcome: Outcome) -> str:
@@ -78,6 +78,7 @@ def excerpt(outcome: Outcome, f: Finding, paint: _Paint) -> list[str]:
         out.append(f"{gutter} = note: {r.message} ({where})")
     if f.fixes:
         out.append(f"{gutter} = fix: {f.fixes[0].title}")
+    out += [f"{gutter} = flow: {line}" for line in f.message.splitlines()[1:]]
     return out
 
 
