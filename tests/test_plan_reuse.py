@@ -117,7 +117,7 @@ def test_an_unchanged_statement_is_not_planned_again(tmp_path, names):
 
 
 def test_the_cli_starts_its_worker_before_planning_ends(monkeypatch, tmp_path):
-    from shapelens.cli import check
+    from shapelens.cli import probing
     from shapelens.engine import Engine, ProbeOptions
 
     seen: list[bool] = []
@@ -130,7 +130,7 @@ def test_the_cli_starts_its_worker_before_planning_ends(monkeypatch, tmp_path):
     monkeypatch.setattr(Engine, "_plan", planning)
     path = tmp_path / "m.py"
     path.write_text(MODEL)
-    [report] = check.probe_batch([str(path)], ProbeOptions(), None)
+    [report] = probing.probe_batch([(str(path), MODEL)], ProbeOptions(), None)
     assert seen == [True]
     assert report.error_count == 0
 
