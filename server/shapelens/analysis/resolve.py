@@ -251,15 +251,15 @@ class Resolver:
 
     def _kind_of_classdef(self, path: str, text: str, tree: ast.Module, cls: ast.ClassDef,
                           seen: frozenset) -> CalleeKind:
+        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for dec in cls.decorator_list:
             target = dec.func if isinstance(dec, ast.Call) else dec
-            if dotted_name(target) in {"dataclass", "dataclasses.dataclass"}:
+            if _imported_as(dotted_name(target), "dataclasses.dataclass", aliases, tree):
                 return CalleeKind.WORKSPACE_CONFIG
         script: jedi.Script | None = None  # made only if a base is not plainly torch's
         lines = [ln.encode() for ln in text.splitlines()]
-        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for base in cls.bases:
-            if dotted_name(base) in {"NamedTuple", "typing.NamedTuple"}:
+            if _imported_as(dotted_name(base), "typing.NamedTuple", aliases, tree):
                 return CalleeKind.WORKSPACE_CONFIG
             dotted = dotted_name(base) or ""
             head, _, rest = dotted.partition(".")
@@ -285,6 +285,18 @@ class Resolver:
         if not cls.bases and all(_is_config_member(s) for s in cls.body):
             return CalleeKind.WORKSPACE_CONFIG
         return CalleeKind.UNKNOWN
+
+
+def _imported_as(dotted: str | None, full: str, aliases: dict[str, str], tree: ast.Module) -> bool:
+    """`dotted` names `full` through the file's imports (`dataclass` from `dataclasses`), and the
+    file does not define that name itself (its own `def dataclass` is not the real one)."""
+    if not dotted:
+        return False
+    head, _, rest = dotted.partition(".")
+    own = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == head
+              or isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == head for t in n.targets)
+              for n in tree.body)
+    return not own and head in aliases and ".".join(filter(None, (aliases[head], rest))) == full
 
 
 def _is_config_member(stmt: ast.stmt) -> bool:
