@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-DEFAULT_SECONDS = 10.0
+DEFAULT_SECONDS = 30.0  # wall time: a cold Jedi first look at torch takes seconds on a loaded machine
 MAX_STATEMENT_CHARS = 200_000  # a statement longer than this is not analysed (a 2 MB one-line literal)
 
 

@@ -71,6 +71,7 @@ class FilePlanner(PurityRules):
         self.lazy_annotations = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
                                     and any(a.name == "annotations" for a in n.names) for n in tree.body)
         self.properties: set[str] = set()  # in a class body: its @property names (for `.setter`)
+        self.methods: set[str] = set()  # in a class body: the methods defined so far
 
     @property
     def script(self) -> jedi.Script:
@@ -210,6 +211,8 @@ class FilePlanner(PurityRules):
                 return
             self.pure.discard(stmt.name)
             self.defined.add(stmt.name)
+            if in_class:
+                self.methods.add(stmt.name)
             if in_class and any(dotted_name(d) == "property" or (dotted_name(d) or "").endswith(".setter")
                                 for d in stmt.decorator_list):
                 self.properties.add(stmt.name)
@@ -250,18 +253,20 @@ class FilePlanner(PurityRules):
     def _plan_class(self, stmt: ast.ClassDef) -> None:
         if not self._define(stmt, self.class_header_ok(stmt)):
             return
-        saved = set(self.pure), set(self.defined), self.properties, dict(self.bindings)
-        self.properties = set()
+        saved = set(self.pure), set(self.defined), self.properties, self.methods, dict(self.bindings)
+        self.properties, self.methods = set(), set()
         self.plan_body(stmt.body, in_class=True)
-        self.pure, self.defined, self.properties, self.bindings = saved
+        self.pure, self.defined, self.properties, self.methods, self.bindings = saved
         self.pure.discard(stmt.name)
         self.defined.add(stmt.name)
 
     def _plan_assignment(self, stmt: ast.Assign | ast.AnnAssign | ast.AugAssign, in_class: bool) -> None:
         value = stmt.value
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        # In a class body, `forward = _forward_impl` makes a method of one: nothing is called.
-        alias = in_class and isinstance(value, ast.Name) and value.id in self.defined
+        # In a class body, `forward = _forward_impl` makes another name for one of its methods:
+        # nothing is called (a function from outside the class is not taken: the instance would
+        # hand it to module-level code).
+        alias = in_class and isinstance(value, ast.Name) and value.id in self.methods
         ok = (value is None or alias or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
         if isinstance(stmt, ast.AugAssign):
             ok = ok and self.expr_is_pure(stmt.target)

@@ -176,16 +176,8 @@ class PurityRules:
             res = self.resolve(func)
             if res.kind not in CALLABLE_KINDS:
                 return False
-        # A model's constructor is the model's own code (it runs anyway): it may be handed a
-        # function of the file; anything else gets only pure values.
-        model = res is not None and res.kind is CalleeKind.WORKSPACE_MODULE
-        return all(self._arg_is_pure(a, local, model) for a in call.args) and all(
-            self._arg_is_pure(k.value, local, model) for k in call.keywords)
-
-    def _arg_is_pure(self, arg: ast.expr, local: frozenset[str], model: bool) -> bool:
-        if model and isinstance(arg, ast.Name) and arg.id in self.defined and arg.id in self.def_nodes:
-            return True
-        return self.expr_is_pure(arg, local)
+        return all(self.expr_is_pure(a, local) for a in call.args) and all(
+            self.expr_is_pure(k.value, local) for k in call.keywords)
 
     def _builtin_args_ok(self, res: Resolution, call: ast.Call) -> bool:
         """`getattr`/`hasattr` only with a constant public attribute name (it is then just an
