@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from test_cli import SCHEMA, run
+from test_formats import sarif_schema
 
 NOTEBOOK = Path(__file__).parent / "data" / "notebooks" / "seed000_ex2.ipynb"
 STRICT_SCHEMA = Path(__file__).parent / "data" / "check-json.schema.json"
@@ -59,6 +63,21 @@ def test_json_diagnostics_and_shapes_carry_their_cell(folder: Path):
     assert output["cell"] == 4 and output["shape"] == [1, 10, 256]
 
 
+def test_github_sarif_and_junit_name_the_cell(folder: Path):
+    github = run("check", "nb.ipynb", "--output-format", "github", cwd=folder).stdout
+    assert github.startswith("::error file=nb.ipynb,line=6,col=33,endLine=6,endColumn=42,"
+                             "title=shapelens (feature-mismatch) in cell 3::self.linear expects")
+    sarif = json.loads(run("check", "nb.ipynb", "--output-format", "sarif", cwd=folder).stdout)
+    jsonschema.Draft4Validator(sarif_schema()).validate(sarif)
+    (result,) = sarif["runs"][0]["results"]
+    (where,) = result["locations"]
+    assert where["properties"] == {"cell": 3} and where["physicalLocation"]["region"]["startLine"] == 6
+    assert result["fixes"][0]["artifactChanges"][0]["replacements"][0]["properties"] == {"cell": 3}
+    junit = ET.fromstring(run("check", "nb.ipynb", "--output-format", "junit", cwd=folder).stdout)
+    (failure,) = junit.iter("failure")
+    assert failure.text.startswith("nb.ipynb:cell 3:6:33: error[feature-mismatch]")
+
+
 def test_fix_rewrites_only_that_line_of_that_cell(folder: Path):
     before = (folder / "nb.ipynb").read_bytes()
     out = run("check", "--fix", "nb.ipynb", cwd=folder)
@@ -97,3 +116,10 @@ def test_a_broken_notebook_is_one_diagnostic(folder: Path, content: bytes, needl
     fixed = run("check", "--fix", "nb.ipynb", cwd=folder)
     assert (folder / "nb.ipynb").read_bytes() == content and fixed.returncode == 1
 
+
+
+def test_a_notebook_on_stdin_is_read_as_a_notebook(folder: Path):
+    out = subprocess.run([sys.executable, "-m", "shapelens", "check", "--stdin-filename", "nb.ipynb",
+                          "--output-format", "concise", "-"], cwd=folder, input=NOTEBOOK.read_bytes(),
+                         capture_output=True, timeout=300)
+    assert out.stdout.decode().startswith("nb.ipynb:cell 3:6:33: error[feature-mismatch]"), out.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 from shapelens import __version__
 from shapelens.cli.formats import Outcome
 from shapelens.report.codes import CODES, DOCS_URL
-from shapelens.report.model import Finding, Range
+from shapelens.report.model import Finding, Range, TextEdit
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
@@ -38,6 +38,13 @@ def _location(outcome: Outcome, path: str, rng: Range, message: str | None = Non
     return out
 
 
+def _replacement(edit: TextEdit) -> dict:
+    out: dict = {"deletedRegion": region(edit.range), "insertedContent": {"text": edit.new_text}}
+    if edit.cell is not None:
+        out["properties"] = {"cell": edit.cell}
+    return out
+
+
 def result(outcome: Outcome, f: Finding, index: dict[str, int]) -> dict:
     out = {"ruleId": f.code, "ruleIndex": index[f.code], "level": LEVEL[f.severity],
            "message": {"text": f.message}, "locations": [_location(outcome, f.path, f.range, cell=f.cell)]}
@@ -47,8 +54,7 @@ def result(outcome: Outcome, f: Finding, index: dict[str, int]) -> dict:
     if f.fixes:
         out["fixes"] = [{"description": {"text": fix.title}, "artifactChanges": [{
             "artifactLocation": {"uri": _uri(outcome, fix.path or f.path)},
-            "replacements": [{"deletedRegion": region(e.range), "insertedContent": {"text": e.new_text}}
-                             for e in fix.edits]}]}
+            "replacements": [_replacement(e) for e in fix.edits]}]}
             for fix in f.fixes if fix.edits]
     return out
 
