@@ -124,3 +124,12 @@ def test_another_language_s_notebook_has_no_program():
     text = json.dumps({"cells": [{"cell_type": "code", "source": "x <- 1", "metadata": {}, "outputs": []}],
                        "metadata": {"kernelspec": {"language": "R", "name": "ir"}}, "nbformat": 4, "nbformat_minor": 5})
     assert read_notebook(text).program.text == ""
+
+
+def test_a_list_not_split_at_line_ends_is_rewritten_whole_and_nan_does_not_stop_the_reader():
+    text = json.dumps({"cells": [{"cell_type": "code", "source": ["x = 1\ny", " = 2"], "metadata": {"v": float("nan")},
+                                  "outputs": []}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1)
+    nb = read_notebook(text)
+    assert nb.cells[0].source == "x = 1\ny = 2"
+    new = with_sources(nb, {0: "x = 1\ny = 3"})
+    assert json.loads(new)["cells"][0]["source"] == ["x = 1\n", "y = 3"] and "NaN" in new

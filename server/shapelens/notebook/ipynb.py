@@ -16,7 +16,7 @@ from shapelens.notebook.program import Cell, Program, program_of
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_LITERALS = {"true": True, "false": False, "null": None}
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")  # `json` reads the last three too
 Span = tuple[int, int]  # [start, end) offsets into the file's text
 
 
@@ -33,6 +33,7 @@ class SourceSpans:
 
     value: Span
     items: list[Span] | None  # None: `source` is one string
+    strings: list[str] | None = None  # the list's strings
 
 
 @dataclass
@@ -75,7 +76,8 @@ def read_notebook(text: str) -> Notebook:
             raise NotebookError(f"not a notebook: cell {i + 1}'s `source` is not a string or a list of strings",
                                 text, where)
         cells.append(Cell(joined, code=python and cell["cell_type"] == "code"))
-        spans.append(SourceSpans(scanner.spans[("cells", i, "source")], items))
+        spans.append(SourceSpans(scanner.spans[("cells", i, "source")], items,
+                                 list(source) if items is not None else None))
     return Notebook(text, cells, spans, program_of(cells))
 
 
@@ -101,7 +103,7 @@ def with_sources(nb: Notebook, sources: dict[int, str]) -> str:
             pieces.append((spans.value, json.dumps(new, ensure_ascii=ascii_only)))
             continue
         old_lines, new_lines = _lines(nb.cells[i].source), _lines(new)
-        if len(old_lines) == len(new_lines) == len(spans.items):
+        if spans.strings == old_lines and len(old_lines) == len(new_lines):
             pieces += [(span, json.dumps(line, ensure_ascii=ascii_only))
                        for span, old, line in zip(spans.items, old_lines, new_lines) if old != line]
         else:
