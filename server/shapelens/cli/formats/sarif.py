@@ -1,7 +1,8 @@
 """`--output-format sarif`: SARIF 2.1.0 (OASIS), as GitHub code scanning uploads it. One run;
 `tool.driver.rules` holds one rule per code (with its help URI) and each result points at its
 rule by id and index; regions are 1-based, the end column exclusive (SARIF counts columns in
-UTF-16 code units by default, as the report does)."""
+UTF-16 code units by default, as the report does). In a notebook, regions count inside the cell,
+and the location's `properties.cell` says which cell (1-based)."""
 
 from __future__ import annotations
 
@@ -28,18 +29,20 @@ def _uri(outcome: Outcome, path: str) -> str:
     return Path(shown).as_posix() if not Path(shown).is_absolute() else Path(shown).as_uri()
 
 
-def _location(outcome: Outcome, path: str, rng: Range, message: str | None = None) -> dict:
+def _location(outcome: Outcome, path: str, rng: Range, message: str | None = None, cell: int | None = None) -> dict:
     out: dict = {"physicalLocation": {"artifactLocation": {"uri": _uri(outcome, path)}, "region": region(rng)}}
     if message:
         out["message"] = {"text": message}
+    if cell is not None:
+        out["properties"] = {"cell": cell}
     return out
 
 
 def result(outcome: Outcome, f: Finding, index: dict[str, int]) -> dict:
     out = {"ruleId": f.code, "ruleIndex": index[f.code], "level": LEVEL[f.severity],
-           "message": {"text": f.message}, "locations": [_location(outcome, f.path, f.range)]}
+           "message": {"text": f.message}, "locations": [_location(outcome, f.path, f.range, cell=f.cell)]}
     if f.related:
-        out["relatedLocations"] = [dict(_location(outcome, r.path or f.path, r.range, r.message), id=i)
+        out["relatedLocations"] = [dict(_location(outcome, r.path or f.path, r.range, r.message, r.cell), id=i)
                                    for i, r in enumerate(f.related)]
     if f.fixes:
         out["fixes"] = [{"description": {"text": fix.title}, "artifactChanges": [{
