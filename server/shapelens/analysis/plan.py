@@ -17,24 +17,21 @@ from pathlib import Path
 import jedi
 
 from shapelens.analysis import stmtcache
+from shapelens.analysis.hints import collect_hints, hint_key, project_hints
 from shapelens.analysis.imports import workspace_imports
+from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
-    SAFE_DECORATORS,
+    SAFE_STDLIB_PREFIXES,
     CalleeKind,
     Resolution,
     Resolver,
     import_aliases,
+    import_bindings,
+    shadows_library,
     torch_aliases,
 )
 from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
-
-# Methods that must not run even on values the plan trusts (they write files or leave torch).
-DENIED_METHODS = frozenset(
-    {"save", "save_pretrained", "tofile", "numpy", "share_memory_", "pin_memory", "register_hook",
-     "load_state_dict", "apply", "to_file", "write", "dump"}
-)
-CALLABLE_KINDS = {CalleeKind.TORCH, CalleeKind.WORKSPACE_MODULE, CalleeKind.WORKSPACE_CONFIG, CalleeKind.SAFE}
 
 
 @dataclass
@@ -59,6 +56,10 @@ class ProbePlan:
     # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
     literal_torch_calls: list[dict] = field(default_factory=list)
     trusted: bool = True
+    # Hint comments ([line, call]) and pyproject.toml models ([name, call]) whose constructor
+    # arguments are tensor-pure: the worker evaluates only these.
+    pure_hints: list[list] = field(default_factory=list)
+    pure_models: list[list] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -82,8 +83,8 @@ def module_name_for(path: str, root: str) -> str:
     return ".".join(parts)
 
 
-class FilePlanner:
-    """Decides the tensor-pure statements of one file."""
+class FilePlanner(PurityRules):
+    """Decides the tensor-pure statements of one file (the rules: `analysis.purity`)."""
 
     def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module,
                  cache: stmtcache.StatementCache | None = None) -> None:
@@ -105,6 +106,13 @@ class FilePlanner:
                                for n in ast.walk(tree))
         self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
         self._asked_jedi = False  # the statement being planned used a Jedi answer
+        self.import_names = frozenset(import_bindings(tree))
+        self.bindings: dict[str, ast.expr] = {}  # a pure name's latest value (may it be called?)
+        self.def_nodes = {n.name: n for n in flat_body(tree.body)
+                          if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+        self.lazy_annotations = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                                    and any(a.name == "annotations" for a in n.names) for n in tree.body)
+        self.properties: set[str] = set()  # in a class body: its @property names (for `.setter`)
 
     @property
     def script(self) -> jedi.Script:
@@ -140,65 +148,18 @@ class FilePlanner:
         if head in self.torch_aliases:
             rest = dotted[len(head):]
             return self.resolver.resolve_torch_path(self.torch_aliases[head] + rest)
+        target = self.aliases.get(head) if head not in self.rebound else None
+        if target and shadows_library(target):
+            # `os.system`, `math.floor`: by name, so that a workspace `os.py` Jedi would follow
+            # never makes them torch's (the probe imports the real module).
+            full = target + dotted[len(head):]
+            safe = any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES) and not full.startswith("builtins.")
+            return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full,
+                              type="module" if full == target and "." not in dotted else None)
         if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
                 and not self.star_import):
             return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
         return None
-
-    # -- expressions ------------------------------------------------------------------------
-    def expr_is_pure(self, node: ast.AST, local: frozenset[str] = frozenset()) -> bool:
-        if isinstance(node, ast.Name):
-            return (node.id in self.pure or node.id in local or node.id in self.defined
-                    or node.id in SAFE_BUILTINS or node.id in {"True", "False", "None"})
-        if isinstance(node, ast.Constant):
-            return True
-        if isinstance(node, ast.Call):
-            return self._call_is_pure(node, local)
-        if isinstance(node, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
-            return False
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            inner = set(local)
-            for gen in node.generators:
-                if not self.expr_is_pure(gen.iter, frozenset(inner)):
-                    return False
-                inner |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
-                if not all(self.expr_is_pure(cond, frozenset(inner)) for cond in gen.ifs):
-                    return False
-            elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-            return all(self.expr_is_pure(e, frozenset(inner)) for e in elts)
-        return all(self.expr_is_pure(child, local) for child in ast.iter_child_nodes(node)
-                   if not isinstance(child, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)))
-
-    def _call_is_pure(self, call: ast.Call, local: frozenset[str]) -> bool:
-        args_pure = all(self.expr_is_pure(a, local) for a in call.args) and all(
-            self.expr_is_pure(k.value, local) for k in call.keywords
-        )
-        if not args_pure:
-            return False
-        func = call.func
-        # Calling or calling a method of a value the plan already trusts: an nn.Module instance
-        # (its forward), a tensor method.
-        if isinstance(func, ast.Name) and (func.id in self.pure or func.id in local) and not (
-            func.id in self.aliases or func.id in self.defined
-        ):
-            return True
-        if isinstance(func, ast.Attribute) and func.attr in DENIED_METHODS:
-            return False
-        res = self.resolve(func)
-        if res.kind in CALLABLE_KINDS:
-            return True
-        if res.kind is CalleeKind.TORCH_DENIED:
-            return False
-        if isinstance(func, ast.Attribute) and self.expr_is_pure(func.value, local):
-            base = func.value
-            while isinstance(base, ast.Attribute):
-                base = base.value
-            # A method on a trusted value (tensor, module instance) Jedi could not resolve; a
-            # method on an imported module (`os.system`) is never trusted.
-            if isinstance(base, ast.Name) and base.id in self.aliases:
-                return False
-            return res.full_name is None or res.kind is not CalleeKind.UNKNOWN or not res.path
-        return False
 
     # -- statements -------------------------------------------------------------------------
     def skip(self, stmt: ast.stmt, why: str) -> None:
@@ -214,6 +175,15 @@ class FilePlanner:
                 self._plan_cached(stmt)
             else:
                 self._plan_one(stmt, in_class)
+            self._note_binding(stmt)
+
+    def _note_binding(self, stmt: ast.stmt) -> None:
+        """What each pure name holds, for deciding whether calling it is pure."""
+        for name in assigned_names(stmt):
+            self.bindings.pop(name, None)
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if stmt.targets[0].id in self.pure:
+                self.bindings[stmt.targets[0].id] = stmt.value
 
     def _plan_one(self, stmt: ast.stmt, in_class: bool) -> None:
         try:
@@ -259,35 +229,19 @@ class FilePlanner:
 
     def plan_statement(self, stmt: ast.stmt, in_class: bool) -> None:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            self.keep(stmt)
-            self.pure |= assigned_names(stmt)
+            self.keep(stmt)  # what it binds is judged where it is used (`import_names`)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            self.keep(stmt)
-            self._plan_decorators(stmt)
+            if not self._define(stmt, self._def_refused(stmt, in_class)):
+                return
             self.pure.discard(stmt.name)
             self.defined.add(stmt.name)
+            if in_class and any(dotted_name(d) == "property" or (dotted_name(d) or "").endswith(".setter")
+                                for d in stmt.decorator_list):
+                self.properties.add(stmt.name)
         elif isinstance(stmt, ast.ClassDef):
-            self.keep(stmt)
-            self._plan_decorators(stmt)
-            if all(self.expr_is_pure(b) or self.resolve(b).kind is not CalleeKind.UNKNOWN for b in stmt.bases):
-                saved = set(self.pure), set(self.defined)
-                self.plan_body(stmt.body, in_class=True)
-                self.pure, self.defined = saved
-            self.pure.discard(stmt.name)
-            self.defined.add(stmt.name)
+            self._plan_class(stmt)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            value = stmt.value
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            ok = (value is None or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
-            if isinstance(stmt, ast.AugAssign):
-                ok = ok and self.expr_is_pure(stmt.target)
-            if isinstance(stmt, ast.AnnAssign) and not in_class:
-                ok = ok and value is not None
-            if ok:
-                self.keep(stmt)
-                self.pure |= assigned_names(stmt)
-            else:
-                self.skip(stmt, "not tensor-pure")
+            self._plan_assignment(stmt, in_class)
         elif isinstance(stmt, ast.Expr):
             if isinstance(stmt.value, ast.Constant) or (
                 isinstance(stmt.value, ast.Call) and self.expr_is_pure(stmt.value)
@@ -299,6 +253,51 @@ class FilePlanner:
             self.keep(stmt)
         else:
             self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
+
+    def _def_refused(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> str | None:
+        if fn.name in (CLASS_HOOKS if in_class else MODULE_HOOKS):
+            return f"`{fn.name}` would run at definition or import time, outside the model"
+        if not self.signature_is_inert(fn.args, fn.returns, annotations=not self.lazy_annotations):
+            return "its default arguments or annotations are not tensor-pure"
+        return None
+
+    def _define(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, refused: str | None) -> bool:
+        """Keep a def or class statement, or skip it (its name then unknown) when Python would run
+        something impure to define it."""
+        if refused:
+            self.skip(stmt, refused)
+            self.defined.discard(stmt.name)
+            return False
+        self.keep(stmt)
+        self._plan_decorators(stmt)
+        return True
+
+    def _plan_class(self, stmt: ast.ClassDef) -> None:
+        if not self._define(stmt, self.class_header_ok(stmt)):
+            return
+        saved = set(self.pure), set(self.defined), self.properties, dict(self.bindings)
+        self.properties = set()
+        self.plan_body(stmt.body, in_class=True)
+        self.pure, self.defined, self.properties, self.bindings = saved
+        self.pure.discard(stmt.name)
+        self.defined.add(stmt.name)
+
+    def _plan_assignment(self, stmt: ast.Assign | ast.AnnAssign | ast.AugAssign, in_class: bool) -> None:
+        value = stmt.value
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        # In a class body, `forward = _forward_impl` makes a method of one: nothing is called.
+        alias = in_class and isinstance(value, ast.Name) and value.id in self.defined
+        ok = (value is None or alias or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
+        if isinstance(stmt, ast.AugAssign):
+            ok = ok and self.expr_is_pure(stmt.target)
+        if isinstance(stmt, ast.AnnAssign):
+            ok = ok and (value is not None or in_class)
+            ok = ok and (self.lazy_annotations and not in_class or self.value_is_inert(stmt.annotation))
+        if ok:
+            self.keep(stmt)
+            self.pure |= assigned_names(stmt)
+        else:
+            self.skip(stmt, "not tensor-pure")
 
     def _target_ok(self, target: ast.expr) -> bool:
         if isinstance(target, ast.Name):
@@ -313,26 +312,32 @@ class FilePlanner:
 
     def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         for dec in node.decorator_list:
-            target = dec.func if isinstance(dec, ast.Call) else dec
-            name = dotted_name(target) or ""
-            if name in SAFE_DECORATORS or name.split(".")[-1] in {"setter", "getter", "deleter"}:
-                continue
-            res = self.resolve(target)
-            if res.kind in {CalleeKind.TORCH, CalleeKind.SAFE} or (res.full_name or "") in SAFE_DECORATORS:
-                if isinstance(dec, ast.Call) and not all(self.expr_is_pure(a) for a in dec.args):
-                    self.plan.strip_decorators.append(stmt_key(dec))
-                continue
-            self.plan.strip_decorators.append(stmt_key(dec))
+            if not self.decorator_ok(dec):
+                self.plan.strip_decorators.append(stmt_key(dec))
+
+    def call_args_pure(self, call: ast.Call) -> bool:
+        """Whether the worker may evaluate a call's arguments in the module namespace: a call
+        site of the file, a hint comment, a pyproject.toml `init` string."""
+        return all(self.expr_is_pure(a) for a in call.args) and all(self.expr_is_pure(k.value) for k in call.keywords)
 
     def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
         """Call sites of the file's own classes whose arguments the worker may evaluate."""
         sites: dict[str, list[str]] = {}
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
-                if all(self.expr_is_pure(a) for a in node.args) and all(self.expr_is_pure(k.value) for k in node.keywords):
+                if self.call_args_pure(node):
                     key = span_key(node)
                     sites.setdefault(node.func.id, []).append(key)
         return sites
+
+
+def pure_hint_keys(planner: FilePlanner, root: str) -> tuple[list[list], list[list]]:
+    """The hints whose constructor arguments the worker may evaluate: checked like code."""
+    lines = [hint_key(line, h) for line, h in collect_hints(planner.text).items()
+             if h.ctor is not None and planner.call_args_pure(h.ctor)]
+    models = [hint_key(name, h) for name, h in project_hints(root).models.items()
+              if h.ctor is not None and planner.call_args_pure(h.ctor)]
+    return lines, models
 
 
 def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None,
@@ -378,4 +383,5 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
     if target_planner is not None:
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
         plan.ctor_sites = target_planner.ctor_sites(classes)
+        plan.pure_hints, plan.pure_models = pure_hint_keys(target_planner, root)
     return plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,30 +14,18 @@ from typing import Protocol
 
 import jedi
 
+from shapelens.analysis.allowlist import torch_allowed
 from shapelens.analysis.source import assigned_names, dotted_name, parse
 
 
 class CalleeKind(StrEnum):
     TORCH = "torch"
-    TORCH_DENIED = "torch-denied"  # torch functions with side effects (files, network, processes)
+    TORCH_DENIED = "torch-denied"  # torch names off the allow-list (analysis.allowlist)
     WORKSPACE_MODULE = "workspace-module"  # an nn.Module subclass defined in the workspace
     WORKSPACE_CONFIG = "workspace-config"  # a dataclass / NamedTuple / plain config class
     SAFE = "safe"  # side-effect-free builtins and stdlib helpers
     UNKNOWN = "unknown"
 
-
-# torch namespaces whose functions touch files, processes, the network or global state.
-TORCH_DENIED_PREFIXES = (
-    "torch.serialization", "torch.save", "torch.load", "torch.hub", "torch.onnx",
-    "torch.distributed", "torch.multiprocessing", "torch.utils.data", "torch.utils.cpp_extension",
-    "torch.utils.tensorboard", "torch.utils.benchmark", "torch.jit.save", "torch.jit.load",
-    "torch.package", "torch.compile", "torch._dynamo", "torch._inductor", "torch.profiler",
-    "torch.export.save", "torch.export.load", "torch.library", "torch.ops.load_library",
-    "torch.classes", "torch.from_file", "torch.set_default_device", "torch.cuda.memory",
-    "torch.backends", "torch.testing", "torch.storage", "torch.TypedStorage",
-    "torch.UntypedStorage", "torch._C._VariableFunctions.from_file",
-    "torch.nn.modules.module.Module.load_state_dict",
-)
 
 SAFE_BUILTINS = frozenset(
     "int float bool str complex len range tuple list dict set frozenset min max abs round sum any "
@@ -49,7 +38,7 @@ SAFE_STDLIB_PREFIXES = (
     "itertools.", "builtins.",  # builtins.* is further filtered by SAFE_BUILTINS
 )
 SAFE_DECORATORS = frozenset(
-    {"staticmethod", "classmethod", "property", "dataclass", "dataclasses.dataclass",
+    {"builtins.staticmethod", "builtins.classmethod", "builtins.property", "dataclasses.dataclass",
      "functools.cached_property", "functools.lru_cache", "functools.cache", "typing.final",
      "abc.abstractmethod", "torch.no_grad", "torch.inference_mode", "torch.jit.ignore",
      "torch.jit.unused", "torch.jit.export", "torch.compiler.disable"}
@@ -62,13 +51,11 @@ class Resolution:
     kind: CalleeKind
     full_name: str | None = None
     path: str | None = None
+    type: str | None = None  # what the name is: module, class, function, value/statement/instance
 
 
-def classify_torch(full_name: str) -> CalleeKind:
-    if any(full_name == p or full_name.startswith(p + ".") or full_name.startswith(p) and p.endswith(".")
-           for p in TORCH_DENIED_PREFIXES):
-        return CalleeKind.TORCH_DENIED
-    return CalleeKind.TORCH
+def classify_torch(full_name: str, public: str | None = None, kind: str | None = None) -> CalleeKind:
+    return CalleeKind.TORCH if torch_allowed(public, full_name, kind=kind) else CalleeKind.TORCH_DENIED
 
 
 def _char_col(line_bytes: bytes, byte_col: int) -> int:
@@ -108,6 +95,12 @@ def torch_aliases(tree: ast.Module) -> dict[str, str]:
 
 def _in_torch(dotted: str) -> bool:
     return dotted == "torch" or dotted.startswith("torch.")
+
+
+def shadows_library(dotted: str) -> bool:
+    """A name under torch or a standard-library module: a workspace file of that name is never
+    the module the probe imports."""
+    return _in_torch(dotted) or dotted.split(".")[0] in sys.stdlib_module_names
 
 
 class TorchNameTable(Protocol):
@@ -181,8 +174,8 @@ class Resolver:
             if i < len(parts) and kind == "module":
                 return None  # a typo, or a submodule the table does not cover
             full = ".".join([canonical, *parts[i:]])
-            denied = CalleeKind.TORCH_DENIED in (classify_torch(public), classify_torch(full))
-            return Resolution(CalleeKind.TORCH_DENIED if denied else CalleeKind.TORCH, full)
+            what = kind if i == len(parts) else None
+            return Resolution(classify_torch(full, public, what), full, type=what)
         return None
 
     def goto(self, script: jedi.Script, line: int, col: int) -> list:
@@ -217,17 +210,23 @@ class Resolver:
     def _classify_name(self, name) -> Resolution | None:
         full = name.full_name or ""
         path = str(name.module_path) if name.module_path else None
+        what = name.type
+        mine = path is not None and self.in_workspace(path)
+        if mine and shadows_library(full):
+            # A workspace `os.py` or `torch/` that Jedi follows: the probe's interpreter imports the
+            # real module, so this answer describes code that will not run.
+            return Resolution(CalleeKind.UNKNOWN, full, path, what)
         if full.startswith("torch.") or full == "torch":
-            return Resolution(classify_torch(full), full, path)
+            return Resolution(classify_torch(full, kind=what), full, path, what)
         if full.startswith("builtins."):
             short = full.removeprefix("builtins.")
-            return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full)
+            return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full, type=what)
         if any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES):
-            return Resolution(CalleeKind.SAFE, full, path)
-        if name.type == "class" and path is not None and self.in_workspace(path):
-            return Resolution(self.class_kind(path, name.line), full, path)
+            return Resolution(CalleeKind.SAFE, full, path, what)
+        if what == "class" and mine and path is not None:
+            return Resolution(self.class_kind(path, name.line), full, path, what)
         if full:
-            return Resolution(CalleeKind.UNKNOWN, full, path)
+            return Resolution(CalleeKind.UNKNOWN, full, path, what)
         return None
 
     # -- workspace classes --------------------------------------------------------------------

@@ -18,7 +18,7 @@ import types
 import torch
 from torch import nn
 
-from shapelens.analysis.hints import Hint, collect_hints, project_hints
+from shapelens.analysis.hints import Hint, collect_hints, project_hints, withhold
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
@@ -46,6 +46,11 @@ class Probe:
         self.files = {f["path"]: f for f in plan["files"]}
         self.target = plan["target"]
         self.project = project_hints(plan["root"])
+        withhold(self.project.models, plan.get("pure_models") or [])
+        withheld = [f"[tool.shapelens.models.{k}]: {h.error}" for k, h in self.project.models.items()
+                    if h.error and h.ctor is None and "tensor-pure" in h.error]
+        if withheld:
+            self.project.error = "; ".join(filter(None, [self.project.error, *withheld]))
 
     def setup(self, state: State) -> None:
         install(state)
@@ -65,6 +70,7 @@ class Probe:
         module.__file__ = target
         sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
+        withhold(hints, self.plan.get("pure_hints") or [])
         for hint in hints.values():
             if hint.error:
                 state.finding(PROBE_INCOMPLETE, target, (hint.line, 0, hint.line, 0), hint.error)
