@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from shapelens.analysis.budget import Preempted
 from shapelens.engine import ProbeOptions
 from shapelens.lsp.engines import Engines
+from shapelens.lsp.notebooks import Snapshot
 from shapelens.report.model import ProbeReport
 
 MIN_DELAY_S = 0.05  # the shortest wait after an edit, however cheap probing the file is
@@ -26,6 +27,7 @@ class Job:
     text: str
     options: ProbeOptions
     engines: Engines
+    notebook: Snapshot | None = None  # a notebook: `text` is its program, `version` the notebook's
 
 
 class Scheduler:

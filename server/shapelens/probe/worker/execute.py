@@ -124,9 +124,10 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"
     verb = "is" if len(names) == 1 else "are"
     msg = " ".join(str(error).split()) or type(error).__name__
-    state.finding(PROBE_INCOMPLETE, path, span(stmt),
-                  f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
-                  "that uses it is not probed (install the package in the interpreter shapelens uses, or ignore "
-                  "this if it is expected)")
-    state.missing_notes[where] = state.findings[-1]
+    note = state.finding(PROBE_INCOMPLETE, path, span(stmt),
+                         f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
+                         "that uses it is not probed (install the package in the interpreter shapelens uses, or "
+                         "ignore this if it is expected)")
+    if note is not None:
+        state.missing_notes[where] = note
 
