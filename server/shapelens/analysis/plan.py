@@ -125,7 +125,7 @@ class FilePlanner(PurityRules):
     # -- statements -------------------------------------------------------------------------
     def skip(self, stmt: ast.stmt, why: str) -> None:
         self.plan.skipped.append((stmt_key(stmt), why))
-        self.pure -= assigned_names(stmt)
+        self.pure -= _bound_here(stmt)
 
     def keep(self, stmt: ast.stmt) -> None:
         self.plan.keep.append(stmt_key(stmt))
@@ -206,6 +206,9 @@ class FilePlanner(PurityRules):
     def plan_statement(self, stmt: ast.stmt, in_class: bool) -> None:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.keep(stmt)  # what it binds is judged where it is used (`import_names`)
+            bound = assigned_names(stmt)
+            self.pure -= bound  # `x = 3` then `from os import system as x`: x is no longer data
+            self.defined -= bound
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if not self._define(stmt, self._def_refused(stmt, in_class)):
                 return

@@ -124,8 +124,8 @@ class PurityRules:
         """A class of the file is a value when it is a model or a config (calling it is allowed
         anyway); a function of the file is not (it would run when `map` or a hook calls it)."""
         node = self.def_nodes.get(name)
-        if not isinstance(node, ast.ClassDef):
-            return False
+        if not isinstance(node, ast.ClassDef) or name in self.import_names:
+            return False  # (an import that rebinds the class's name: not the class any more)
         return self.resolver.class_kind(self.path, node.lineno) in (CalleeKind.WORKSPACE_MODULE,
                                                                     CalleeKind.WORKSPACE_CONFIG)
 
