@@ -197,6 +197,25 @@ async def test_a_result_for_an_older_notebook_version_is_never_published(client:
             cell_text_documents=[types.TextDocumentIdentifier(uri=uri)]))
 
 
+async def test_growing_another_cell_keeps_the_squiggle_inside_the_class_cell(client: LanguageClient):
+    cells = cells_of(NOTEBOOK)
+    async with notebook(client, NOTEBOOK, cells) as (uris, _):
+        since = len(client.published)
+        edit_cell(client, NOTEBOOK, 2, uris[1], cells[1][1] + "\nimport math\nimport os\n%time x = 1", 2)
+        after = await published(client, uris[CLASS_CELL:CLASS_CELL + 1], since, version=1)
+        await until(lambda: [p for p in client.published[since:] if p.uri == uris[1] and p.version == 2], "cell 2")
+        (diag,) = after[uris[CLASS_CELL]]
+        assert diag.range == rng(5, 32, 41)  # the program's lines moved by three; the cell's did not
+
+
+async def test_an_ignore_comment_in_a_cell_silences_its_line(client: LanguageClient):
+    cells = cells_of(NOTEBOOK)
+    cells[CLASS_CELL] = ("code", cells[CLASS_CELL][1].replace(
+        "# Using the incorrect embed_dim", "# shapelens: ignore[feature-mismatch]"))
+    async with notebook(client, NOTEBOOK.with_name("_ignored.ipynb"), cells) as (uris, diags):
+        assert all(d == [] for d in diags.values())
+
+
 async def test_close_clears_every_cell(client: LanguageClient):
     async with notebook(client, NOTEBOOK) as (uris, diags):
         assert diags[uris[CLASS_CELL]]
