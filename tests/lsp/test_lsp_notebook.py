@@ -16,7 +16,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-from test_lsp_server import ROOT, apply, capabilities, make_client, plain, rng, until
+from test_lsp_server import ROOT, apply, capabilities, did_change, make_client, plain, rng, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 NOTEBOOK = ROOT / "tests" / "data" / "notebooks" / "seed000_ex2.ipynb"
@@ -214,6 +214,15 @@ async def test_an_ignore_comment_in_a_cell_silences_its_line(client: LanguageCli
         "# Using the incorrect embed_dim", "# shapelens: ignore[feature-mismatch]"))
     async with notebook(client, NOTEBOOK.with_name("_ignored.ipynb"), cells) as (uris, diags):
         assert all(d == [] for d in diags.values())
+
+
+async def test_a_cell_s_own_did_change_probes_its_notebook(client: LanguageClient):
+    cells = cells_of(NOTEBOOK)
+    async with notebook(client, NOTEBOOK, cells) as (uris, _):
+        since = len(client.published)
+        fixed = cells[CLASS_CELL][1].replace("nn.Linear(embed_dim, 256)", "nn.Linear(embed_dim * 2, 256)")
+        did_change(client, uris[CLASS_CELL], fixed, 2)  # as a client without notebook sync for cells would
+        assert await published(client, uris[CLASS_CELL:CLASS_CELL + 1], since, version=2) == {uris[CLASS_CELL]: []}
 
 
 async def test_close_clears_every_cell(client: LanguageClient):
