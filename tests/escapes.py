@@ -57,6 +57,15 @@ FORMS: dict[str, str] = {
     # -- decorators -----------------------------------------------------------------------------------------
     "decorator_file_defined": HEAD + "def dataclass(c):\n    " + TOUCH + "\n    return c\n\n"
                               "@dataclass\nclass C:\n    x: int = 1\n",
+    "fake_dataclass_init": HEAD + "def dataclass(c):\n    return c\n\n@dataclass\nclass C:\n    def __init__(self):\n"
+                           "        " + TOUCH + "\n\nc = C()\n",
+    "fake_namedtuple_init": HEAD + "class NamedTuple:\n    def __init__(self):\n        " + TOUCH +
+                            "\n\nclass C(NamedTuple):\n    pass\n\nc = C()\n",
+    "class_attribute_function": HEAD + f"def evil(cmd):\n    {TOUCH}\n\nclass K:\n    run = evil\n\nK.run('x')\n"
+                                "k = K()\nk.run('x')\n",
+    "model_holding_file_function": HEAD + f"def evil(cmd):\n    {TOUCH}\n" + MODEL.replace("n=4):", "n=4, act=None):")
+                                   .replace("super().__init__()", "super().__init__()\n        self.act = act")
+                                   + "\nnet = Net(act=evil)\nnet.act('x')\n",
     "decorator_fake_setter": HEAD + "class Evil:\n    @staticmethod\n    def setter(f):\n        " + TOUCH +
                              "\n        return f\n\nclass M:\n    @Evil.setter\n    def f(self):\n        pass\n",
     "decorator_arguments": HEAD + f"import functools\n\n@functools.lru_cache(maxsize={TOUCH})\ndef f():\n    pass\n",

@@ -85,6 +85,8 @@ def withhold(hints: dict, approved: list) -> None:
 def collect_hints(text: str) -> dict[int, Hint]:
     """Hints by the line they apply to."""
     hints: dict[int, Hint] = {}
+    if "shapelens" not in text:
+        return hints  # tokenizing a long file costs seconds; most have no hint at all
     lines = text.splitlines()
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))

@@ -6,6 +6,7 @@ import ast
 import os
 
 from shapelens.analysis.resolve import Resolver
+from shapelens.analysis.source import walk_statements
 
 
 def workspace_imports(tree: ast.Module, path: str, resolver: Resolver) -> list[str]:
@@ -22,7 +23,7 @@ def workspace_imports(tree: ast.Module, path: str, resolver: Resolver) -> list[s
                     return os.path.realpath(cand)
         return None
 
-    for node in ast.walk(tree):
+    for node in walk_statements(tree):
         names: list[str] = []
         search = bases
         if isinstance(node, ast.Import):

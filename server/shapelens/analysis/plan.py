@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jedi
 
 from shapelens.analysis import stmtcache
+from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
 from shapelens.analysis.hints import collect_hints, hint_key, project_hints
 from shapelens.analysis.imports import workspace_imports
+from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
 from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
@@ -34,85 +35,43 @@ from shapelens.analysis.resolve import (
 from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
 
 
-@dataclass
-class FilePlan:
-    path: str
-    module: str  # the import name the worker gives it
-    source: str
-    keep: list[str] = field(default_factory=list)  # stmt keys of module-level and class-body statements
-    strip_decorators: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (stmt key, why)
-
-
-@dataclass
-class ProbePlan:
-    target: str
-    root: str
-    files: list[FilePlan]
-    # class name -> spans "l:c:el:ec" of call sites in the target whose arguments the worker may
-    # evaluate in the module namespace (pure given module-level names).
-    ctor_sites: dict[str, list[str]] = field(default_factory=dict)
-    # Untrusted workspaces: calls into torch whose arguments are all literals, checked without
-    # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
-    literal_torch_calls: list[dict] = field(default_factory=list)
-    trusted: bool = True
-    # Hint comments ([line, call]) and pyproject.toml models ([name, call]) whose constructor
-    # arguments are tensor-pure: the worker evaluates only these.
-    pure_hints: list[list] = field(default_factory=list)
-    pure_models: list[list] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def module_name_for(path: str, root: str) -> str:
-    """The import name the worker gives a file: relative to the workspace root, or for a file of
-    an installed package (in site-packages), its real one, so that its relative imports reach
-    the installed package."""
-    segments = Path(path).parts
-    for i in range(len(segments) - 2, -1, -1):
-        if segments[i] in ("site-packages", "dist-packages"):
-            root = str(Path(*segments[: i + 1]))
-            break
-    rel = Path(os.path.relpath(path, root)).with_suffix("")
-    parts = list(rel.parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if not parts or any(p.startswith("..") for p in parts):
-        return Path(path).stem
-    return ".".join(parts)
-
-
 class FilePlanner(PurityRules):
     """Decides the tensor-pure statements of one file (the rules: `analysis.purity`)."""
 
     def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module,
-                 cache: stmtcache.StatementCache | None = None) -> None:
+                 cache: stmtcache.StatementCache | None = None, budget: PlanBudget | None = None) -> None:
         self.resolver = resolver
+        self.budget = budget
+        self.steps = 0  # expressions looked at (the budget is checked every so many)
+        self.at: ast.stmt | None = None  # the top-level statement being planned
         self.cache = cache
         self.path = path
         self.tree = tree
         self.lines = [ln.encode("utf-8") for ln in text.splitlines()] or [b""]
         self.text = text
-        self.aliases = import_aliases(tree)
-        self.torch_aliases = torch_aliases(tree)
+        # What the whole file binds, read once, past statements too large to analyse.
+        self.scan = ast.Module([st for st in tree.body if not self._oversized(st)], [])
+        imports = import_bindings(tree)
+        self.rebound = assigned_names(self.scan, imports=False, declared=True).union(
+            *(_bound_here(st) for st in tree.body if self._oversized(st)))
+        self.aliases = import_aliases(tree, imports)
+        self.torch_aliases = torch_aliases(tree, imports, self.rebound)
         self._script: jedi.Script | None = None
         self.pure: set[str] = set()  # names bound by statements the probe runs
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
         self.resolved: dict[object, Resolution] = {}
-        self.rebound = assigned_names(tree, imports=False, declared=True)
-        self.star_import = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
-                               for n in ast.walk(tree))
+        self.star_import = "*" in imports
         self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
         self._asked_jedi = False  # the statement being planned used a Jedi answer
-        self.import_names = frozenset(import_bindings(tree))
+        self.import_names = frozenset(imports)
         self.bindings: dict[str, ast.expr] = {}  # a pure name's latest value (may it be called?)
         self.def_nodes = {n.name: n for n in flat_body(tree.body)
                           if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
         self.lazy_annotations = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
                                     and any(a.name == "annotations" for a in n.names) for n in tree.body)
         self.properties: set[str] = set()  # in a class body: its @property names (for `.setter`)
+        self.methods: set[str] = set()  # in a class body: the methods defined so far
 
     @property
     def script(self) -> jedi.Script:
@@ -134,6 +93,8 @@ class FilePlanner(PurityRules):
         if key not in self.resolved:
             found = self._without_jedi(dotted, head)
             if found is None:
+                if self.budget is not None:
+                    self.budget.check()  # a Jedi question costs tens of ms in a long file
                 found = self.resolver.resolve(self.script, self.lines, node, self.aliases)
                 self.jedi_answers.add(key)
             self.resolved[key] = found
@@ -171,15 +132,30 @@ class FilePlanner(PurityRules):
 
     def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
         for stmt in flat_body(body) if not in_class else body:
-            if self.cache is not None and not in_class:
+            if self.budget is not None:
+                self.budget.check()
+            if not in_class:
+                self.at = stmt
+            if self._oversized(stmt):
+                self.plan.skipped.append((stmt_key(stmt), "too large to analyse"))
+                self.pure -= _bound_here(stmt)
+            elif self.cache is not None and not in_class:
                 self._plan_cached(stmt)
             else:
                 self._plan_one(stmt, in_class)
             self._note_binding(stmt)
 
+    def _oversized(self, stmt: ast.stmt) -> bool:
+        """A statement of hundreds of kilobytes (a 2 MB one-line literal): every look at it
+        costs seconds, and no model is built from one."""
+        if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False  # planned statement by statement (each checks the budget)
+        end = stmt.end_lineno or stmt.lineno
+        return sum(len(line) for line in self.lines[stmt.lineno - 1:end]) > MAX_STATEMENT_CHARS
+
     def _note_binding(self, stmt: ast.stmt) -> None:
         """What each pure name holds, for deciding whether calling it is pure."""
-        for name in assigned_names(stmt):
+        for name in _bound_here(stmt):
             self.bindings.pop(name, None)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             if stmt.targets[0].id in self.pure:
@@ -235,6 +211,8 @@ class FilePlanner(PurityRules):
                 return
             self.pure.discard(stmt.name)
             self.defined.add(stmt.name)
+            if in_class:
+                self.methods.add(stmt.name)
             if in_class and any(dotted_name(d) == "property" or (dotted_name(d) or "").endswith(".setter")
                                 for d in stmt.decorator_list):
                 self.properties.add(stmt.name)
@@ -275,18 +253,20 @@ class FilePlanner(PurityRules):
     def _plan_class(self, stmt: ast.ClassDef) -> None:
         if not self._define(stmt, self.class_header_ok(stmt)):
             return
-        saved = set(self.pure), set(self.defined), self.properties, dict(self.bindings)
-        self.properties = set()
+        saved = set(self.pure), set(self.defined), self.properties, self.methods, dict(self.bindings)
+        self.properties, self.methods = set(), set()
         self.plan_body(stmt.body, in_class=True)
-        self.pure, self.defined, self.properties, self.bindings = saved
+        self.pure, self.defined, self.properties, self.methods, self.bindings = saved
         self.pure.discard(stmt.name)
         self.defined.add(stmt.name)
 
     def _plan_assignment(self, stmt: ast.Assign | ast.AnnAssign | ast.AugAssign, in_class: bool) -> None:
         value = stmt.value
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        # In a class body, `forward = _forward_impl` makes a method of one: nothing is called.
-        alias = in_class and isinstance(value, ast.Name) and value.id in self.defined
+        # In a class body, `forward = _forward_impl` makes another name for one of its methods:
+        # nothing is called (a function from outside the class is not taken: the instance would
+        # hand it to module-level code).
+        alias = in_class and isinstance(value, ast.Name) and value.id in self.methods
         ok = (value is None or alias or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
         if isinstance(stmt, ast.AugAssign):
             ok = ok and self.expr_is_pure(stmt.target)
@@ -323,12 +303,23 @@ class FilePlanner(PurityRules):
     def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
         """Call sites of the file's own classes whose arguments the worker may evaluate."""
         sites: dict[str, list[str]] = {}
-        for node in ast.walk(self.tree):
+        for node in ast.walk(self.scan):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
                 if self.call_args_pure(node):
                     key = span_key(node)
                     sites.setdefault(node.func.id, []).append(key)
         return sites
+
+
+def _bound_here(stmt: ast.stmt) -> set[str]:
+    """The names a statement binds in its own scope, without walking a long value."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, ast.Assign):
+        return set().union(*(assigned_names(t) for t in stmt.targets))
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return assigned_names(stmt.target)
+    return assigned_names(stmt)
 
 
 def pure_hint_keys(planner: FilePlanner, root: str) -> tuple[list[list], list[list]]:
@@ -341,9 +332,12 @@ def pure_hint_keys(planner: FilePlanner, root: str) -> tuple[list[list], list[li
 
 
 def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None,
-               max_files: int = 64, caches: dict[str, stmtcache.StatementCache] | None = None) -> ProbePlan:
+               max_files: int = 64, caches: dict[str, stmtcache.StatementCache] | None = None,
+               budget: PlanBudget | None = None) -> ProbePlan:
     """Plan the target file and, transitively, the workspace files it imports. `caches` (by
-    path, kept by the caller across edits) lets unchanged statements skip planning."""
+    path, kept by the caller across edits) lets unchanged statements skip planning. When the
+    `budget` runs out, the plan holds what was planned so far and says where it stopped; when
+    it is preempted, `budget.Preempted` propagates."""
     path = os.path.realpath(path)
     root = resolver.root
     resolver.overlay = {path: text}
@@ -351,7 +345,8 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
     queue: list[tuple[str, str | None, ast.Module | None]] = [(path, text, tree)]
     seen: set[str] = set()
     target_planner: FilePlanner | None = None
-    while queue and len(files) < max_files:
+    stopped: dict | None = None
+    while queue and len(files) < max_files and stopped is None:
         fpath, ftext, tree = queue.pop(0)
         if fpath in seen:
             continue
@@ -366,22 +361,29 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
         cache = caches.setdefault(fpath, stmtcache.StatementCache()) if caches is not None else None
-        planner = FilePlanner(resolver, fpath, ftext, tree, cache)
+        planner = FilePlanner(resolver, fpath, ftext, tree, cache, budget)
         if cache is not None:
             cache.begin()
-        planner.plan_body(tree.body)
-        if cache is not None:
+        try:
+            planner.plan_body(tree.body)
+        except BudgetSpent:
+            at = planner.at.lineno if planner.at is not None else 1
+            stopped = {"path": fpath, "line": at, "seconds": budget.seconds if budget else 0}
+            planner.budget = None  # what follows (hints) is small: finish it
+        if cache is not None and stopped is None:
             cache.end()
         planner.plan.module = module_name_for(fpath, root)
         files.append(planner.plan)
         if fpath == path:
             target_planner = planner
-        for dep in workspace_imports(tree, fpath, resolver):
+        for dep in workspace_imports(planner.scan, fpath, resolver):
             if dep not in seen:
                 queue.append((dep, None, None))
-    plan = ProbePlan(target=path, root=root, files=files)
+    plan = ProbePlan(target=path, root=root, files=files, stopped=stopped)
     if target_planner is not None:
+        target_planner.budget = None
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
-        plan.ctor_sites = target_planner.ctor_sites(classes)
+        if stopped is None:
+            plan.ctor_sites = target_planner.ctor_sites(classes)
         plan.pure_hints, plan.pure_models = pure_hint_keys(target_planner, root)
     return plan

@@ -19,6 +19,7 @@ from shapelens.analysis.resolve import SAFE_DECORATORS, CalleeKind, Resolution
 from shapelens.analysis.source import dotted_name
 
 if TYPE_CHECKING:
+    from shapelens.analysis.budget import PlanBudget
     from shapelens.analysis.resolve import Resolver
 
 # Methods that must not run even on values the plan trusts (they write files, load, or leave torch).
@@ -50,7 +51,8 @@ class PurityRules:
     """Mixed into the planner, which supplies the file's state: `pure` (names bound by statements
     the probe runs), `defined` (its classes and functions), `import_names`, `bindings` (a pure
     name's latest value expression), `def_nodes`, `rebound`, `star_import`, `aliases`, `properties`
-    (in a class body, its @property names), `path`, `resolver` and `resolve`."""
+    (in a class body, its @property names), `path`, `resolver`, `resolve`, and the planning
+    `budget` (checked every so many expressions) with its `steps` count."""
 
     pure: set[str]
     defined: set[str]
@@ -61,6 +63,8 @@ class PurityRules:
     star_import: bool
     aliases: dict[str, str]
     properties: set[str]
+    budget: PlanBudget | None
+    steps: int
     path: str
     resolver: Resolver
 
@@ -71,6 +75,9 @@ class PurityRules:
     def expr_is_pure(self, node: ast.AST, local: frozenset[str] = frozenset()) -> bool:
         """Evaluating `node` in the module namespace (names in `local` bound by an enclosing
         comprehension) can only compute with constants, torch and the workspace's models."""
+        self.steps += 1
+        if self.budget is not None and not self.steps % 2048:
+            self.budget.check()
         if isinstance(node, ast.Name):
             return self._name_is_pure(node, local)
         if isinstance(node, ast.Constant):
@@ -169,16 +176,8 @@ class PurityRules:
             res = self.resolve(func)
             if res.kind not in CALLABLE_KINDS:
                 return False
-        # A model's constructor is the model's own code (it runs anyway): it may be handed a
-        # function of the file; anything else gets only pure values.
-        model = res is not None and res.kind is CalleeKind.WORKSPACE_MODULE
-        return all(self._arg_is_pure(a, local, model) for a in call.args) and all(
-            self._arg_is_pure(k.value, local, model) for k in call.keywords)
-
-    def _arg_is_pure(self, arg: ast.expr, local: frozenset[str], model: bool) -> bool:
-        if model and isinstance(arg, ast.Name) and arg.id in self.defined and arg.id in self.def_nodes:
-            return True
-        return self.expr_is_pure(arg, local)
+        return all(self.expr_is_pure(a, local) for a in call.args) and all(
+            self.expr_is_pure(k.value, local) for k in call.keywords)
 
     def _builtin_args_ok(self, res: Resolution, call: ast.Call) -> bool:
         """`getattr`/`hasattr` only with a constant public attribute name (it is then just an

@@ -15,7 +15,7 @@ from typing import Protocol
 import jedi
 
 from shapelens.analysis.allowlist import torch_allowed
-from shapelens.analysis.source import assigned_names, dotted_name, parse
+from shapelens.analysis.source import assigned_names, dotted_name, parse, walk_statements
 
 
 class CalleeKind(StrEnum):
@@ -65,7 +65,7 @@ def _char_col(line_bytes: bytes, byte_col: int) -> int:
 def import_bindings(tree: ast.Module) -> dict[str, list[str]]:
     """Local name -> every dotted path the file's imports bind it to, in source order."""
     bindings: dict[str, list[str]] = {}
-    for node in ast.walk(tree):
+    for node in walk_statements(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 local, target = (a.asname, a.name) if a.asname else (a.name.split(".")[0],) * 2
@@ -78,18 +78,21 @@ def import_bindings(tree: ast.Module) -> dict[str, list[str]]:
     return bindings
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
+def import_aliases(tree: ast.Module, bindings: dict[str, list[str]] | None = None) -> dict[str, str]:
     """Local name -> dotted module path, from the file's imports (the fallback when Jedi cannot
-    see an installed package)."""
-    return {name: targets[-1] for name, targets in import_bindings(tree).items() if not targets[-1].startswith(".")}
+    see an installed package). `bindings`: the tree's `import_bindings`, when known."""
+    bindings = import_bindings(tree) if bindings is None else bindings
+    return {name: targets[-1] for name, targets in bindings.items() if not targets[-1].startswith(".")}
 
 
-def torch_aliases(tree: ast.Module) -> dict[str, str]:
+def torch_aliases(tree: ast.Module, bindings: dict[str, list[str]] | None = None,
+                  rebound: set[str] | None = None) -> dict[str, str]:
     """The names that mean one thing in torch everywhere in the file: bound only by imports, all
     of them to the same torch path. A name also bound otherwise (`Linear = MyLinear`, a local
     `class Linear`, a parameter) or imported from two places is left to Jedi."""
-    rebound = assigned_names(tree, imports=False, declared=True)
-    return {name: targets[0] for name, targets in import_bindings(tree).items()
+    rebound = assigned_names(tree, imports=False, declared=True) if rebound is None else rebound
+    bindings = import_bindings(tree) if bindings is None else bindings
+    return {name: targets[0] for name, targets in bindings.items()
             if name not in rebound and len(set(targets)) == 1 and _in_torch(targets[0])}
 
 
@@ -248,15 +251,15 @@ class Resolver:
 
     def _kind_of_classdef(self, path: str, text: str, tree: ast.Module, cls: ast.ClassDef,
                           seen: frozenset) -> CalleeKind:
+        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for dec in cls.decorator_list:
             target = dec.func if isinstance(dec, ast.Call) else dec
-            if dotted_name(target) in {"dataclass", "dataclasses.dataclass"}:
+            if _imported_as(dotted_name(target), "dataclasses.dataclass", aliases, tree):
                 return CalleeKind.WORKSPACE_CONFIG
         script: jedi.Script | None = None  # made only if a base is not plainly torch's
         lines = [ln.encode() for ln in text.splitlines()]
-        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for base in cls.bases:
-            if dotted_name(base) in {"NamedTuple", "typing.NamedTuple"}:
+            if _imported_as(dotted_name(base), "typing.NamedTuple", aliases, tree):
                 return CalleeKind.WORKSPACE_CONFIG
             dotted = dotted_name(base) or ""
             head, _, rest = dotted.partition(".")
@@ -282,6 +285,18 @@ class Resolver:
         if not cls.bases and all(_is_config_member(s) for s in cls.body):
             return CalleeKind.WORKSPACE_CONFIG
         return CalleeKind.UNKNOWN
+
+
+def _imported_as(dotted: str | None, full: str, aliases: dict[str, str], tree: ast.Module) -> bool:
+    """`dotted` names `full` through the file's imports (`dataclass` from `dataclasses`), and the
+    file does not define that name itself (its own `def dataclass` is not the real one)."""
+    if not dotted:
+        return False
+    head, _, rest = dotted.partition(".")
+    own = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == head
+              or isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == head for t in n.targets)
+              for n in tree.body)
+    return not own and head in aliases and ".".join(filter(None, (aliases[head], rest))) == full
 
 
 def _is_config_member(stmt: ast.stmt) -> bool:
