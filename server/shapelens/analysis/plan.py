@@ -17,7 +17,7 @@ from pathlib import Path
 import jedi
 
 from shapelens.analysis import stmtcache
-from shapelens.analysis.imports import workspace_imports
+from shapelens.analysis.imports import import_search, workspace_imports
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
     SAFE_DECORATORS,
@@ -59,6 +59,7 @@ class ProbePlan:
     # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
     literal_torch_calls: list[dict] = field(default_factory=list)
     trusted: bool = True
+    search: list[str] = field(default_factory=list)  # put first on the probe's sys.path (import_search)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -371,10 +372,12 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         files.append(planner.plan)
         if fpath == path:
             target_planner = planner
-        for dep in workspace_imports(tree, fpath, resolver):
+        for dep in workspace_imports(tree, fpath, resolver, planner.plan.module):
             if dep not in seen:
                 queue.append((dep, None, None))
     plan = ProbePlan(target=path, root=root, files=files)
+    if files and files[0].path == path:
+        plan.search = import_search(path, root, files[0].module)
     if target_planner is not None:
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
         plan.ctor_sites = target_planner.ctor_sites(classes)
