@@ -54,7 +54,7 @@ class Probe:
 
     def setup(self, state: State) -> None:
         install(state)
-        search = [os.path.dirname(self.target), self.plan["root"]]
+        search = self.plan.get("search") or [os.path.dirname(self.target), self.plan["root"]]
         sys.path[:0] = search
         sys.meta_path.insert(0, WorkspaceFinder(self.files, self.plan["root"], search))
 
@@ -68,6 +68,12 @@ class Probe:
         index = state.index(target)
         module = types.ModuleType(tplan["module"] or "__shapelens__")
         module.__file__ = target
+        # Relative imports resolve against the package the plan named (`pkg.models` for
+        # pkg/models/net.py); a package's own __init__.py is that package.
+        is_package = os.path.basename(target) == "__init__.py"
+        module.__package__ = module.__name__ if is_package else module.__name__.rpartition(".")[0]
+        if is_package:
+            module.__path__ = [os.path.dirname(target)]
         sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
         withhold(hints, self.plan.get("pure_hints") or [])
