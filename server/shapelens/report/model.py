@@ -131,6 +131,9 @@ class ShapeEntry:
     output_symbolic: list[str] | None = None
     # The assumed sizes these dims use, with the values they were probed at ({"H": 32}).
     symbols: dict[str, int] = field(default_factory=dict)
+    # Built by a class probed with assumed constructor arguments: that class and its arguments.
+    assumed_by: str | None = None
+    assumed_args: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"range": self.range, "name": self.name, "kind": self.kind}
@@ -142,6 +145,8 @@ class ShapeEntry:
                        output_symbolic=self.output_symbolic)
         if self.symbols:
             out["symbols"] = dict(self.symbols)
+        if self.assumed_args:
+            out["assumed_args"] = dict(self.assumed_args)
         return out
 
 
@@ -169,6 +174,8 @@ class ClassSummary:
     param_bytes: int
     assumed: str | None = None
     symbols: dict[str, int] = field(default_factory=dict)  # assumed sizes used by the rows' dims
+    # Constructor arguments the probe assumed, nothing in the workspace building the class.
+    assumed_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
