@@ -39,6 +39,7 @@ def test_ipython_lines_are_blank(line):
 def test_an_indented_magic_keeps_its_block_and_a_cell_magic_blanks_the_cell():
     assert blank_ipython(["for i in range(2):", "    !echo $i", "x = 1"]) == ["for i in range(2):", "    pass", "x = 1"]
     assert blank_ipython(["%%bash", "echo hi", "ls"]) == ["", "", ""]
+    assert blank_ipython(["%%time", "x = 1", "%who"]) == ["", "x = 1", ""]  # its body runs as Python
     assert blank_ipython(["!pip install \\", "   torch", "y = 2"]) == ["", "", "y = 2"]
     # Python that only looks like it is kept
     kept = ["x = a % b", "if x != 2:", "    y = {'?': 1}", "z = f'{x!r}'"]

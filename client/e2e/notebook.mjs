@@ -114,9 +114,12 @@ export async function notebookScenario(ctx, h) {
   const projected = await cellTextBox(page, "= self.projection(embedded)", "projected");
   const hoverText = await h.hoverOver(page, projected, "256");
   h.check(/\[1, 10, 256\]/.test(hoverText.replace(/\s+/g, " ")), "hovering `projected` in the cell shows [1, 10, 256]", hoverText.replace(/\s+/g, " "));
+  // The picture: the class cell from its first line, with the squiggle and the hover below.
   const editorBox = await page.locator(".part.editor").boundingBox();
+  const classLine = await cellTextBox(page, "class MismatchedEmbeddingModel", "class");
+  const top = Math.max(editorBox.y, classLine.lineTop - 150); // the end of the magics cell too
   const picture = await h.shot(page, `${name}-2-squiggle-hover`, {
-    clip: { x: editorBox.x, y: editorBox.y, width: Math.min(editorBox.width, 900), height: Math.min(editorBox.height, 560) },
+    clip: { x: editorBox.x, y: top, width: Math.min(editorBox.width, 900), height: Math.min(editorBox.y + editorBox.height - top, 440) },
   });
   if (!fs.existsSync(IMAGE) || process.env.SHAPELENS_E2E_UPDATE_SCREENSHOT === "1") {
     fs.mkdirSync(path.dirname(IMAGE), { recursive: true });

@@ -16,7 +16,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-from test_lsp_server import ROOT, apply, capabilities, make_client, plain, rng, until
+from test_lsp_server import ROOT, apply, capabilities, did_change, make_client, plain, rng, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 NOTEBOOK = ROOT / "tests" / "data" / "notebooks" / "seed000_ex2.ipynb"
@@ -165,7 +165,7 @@ async def test_fix_all_and_the_model_summary_work_in_the_cell(client: LanguageCl
 
 async def test_a_class_in_a_cell_with_magics_has_its_range_in_that_cell(client: LanguageClient):
     cells = cells_of(NOTEBOOK)
-    cells[CLASS_CELL] = ("code", "%%time\n" + cells[CLASS_CELL][1])  # a cell magic: the cell is not Python
+    cells[CLASS_CELL] = ("code", "%%writefile model.py\n" + cells[CLASS_CELL][1])  # written to a file, never run
     cells[1] = ("code", cells[1][1] + "\n\n" + cells_of(NOTEBOOK)[CLASS_CELL][1])  # the class after magics
     async with notebook(client, NOTEBOOK.with_name("_magics.ipynb"), cells) as (uris, _):
         ranges = plain(await client.protocol.send_request_async(
@@ -195,6 +195,34 @@ async def test_a_result_for_an_older_notebook_version_is_never_published(client:
         client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
             notebook_document=types.NotebookDocumentIdentifier(uri=path.as_uri()),
             cell_text_documents=[types.TextDocumentIdentifier(uri=uri)]))
+
+
+async def test_growing_another_cell_keeps_the_squiggle_inside_the_class_cell(client: LanguageClient):
+    cells = cells_of(NOTEBOOK)
+    async with notebook(client, NOTEBOOK, cells) as (uris, _):
+        since = len(client.published)
+        edit_cell(client, NOTEBOOK, 2, uris[1], cells[1][1] + "\nimport math\nimport os\n%time x = 1", 2)
+        after = await published(client, uris[CLASS_CELL:CLASS_CELL + 1], since, version=1)
+        await until(lambda: [p for p in client.published[since:] if p.uri == uris[1] and p.version == 2], "cell 2")
+        (diag,) = after[uris[CLASS_CELL]]
+        assert diag.range == rng(5, 32, 41)  # the program's lines moved by three; the cell's did not
+
+
+async def test_an_ignore_comment_in_a_cell_silences_its_line(client: LanguageClient):
+    cells = cells_of(NOTEBOOK)
+    cells[CLASS_CELL] = ("code", cells[CLASS_CELL][1].replace(
+        "# Using the incorrect embed_dim", "# shapelens: ignore[feature-mismatch]"))
+    async with notebook(client, NOTEBOOK.with_name("_ignored.ipynb"), cells) as (uris, diags):
+        assert all(d == [] for d in diags.values())
+
+
+async def test_a_cell_s_own_did_change_probes_its_notebook(client: LanguageClient):
+    cells = cells_of(NOTEBOOK)
+    async with notebook(client, NOTEBOOK, cells) as (uris, _):
+        since = len(client.published)
+        fixed = cells[CLASS_CELL][1].replace("nn.Linear(embed_dim, 256)", "nn.Linear(embed_dim * 2, 256)")
+        did_change(client, uris[CLASS_CELL], fixed, 2)  # as a client without notebook sync for cells would
+        assert await published(client, uris[CLASS_CELL:CLASS_CELL + 1], since, version=2) == {uris[CLASS_CELL]: []}
 
 
 async def test_close_clears_every_cell(client: LanguageClient):

@@ -18,7 +18,7 @@ import jedi
 from shapelens.analysis import stmtcache
 from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
 from shapelens.analysis.hints import collect_hints, hint_key, project_hints
-from shapelens.analysis.imports import workspace_imports
+from shapelens.analysis.imports import import_search, workspace_imports
 from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
 from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
 from shapelens.analysis.resolve import (
@@ -379,10 +379,12 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         files.append(planner.plan)
         if fpath == path:
             target_planner = planner
-        for dep in workspace_imports(planner.scan, fpath, resolver):
+        for dep in workspace_imports(planner.scan, fpath, resolver, planner.plan.module):
             if dep not in seen:
                 queue.append((dep, None, None))
     plan = ProbePlan(target=path, root=root, files=files, stopped=stopped)
+    if files and files[0].path == path:
+        plan.search = import_search(path, root, files[0].module)
     if target_planner is not None:
         target_planner.budget = None
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}

@@ -37,6 +37,7 @@ class ProbePlan:
     # Where planning stopped when its time budget ran out ({"path", "line", "seconds"}): the
     # statements from there on are not run.
     stopped: dict | None = None
+    search: list[str] = field(default_factory=list)  # put first on the probe's sys.path (import_search)
 
     def to_json(self) -> dict:
         return asdict(self)

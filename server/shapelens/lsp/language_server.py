@@ -123,9 +123,10 @@ class ShapelensServer(LanguageServer):
     def schedule(self, uri: str, at_once: bool = False) -> None:
         """Probe the document (or notebook) after the (adaptive) debounce; `at_once` for a file
         just opened, where no typing is under way to wait for."""
-        notebook = self.open_notebook(uri)
+        # a cell's own textDocument notification (clients that send them) probes its notebook
+        notebook = self.open_notebook(uri) or self.workspace.get_notebook_document(cell_uri=uri)
         if notebook is not None:
-            self._schedule_notebook(uri, notebook, at_once)
+            self._schedule_notebook(notebook.uri, notebook, at_once)
             return
         doc, path = self.open_document(uri), convert.uri_to_path(uri)
         if doc is None or path is None or self.engines is None or not self.settings.enable:

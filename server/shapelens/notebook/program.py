@@ -1,7 +1,8 @@
 """A notebook probed as one program: its code cells in order, one after the other, each cell's
 lines kept as they are (so a column in a cell is the same column in the program) except IPython
 syntax, which Python would not parse: `%magic` and `!shell` lines (also `x = !ls`), `obj?` help
-and a `%%cell magic` cell become blank lines. Markdown and raw cells are not part of it.
+and a `%%cell magic` cell become blank lines (of `%%time`, `%%timeit`, `%%capture` and `%%prun`
+cells only the first line: IPython runs their body as Python). Markdown and raw cells are not part of it.
 
 The line map goes both ways: program line -> (cell index, line in the cell), and back. Findings
 and shapes of the program are moved into their cells with `localize`."""
@@ -18,6 +19,9 @@ from shapelens.report.model import ChainStep, Finding, Fix, Range, Related, Shap
 _LINE_MAGIC = re.compile(r"\s*(?:[%!]|[\w.]+\s*=\s*[%!])")
 _HELP = re.compile(r"\s*(?:\?{1,2}[\w.%]+|[\w.%()\[\]]+\?{1,2})\s*$")
 _BREAK = re.compile(r"\r\n|\r")
+# Cell magics whose body IPython runs as Python in the notebook's namespace; any other (%%bash,
+# %%writefile, %%html, ...) makes the cell something else.
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,10 @@ def blank_ipython(lines: list[str]) -> list[str]:
     """The lines with IPython syntax blanked. An indented magic becomes `pass` at its indent, so a
     block holding only a magic still parses."""
     if lines and lines[0].lstrip().startswith("%%"):
-        return [""] * len(lines)
+        name = lines[0].lstrip()[2:].split(maxsplit=1)[0] if lines[0].strip() != "%%" else ""
+        if name not in PYTHON_CELL_MAGICS:
+            return [""] * len(lines)
+        return ["", *blank_ipython(lines[1:])]  # the body is Python that IPython runs
     out, continued = [], False
     for line in lines:
         if continued or _LINE_MAGIC.match(line) or _HELP.match(line):

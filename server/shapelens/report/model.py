@@ -145,6 +145,9 @@ class ShapeEntry:
     # The assumed sizes these dims use, with the values they were probed at ({"H": 32}).
     symbols: dict[str, int] = field(default_factory=dict)
     cell: int | None = None  # in a notebook: the 1-based cell `range` is in
+    # Built by a class probed with assumed constructor arguments: that class and its arguments.
+    assumed_by: str | None = None
+    assumed_args: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"range": self.range, "name": self.name, "kind": self.kind}
@@ -158,6 +161,8 @@ class ShapeEntry:
             out["symbols"] = dict(self.symbols)
         if self.cell is not None:
             out["cell"] = self.cell
+        if self.assumed_args:
+            out["assumed_args"] = dict(self.assumed_args)
         return out
 
 
@@ -185,6 +190,8 @@ class ClassSummary:
     param_bytes: int
     assumed: str | None = None
     symbols: dict[str, int] = field(default_factory=dict)  # assumed sizes used by the rows' dims
+    # Constructor arguments the probe assumed, nothing in the workspace building the class.
+    assumed_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

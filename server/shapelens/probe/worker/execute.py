@@ -5,6 +5,7 @@ Every tensor a statement binds is recorded with its shape."""
 from __future__ import annotations
 
 import ast
+import sys
 import types
 
 import torch
@@ -121,6 +122,8 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     names = bound_names(stmt, failed)
     for bound, full in names:
         ns[bound] = Missing(full, text.splitlines()[0], where)
+    if _imports_the_probed_file(error):
+        return  # a package __init__ re-exporting the file being probed, which is still running: no fault
     listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"
     verb = "is" if len(names) == 1 else "are"
     msg = " ".join(str(error).split()) or type(error).__name__
@@ -131,3 +134,11 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     if note is not None:
         state.missing_notes[where] = note
 
+
+
+def _imports_the_probed_file(error: BaseException) -> bool:
+    """The probed file's module is the only one without a spec (planned modules get one): an
+    import of it from its package's __init__ meets it half-run, as Python's own would."""
+    name = getattr(error, "name", None)
+    return isinstance(error, ImportError) and name in sys.modules and \
+        getattr(sys.modules[name], "__spec__", None) is None
