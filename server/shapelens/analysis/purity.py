@@ -13,10 +13,9 @@ torch callable or a model instance.
 from __future__ import annotations
 
 import ast
-import os
 from typing import TYPE_CHECKING
 
-from shapelens.analysis.resolve import SAFE_DECORATORS, CalleeKind, Resolution, shadows_library
+from shapelens.analysis.resolve import SAFE_DECORATORS, CalleeKind, Resolution
 from shapelens.analysis.source import dotted_name
 
 if TYPE_CHECKING:
@@ -138,33 +137,16 @@ class PurityRules:
     def _imported_value_ok(self, node: ast.expr) -> bool:
         """A name an import binds (or an attribute chain on one), used as a value: allowed torch
         names, safe stdlib helpers, the workspace's model and config classes, and constants of
-        other workspace files (whose own plans ran them) and of installed packages (`from pkg
-        import WIDTH`); never a module object, nor a standard-library value (`sys.modules`,
-        `os.environ` lead anywhere)."""
+        other workspace files (whose own plans ran them); never a module object, nor a value of
+        an installed package or the standard library (`sys.modules`, a library's callable
+        object: module-level code would hand them to `map`)."""
         res = self.resolve(node)
         if res.type == "module":
             return False
         if res.kind in CALLABLE_KINDS:
             return res.type is None or res.type in _VALUE_TYPES
-        if res.kind is not CalleeKind.UNKNOWN:
-            return False
-        if res.path is None and res.type is None:
-            return self._installed_import(node)
-        return (res.type in ("statement", "instance") and res.path is not None and res.path != self.path
-                and not shadows_library(res.full_name or "builtins"))
-
-    def _installed_import(self, node: ast.expr) -> bool:
-        """A name Jedi cannot see, imported from a package that is neither the workspace's, nor
-        the standard library, nor torch (a package installed only where the probe runs): its
-        values are that package's own."""
-        dotted = dotted_name(node) or ""
-        target = self.aliases.get(dotted.split(".")[0], "")
-        top = target.split(".")[0]
-        if not top or shadows_library(target):
-            return False
-        here = os.path.dirname(self.path)
-        return not any(os.path.exists(os.path.join(base, top + ext)) for base in (here, self.resolver.root)
-                       for ext in (".py", ""))
+        return (res.kind is CalleeKind.UNKNOWN and res.type in ("statement", "instance") and res.path is not None
+                and res.path != self.path and self.resolver.in_workspace(res.path))
 
     # -- calls --------------------------------------------------------------------------------
     def _call_is_pure(self, call: ast.Call, local: frozenset[str]) -> bool:
