@@ -70,20 +70,6 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
     return ProbeReport(path, [Finding.of(SYNTAX_ERROR, path, rng, f"syntax error: {exc.msg} (the file was not probed)")])
 
 
-@dataclass
-class Prepared:
-    """A probe planned in this process, not yet sent (`plan` is a report when there is no plan)."""
-
-    started: float
-    plan: ProbePlan | ProbeReport
-    fingerprints: dict
-    ends: dict
-    skip: dict
-    half_typed: list[Finding]
-    request: dict
-    options: ProbeOptions | None = None
-
-
 class Engine:
     def __init__(self, root: str, python: str | None = None, options: ProbeOptions | None = None,
                  worker: WorkerClient | None = None, torch_names: TorchNames | None = None) -> None:
@@ -120,62 +106,48 @@ class Engine:
 
     def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
         """Start a probe; the future resolves to a ProbeReport."""
-        return self.send(self.prepare(path, text, options))
-
-    def prepare(self, path: str, text: str, options: ProbeOptions | None = None) -> Prepared:
-        """Everything of a probe this process does before the worker: the plan, the classes
-        whose cached results hold, the half-typed names. The language server prepares during
-        the debounce and sends after it."""
         started = time.perf_counter()
         options = options or self.options
         plan, tree = self._plan(path, text, options.trusted)
-        if isinstance(plan, ProbeReport):
-            return Prepared(started, plan, {}, {}, {}, [], {})
-        request = plan.to_json()
-        fingerprints, ends, skip = self._cacheable(plan, text, tree, options)
-        request["skip_classes"] = sorted(skip)
-        half_typed = self._half_typed(plan.target, text, tree) if plan.trusted and tree is not None else []
-        return Prepared(started, plan, fingerprints, ends, skip, half_typed, request, options)
-
-    def send(self, prepared: Prepared) -> tuple[int | None, Future]:
-        """Hand a prepared probe to the worker; the future resolves to a ProbeReport."""
         out: Future = Future()
-        plan = prepared.plan
         if isinstance(plan, ProbeReport):
             out.set_result(plan)
             return None, out
-        assert prepared.options is not None
         sources = {f.path: f.source for f in plan.files}
-        req_id, fut = self.worker.submit(prepared.request, prepared.options.to_json())
+        request = plan.to_json()
+        fingerprints, ends, skip = self._cacheable(plan, text, tree, options)
+        request["skip_classes"] = sorted(skip)
+        req_id, fut = self.worker.submit(request, options.to_json())
 
         def done(f: Future) -> None:
             try:
                 response = f.result()
                 if response.get("ok") and "probed" in response["result"]:
                     with self._cache_lock:
-                        self.cache.merge(plan.target, prepared.fingerprints, prepared.ends, prepared.skip,
-                                         response["result"])
+                        self.cache.merge(plan.target, fingerprints, ends, skip, response["result"])
                 report = build_report(plan.target, sources, response)
-                said = {f.range["start"]["line"] for f in report.findings if f.path == plan.target}
-                report.findings += [n for n in prepared.half_typed if n.range["start"]["line"] not in said]
-                report.findings.sort(key=Finding.sort_key)
+                if plan.trusted and tree is not None:
+                    self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")
-            report.elapsed_ms = (time.perf_counter() - prepared.started) * 1000
+            report.elapsed_ms = (time.perf_counter() - started) * 1000
             out.set_result(report)
 
         fut.add_done_callback(done)
         return req_id, out
 
     @staticmethod
-    def _half_typed(path: str, text: str, tree: ast.Module) -> list[Finding]:
+    def _half_typed(path: str, text: str, tree: ast.Module, report: ProbeReport) -> None:
         """One note per module-level statement that reads a name defined nowhere (a half-typed
-        name): the plan skips such a statement, and without the note nothing would say why.
-        A line the probe already reports on keeps only the probe's findings."""
+        name): the plan skips such a statement, and without the note nothing would say why."""
         idx = LineIndex(text)
-        return [Finding.note(path, idx.to_range(span(name)), f"the probe could not run this: NameError: name "
-                                                             f"'{name.id}' is not defined")
-                for name in undefined_at_module_level(tree)]
+        said = {f.range["start"]["line"] for f in report.findings if f.path == path}
+        for name in undefined_at_module_level(tree):
+            rng = idx.to_range(span(name))
+            if rng["start"]["line"] not in said:
+                report.findings.append(Finding.note(path, rng, f"the probe could not run this: NameError: name "
+                                                               f"'{name.id}' is not defined"))
+        report.findings.sort(key=Finding.sort_key)
 
     def _cacheable(self, plan: ProbePlan, text: str, tree: ast.Module | None, options: ProbeOptions):
         """Fingerprints of the target's classes, and those whose cached results still hold."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from shapelens.engine import Engine, Prepared, ProbeOptions, find_root
+from shapelens.engine import Engine, ProbeOptions, find_root
 from shapelens.probe.client import WorkerClient
 
 # Loads the torch name table (from disk, or the worker) and Jedi before the first document.
@@ -35,11 +35,6 @@ class Engines:
         engine = self.engine_for(path)
         req_id, fut = engine.submit(path, text, options)
         return engine, req_id, fut
-
-    def prepare(self, path: str, text: str, options: ProbeOptions) -> tuple[Engine, Prepared]:
-        """Planner thread only: plan (the language server does it during the debounce)."""
-        engine = self.engine_for(path)
-        return engine, engine.prepare(path, text, options)
 
     def warm_up(self) -> None:
         """Planner thread only: load the torch name table before the first document."""

@@ -65,8 +65,9 @@ class Scheduler:
 
     async def _run(self, job: Job, delay_s: float) -> None:
         try:
+            await asyncio.sleep(delay_s)
             started = time.perf_counter()
-            report = await self.wrap(job, _probe(job, delay_s))
+            report = await self.wrap(job, _probe(job))
             self.record_cost(job.uri, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 — a failed probe must never take the server down
             self._forget(job)
@@ -80,32 +81,20 @@ class Scheduler:
             del self._tasks[job.uri]
 
 
-async def _probe(job: Job, delay_s: float) -> ProbeReport:
-    """Plan at once, on the planner thread (this process's work, thrown away if a newer edit
-    comes); hand the probe to the worker only when the debounce is over."""
+async def _probe(job: Job) -> ProbeReport:
     loop = asyncio.get_running_loop()
     superseded = threading.Event()
-    debounced = threading.Event()
 
     def plan_and_submit():
         # An edit may have superseded this job while it queued behind other plans.
-        if superseded.is_set():
-            return None
-        engine, prepared = job.engines.prepare(job.path, job.text, job.options)
-        debounced.wait(delay_s + 30)  # set by the event loop, also when superseded
-        if superseded.is_set():
-            return None
-        return (engine, *engine.send(prepared))
+        return None if superseded.is_set() else job.engines.submit(job.path, job.text, job.options)
 
     planned = loop.run_in_executor(job.engines.planner, plan_and_submit)
     try:
-        await asyncio.sleep(delay_s)
-        debounced.set()
         # Shielded: a cancelled await must not orphan a probe the planner is about to start.
         submitted = await asyncio.shield(planned)
     except asyncio.CancelledError:
         superseded.set()
-        debounced.set()
         planned.add_done_callback(_cancel_submitted)
         raise
     engine, req_id, fut = submitted
