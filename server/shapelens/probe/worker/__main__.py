@@ -96,6 +96,15 @@ def warm_up() -> None:
         step()
 
 
+def warm_now() -> None:
+    """The warm-up steps not taken yet, now."""
+    while WARMING:
+        try:
+            WARMING.pop(0)()
+        except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
+            print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
+
+
 class Child:
     def __init__(self, req_id, pid: int, fd: int, deadline: float, files: set[str]) -> None:
         self.id, self.pid, self.fd, self.deadline, self.files = req_id, pid, fd, deadline, files
@@ -265,6 +274,10 @@ def handle(msg: dict, children: dict, sel) -> bool:
 def spawn(msg: dict, children: dict, sel) -> None:
     options = msg.get("options", {})
     preimport.before_fork(msg.get("plan", {}), options)  # installed packages: once, not per child
+    if WARMING and children:
+        # Busy (a batch): the worker never idles to warm up, so every child would load torch's
+        # lazy parts itself. The first probe went out cold; warm up before forking more.
+        warm_now()
     if WARMING:
         options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     read_fd, write_fd = os.pipe()
