@@ -17,7 +17,9 @@ from pathlib import Path
 import jedi
 
 from shapelens.analysis import stmtcache
-from shapelens.analysis.imports import import_search, workspace_imports
+from shapelens.analysis.argparse_ns import module_constants, namespace_statement
+from shapelens.analysis.callsites import FACTORY_PREFIX, factory_calls
+from shapelens.analysis.imports import import_search, module_name_for, workspace_imports
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
     SAFE_DECORATORS,
@@ -45,6 +47,8 @@ class FilePlan:
     keep: list[str] = field(default_factory=list)  # stmt keys of module-level and class-body statements
     strip_decorators: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (stmt key, why)
+    # stmt key -> the statement the probe runs instead (`opt = parser.parse_args()` -> a Namespace)
+    replace: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,7 +57,8 @@ class ProbePlan:
     root: str
     files: list[FilePlan]
     # class name -> spans "l:c:el:ec" of call sites in the target whose arguments the worker may
-    # evaluate in the module namespace (pure given module-level names).
+    # evaluate in the module namespace (pure given module-level names), or "call:<text>", a
+    # factory function's call with its locals put in (callsites.py).
     ctor_sites: dict[str, list[str]] = field(default_factory=dict)
     # Untrusted workspaces: calls into torch whose arguments are all literals, checked without
     # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
@@ -65,30 +70,13 @@ class ProbePlan:
         return asdict(self)
 
 
-def module_name_for(path: str, root: str) -> str:
-    """The import name the worker gives a file: relative to the workspace root, or for a file of
-    an installed package (in site-packages), its real one, so that its relative imports reach
-    the installed package."""
-    segments = Path(path).parts
-    for i in range(len(segments) - 2, -1, -1):
-        if segments[i] in ("site-packages", "dist-packages"):
-            root = str(Path(*segments[: i + 1]))
-            break
-    rel = Path(os.path.relpath(path, root)).with_suffix("")
-    parts = list(rel.parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if not parts or any(p.startswith("..") for p in parts):
-        return Path(path).stem
-    return ".".join(parts)
-
-
 class FilePlanner:
     """Decides the tensor-pure statements of one file."""
 
     def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module,
-                 cache: stmtcache.StatementCache | None = None) -> None:
+                 cache: stmtcache.StatementCache | None = None, is_target: bool = True) -> None:
         self.resolver = resolver
+        self.is_target = is_target  # the file being probed: its `__main__` block is planned too
         self.cache = cache
         self.path = path
         self.tree = tree
@@ -106,6 +94,8 @@ class FilePlanner:
                                for n in ast.walk(tree))
         self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
         self._asked_jedi = False  # the statement being planned used a Jedi answer
+        self._read_elsewhere = False  # its outcome depends on other statements (argparse)
+        self._constants: dict | None = None
 
     @property
     def script(self) -> jedi.Script:
@@ -210,7 +200,7 @@ class FilePlanner:
         self.plan.keep.append(stmt_key(stmt))
 
     def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
-        for stmt in flat_body(body) if not in_class else body:
+        for stmt in flat_body(body, self.is_target) if not in_class else body:
             if self.cache is not None and not in_class:
                 self._plan_cached(stmt)
             else:
@@ -236,11 +226,11 @@ class FilePlanner:
             return
         marks = len(self.plan.keep), len(self.plan.strip_decorators), len(self.plan.skipped)
         defined_before = set(self.defined)
-        self._asked_jedi = False
+        self._asked_jedi = self._read_elsewhere = False
         self._plan_one(stmt, False)
         self.cache.replanned.append(stmt.lineno)
-        if self._asked_jedi:
-            return  # its verdict depends on what Jedi sees elsewhere: plan it again next time
+        if self._asked_jedi or self._read_elsewhere:
+            return  # its verdict depends on what Jedi sees or on other statements: plan it again next time
         names = stmtcache.affected(stmt, assigned_names(stmt))
         skipped = [(k.split(":"), why) for k, why in self.plan.skipped[marks[2]:]]
         self.cache.put(key, stmtcache.Outcome(
@@ -284,6 +274,8 @@ class FilePlanner:
                 ok = ok and self.expr_is_pure(stmt.target)
             if isinstance(stmt, ast.AnnAssign) and not in_class:
                 ok = ok and value is not None
+            if not ok and not in_class and self._parsed_arguments(stmt):
+                return
             if ok:
                 self.keep(stmt)
                 self.pure |= assigned_names(stmt)
@@ -300,6 +292,20 @@ class FilePlanner:
             self.keep(stmt)
         else:
             self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
+
+    def _parsed_arguments(self, stmt: ast.stmt) -> bool:
+        """`opt = parser.parse_args()`: run as the namespace the file's `add_argument` calls
+        describe (argparse_ns), so what reads `opt.latent_dim` is tensor-pure."""
+        if self._constants is None:
+            self._constants = module_constants(self.tree)
+        replacement = namespace_statement(stmt, self.tree, self._constants)
+        if replacement is None:
+            return False
+        self._read_elsewhere = True
+        self.keep(stmt)
+        self.plan.replace[stmt_key(stmt)] = replacement
+        self.pure |= assigned_names(stmt)
+        return True
 
     def _target_ok(self, target: ast.expr) -> bool:
         if isinstance(target, ast.Name):
@@ -333,6 +339,11 @@ class FilePlanner:
                 if all(self.expr_is_pure(a) for a in node.args) and all(self.expr_is_pure(k.value) for k in node.keywords):
                     key = span_key(node)
                     sites.setdefault(node.func.id, []).append(key)
+        # A factory function's call, with its locals put in (`def build(): d = 256; return
+        # Decoder(dim=d)`), written out as the call text the worker evaluates (`call:...`).
+        for cls, call in factory_calls(self.tree, classes):
+            if self.expr_is_pure(call):
+                sites.setdefault(cls, []).append(FACTORY_PREFIX + ast.unparse(call))
         return sites
 
 
@@ -362,7 +373,7 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
         cache = caches.setdefault(fpath, stmtcache.StatementCache()) if caches is not None else None
-        planner = FilePlanner(resolver, fpath, ftext, tree, cache)
+        planner = FilePlanner(resolver, fpath, ftext, tree, cache, is_target=fpath == path)
         if cache is not None:
             cache.begin()
         planner.plan_body(tree.body)
