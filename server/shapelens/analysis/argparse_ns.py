@@ -175,11 +175,14 @@ def parsed_namespace(value: ast.expr, scope: list[ast.stmt], functions: dict[str
     return None
 
 
-def namespace_statement(stmt: ast.stmt, tree: ast.Module, constants: dict[str, Any]) -> str | None:
+def namespace_statement(stmt: ast.stmt, tree: ast.Module) -> str | None:
     """The statement the probe runs instead of `opt = parser.parse_args()` (or `args =
     get_args()`) at module level: the namespace, built from literals."""
     if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
         return None
+    if not _parse_call(stmt.value) and not isinstance(stmt.value, ast.Call):
+        return None
+    constants = module_constants(tree)
     functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
     ns = parsed_namespace(stmt.value, tree.body, functions, constants)
     if ns is None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shapelens.analysis.argparse_ns import module_constants, parsed_namespace
-from shapelens.analysis.source import assigned_names
+from shapelens.analysis.source import assigned_names, span_key
 
 FACTORY_PREFIX = "call:"  # a ctor site given as call text rather than as a span of the file
 MAX_TEXT = 4000  # a rewritten call longer than this is not worth evaluating
@@ -67,6 +67,21 @@ def _module_call_args(tree: ast.Module, fn: ast.FunctionDef) -> dict[str, ast.ex
                 out.update({k.arg: k.value for k in node.keywords if k.arg})
                 return out
     return {}
+
+
+def ctor_sites(planner, classes: set[str]) -> dict[str, list[str]]:
+    """Call sites of the file's own classes whose arguments the worker may evaluate: spans of
+    calls whose arguments are tensor-pure as written, then factory functions' calls with their
+    locals put in, as call text (`call:...`), when that passes the same test."""
+    sites: dict[str, list[str]] = {}
+    for node in ast.walk(planner.scan):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
+            if planner.call_args_pure(node):
+                sites.setdefault(node.func.id, []).append(span_key(node))
+    for cls, call in factory_calls(planner.tree, classes):
+        if planner.expr_is_pure(call):
+            sites.setdefault(cls, []).append(FACTORY_PREFIX + ast.unparse(call))
+    return sites
 
 
 def factory_calls(tree: ast.Module, classes: set[str]) -> list[tuple[str, ast.Call]]:

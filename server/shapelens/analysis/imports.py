@@ -4,27 +4,9 @@ from __future__ import annotations
 
 import ast
 import os
-from pathlib import Path
 
 from shapelens.analysis.resolve import Resolver
-
-
-def module_name_for(path: str, root: str) -> str:
-    """The import name the worker gives a file: relative to the workspace root, or for a file of
-    an installed package (in site-packages), its real one, so that its relative imports reach
-    the installed package."""
-    segments = Path(path).parts
-    for i in range(len(segments) - 2, -1, -1):
-        if segments[i] in ("site-packages", "dist-packages"):
-            root = str(Path(*segments[: i + 1]))
-            break
-    rel = Path(os.path.relpath(path, root)).with_suffix("")
-    parts = list(rel.parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if not parts or any(p.startswith("..") for p in parts):
-        return Path(path).stem
-    return ".".join(parts)
+from shapelens.analysis.source import walk_statements
 
 
 def package_chain(path: str, root: str) -> list[str]:
@@ -77,7 +59,7 @@ def workspace_imports(tree: ast.Module, path: str, resolver: Resolver, module: s
                     return os.path.realpath(cand)
         return None
 
-    for node in ast.walk(tree):
+    for node in walk_statements(tree):
         names: list[str] = []
         search = bases
         if isinstance(node, ast.Import):

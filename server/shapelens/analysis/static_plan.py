@@ -6,8 +6,7 @@ from __future__ import annotations
 import ast
 import os
 
-from shapelens.analysis.imports import module_name_for
-from shapelens.analysis.plan import FilePlan, FilePlanner, ProbePlan
+from shapelens.analysis.plan import FilePlan, FilePlanner, ProbePlan, module_name_for
 from shapelens.analysis.resolve import CalleeKind, Resolver
 from shapelens.analysis.source import parse, span_key
 

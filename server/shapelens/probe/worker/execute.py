@@ -31,6 +31,16 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 n.decorator_list = [d for d in n.decorator_list if stmt_key(d) not in strip]
 
+    def filter_class(cls: ast.ClassDef) -> None:
+        # Class bodies run when the class is defined, nested ones too: each keeps only what the
+        # plan allowed.
+        cls.body = [s for s in cls.body if stmt_key(s) in keep] or [ast.Pass()]
+        for s in cls.body:
+            if not hasattr(s, "lineno"):
+                ast.copy_location(s, cls)
+            elif isinstance(s, ast.ClassDef):
+                filter_class(s)
+
     out = []
     for stmt in flat_body(tree.body):
         if stmt_key(stmt) not in keep:
@@ -38,10 +48,7 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
         if replace and stmt_key(stmt) in replace:
             stmt = _at(ast.parse(replace[stmt_key(stmt)]).body[0], stmt)
         if isinstance(stmt, ast.ClassDef):
-            stmt.body = [s for s in stmt.body if stmt_key(s) in keep] or [ast.Pass()]
-            for s in stmt.body:
-                if not hasattr(s, "lineno"):
-                    ast.copy_location(s, stmt)
+            filter_class(stmt)
         strip_decorators(stmt)
         out.append(stmt)
     return out
@@ -132,11 +139,12 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"
     verb = "is" if len(names) == 1 else "are"
     msg = " ".join(str(error).split()) or type(error).__name__
-    state.finding(PROBE_INCOMPLETE, path, span(stmt),
-                  f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
-                  "that uses it is not probed (install the package in the interpreter shapelens uses, or ignore "
-                  "this if it is expected)")
-    state.missing_notes[where] = state.findings[-1]
+    note = state.finding(PROBE_INCOMPLETE, path, span(stmt),
+                         f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
+                         "that uses it is not probed (install the package in the interpreter shapelens uses, or "
+                         "ignore this if it is expected)")
+    if note is not None:
+        state.missing_notes[where] = note
 
 
 

@@ -9,8 +9,6 @@ import ast
 import inspect
 import json
 import os
-import posix
-import signal
 import sys
 import time
 import types
@@ -18,19 +16,20 @@ import types
 import torch
 from torch import nn
 
-from shapelens.analysis.hints import Hint, collect_hints, project_hints
+from shapelens.analysis.hints import Hint, collect_hints, project_hints, withhold
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
 from shapelens.probe.worker import state as probe_state
 from shapelens.probe.worker import verify
-from shapelens.probe.worker.construct import build, cannot_construct, ctor_attempts
+from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed
+from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
 from shapelens.probe.worker.imports import LOADED, WorkspaceFinder
 from shapelens.probe.worker.mode import ProbeMode
 from shapelens.probe.worker.patches import install
-from shapelens.probe.worker.pipes import read_all, write_all
+from shapelens.probe.worker.pipes import run_forked
 from shapelens.probe.worker.probing import probe_class
 from shapelens.probe.worker.results import class_name_span, collect
 from shapelens.probe.worker.state import ProbeTimeout, State
@@ -46,6 +45,13 @@ class Probe:
         self.files = {f["path"]: f for f in plan["files"]}
         self.target = plan["target"]
         self.project = project_hints(plan["root"])
+        withhold(self.project.models, plan.get("pure_models") or [])
+        withheld = [f"[tool.shapelens.models.{k}]: {h.error}" for k, h in self.project.models.items()
+                    if h.error and h.ctor is None and "tensor-pure" in h.error]
+        if withheld:
+            self.project.error = "; ".join(filter(None, [self.project.error, *withheld]))
+        self.started = time.monotonic()
+        self.assumed_args: dict[str, dict[str, str]] = {}  # class -> the constructor arguments assumed
 
     def setup(self, state: State) -> None:
         install(state)
@@ -71,6 +77,7 @@ class Probe:
             module.__path__ = [os.path.dirname(target)]
         sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
+        withhold(hints, self.plan.get("pure_hints") or [])
         for hint in hints.values():
             if hint.error:
                 state.finding(PROBE_INCOMPLETE, target, (hint.line, 0, hint.line, 0), hint.error)
@@ -102,7 +109,7 @@ class Probe:
         target = self.target
         classes = [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
                    and v.__module__ == module.__name__]
-        pending: list[tuple[type, ast.ClassDef, str]] = []
+        pending: list[tuple[type, ast.ClassDef, list[str]]] = []
         spare: list[tuple[type, ast.ClassDef, tuple, dict]] = []
         for cls in reversed(classes):
             if cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip:
@@ -119,7 +126,7 @@ class Probe:
                                                   self.plan.get("ctor_sites", {}).get(cls.__name__, []), target,
                                                   self.plan["root"])
                 if not attempts:
-                    pending.append((cls, node, cannot_construct(cls, missing)))
+                    pending.append((cls, node, missing))
                     continue
                 instance = build(state, cls, *attempts[0], target, node)
                 if instance is None:
@@ -128,7 +135,7 @@ class Probe:
             assumed = probe_class(state, instance, node, hints, self.project, target)
             if assumed:
                 assumptions[cls.__name__] = assumed
-        for cls, node, why in pending:
+        for cls, _node, _ in pending:
             for other, onode, args, kwargs in spare:
                 if cls in state.called:
                     break
@@ -137,8 +144,22 @@ class Probe:
                 instance = build(state, other, args, kwargs, target, onode)
                 if instance is not None:
                     probe_class(state, instance, onode, hints, self.project, target)
+        # Still unbuilt: assume its arguments, the classes no other one uses first (they reach
+        # the rest with the widths they pass down).
+        for cls, node, missing in outermost_first(pending):
+            if cls in state.called:
+                continue
+            self.progress(state, node)
             state.owner = cls.__name__
-            if cls not in state.called:
+            given, _ = config_kwargs(cls, module.__dict__)
+            made = probe_assumed(state, cls, node, module.__dict__, missing, given or {}, hints, self.project, target,
+                                 index, self.started + float(self.options.get("timeout", 5.0)) * 0.6)
+            if isinstance(made, Assumption):
+                self.assumed_args[cls.__name__] = made.shown
+                if made.inputs:
+                    assumptions[cls.__name__] = made.inputs
+            elif cls not in state.called:
+                why = cannot_construct(cls, missing) + (f" (nor could assumed values build it: {made})" if made else "")
                 state.finding(PROBE_INCOMPLETE, target, class_name_span(index, node), why)
         state.owner = None
         # A class another probe (or module-level code) reached is done too: its results are
@@ -153,42 +174,19 @@ class Probe:
     # -- re-probing with a fix applied ------------------------------------------------------------
     def rerun(self, deadline: float):
         def run(_, edits: list[Edit]) -> list[dict] | None:
-            budget = deadline - time.monotonic()
-            if budget <= 0.05:
-                return None
             sources = verify.apply({p: f["source"] for p, f in self.files.items()}, edits)
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the re-probe: a copy of this process, thrown away afterwards
-                os.close(read)
-                data = b"null"
-                try:
-                    probe_state.on_progress = None
-                    signal.setitimer(signal.ITIMER_REAL, budget)
-                    for name in LOADED + [self.files[self.target]["module"] or "__shapelens__"]:
-                        sys.modules.pop(name, None)
-                    state = self.run(sources, reuse=False)[0]
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                    if not state.timed_out:
-                        data = json.dumps([{k: f[k] for k in ("code", "path", "span")} for f in state.findings]).encode()
-                except BaseException:  # noqa: BLE001 — an unfinished re-probe decides nothing
-                    pass
-                try:
-                    write_all(write, data)
-                finally:
-                    posix._exit(0)
-            os.close(write)
+
+            def work() -> bytes:  # the re-probe: a copy of this process, thrown away afterwards
+                probe_state.on_progress = None
+                for name in LOADED + [self.files[self.target]["module"] or "__shapelens__"]:
+                    sys.modules.pop(name, None)
+                state = self.run(sources, reuse=False)[0]
+                if state.timed_out:
+                    return b"null"
+                return json.dumps([{k: f[k] for k in ("code", "path", "span")} for f in state.findings]).encode()
+
             try:
-                answer = read_all(read, deadline)
-            finally:
-                os.close(read)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                os.waitpid(pid, 0)
-            try:
-                return json.loads(answer or b"null")
+                return json.loads(run_forked(work, deadline) or b"null")
             except ValueError:
                 return None
 
@@ -212,7 +210,7 @@ def run_probe(plan: dict, options: dict) -> Result:
         state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
-    return collect(state, module, index, probe.target, assumptions, notes)
+    return collect(state, module, index, probe.target, assumptions, notes, probe.assumed_args)
 
 
 
