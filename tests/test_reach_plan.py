@@ -4,6 +4,8 @@ model of our own reproducing a pattern of real code; each probe is a real worker
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import by_code, shape_of
 
 PARTS = """\
@@ -301,9 +303,10 @@ def test_a_test_function_of_the_workspace_says_how_the_class_is_built(workspace)
     assert shape_of(report, "self.fc", "layer").output_shape[-1] == 8
 
 
-def test_a_training_scripts_argparse_defaults_say_how_the_class_is_built(workspace):
+@pytest.mark.parametrize("imports", ["from classifier import Classifier", "from classifier import *"])
+def test_a_training_scripts_argparse_defaults_say_how_the_class_is_built(workspace, imports):
     workspace.write("classifier.py", CLASSIFIER)
-    workspace.write("train.py", "import argparse\nfrom classifier import Classifier\n\n"
+    workspace.write("train.py", f"import argparse\n{imports}\n\n"
                     "parser = argparse.ArgumentParser()\nparser.add_argument('--channels', type=int, default=1)\n"
                     "parser.add_argument('--width', type=int, default=24)\nopt = parser.parse_args()\n"
                     "shape = (opt.channels, opt.width)\nnet = Classifier(shape[0], opt.width, 10)\n"

@@ -29,13 +29,13 @@ def _files(root: str):
 def _callers(tree: ast.Module, module: str, cls: str) -> tuple[set[str], set[str]]:
     """Names a file calls the class by: `Net` (from ... import Net [as N], also through a package
     that re-exports it: `from vit_pytorch import ViT` for vit_pytorch/vit.py) and `models.Net`."""
-    direct, via = set(), set()
+    direct, via = set(), set()  # `*` in direct: a star import binds the class by its own name
     last = module.rsplit(".", 1)[-1]
     packages = {module.rsplit(".", i)[0] for i in range(1, module.count(".") + 1)}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and ((node.module or "").rsplit(".", 1)[-1] == last
                                                  or node.module in packages):
-            direct |= {a.asname or a.name for a in node.names if a.name == cls}
+            direct |= {a.asname or a.name for a in node.names if a.name in (cls, "*")}
         elif isinstance(node, ast.Import):
             via |= {a.asname or a.name for a in node.names if a.name.rsplit(".", 1)[-1] == last}
     return direct, via
@@ -43,7 +43,7 @@ def _callers(tree: ast.Module, module: str, cls: str) -> tuple[set[str], set[str
 
 def _callee(cls: str, direct: set[str], via: set[str], node: ast.Call) -> str | None:
     func = node.func
-    if (isinstance(func, ast.Name) and func.id in direct) or (
+    if (isinstance(func, ast.Name) and (func.id in direct or func.id == cls and "*" in direct)) or (
             isinstance(func, ast.Attribute) and func.attr == cls and isinstance(func.value, ast.Name)
             and func.value.id in via):
         return cls
