@@ -20,7 +20,7 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
-AnySpec = Spec | InputSpec | tuple  # a tuple: several tensors, like an LSTM's (h0, c0)
+AnySpec = Spec | InputSpec | tuple | dict  # a tuple: several tensors, like an LSTM's (h0, c0); a dict: a batch
 DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
           "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
           "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
@@ -65,13 +65,14 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
     return param_spec(state, fwd, params[position], module, node, depth + 1)
 
 
-def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: ast.ClassDef,
+def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Module, node: ast.ClassDef,
                depth: int = 0) -> AnySpec | None:
-    """Follow `param` through `fn` to the first layer that takes it."""
+    """Follow `param` (a name, or an expression such as `batch["image"]`) through `fn` to the
+    first layer that takes it."""
     if depth > MAX_DEPTH:
         return None
     loops = _loop_containers(fn, owner)
-    rank = rank_of(fn, param)
+    rank = rank_of(fn, param) if isinstance(param, str) else None
     for call in source_order_calls(fn):
         position = next((i for i, a in enumerate(call.args) if _carries(a, param)), None)
         if position is None:
@@ -91,10 +92,13 @@ def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: a
     return None
 
 
-def _carries(arg: ast.expr, param: str) -> bool:
+def _carries(arg: ast.expr, param: str | ast.expr) -> bool:
     """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
     while True:
-        if isinstance(arg, ast.Name):
+        if not isinstance(param, str):
+            if ast.dump(arg) == ast.dump(param):
+                return True
+        elif isinstance(arg, ast.Name):
             return arg.id == param
         if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
             arg = arg.func.value
@@ -147,6 +151,10 @@ def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Modu
         first = container_first(container) if isinstance(container, nn.Module) else None
         if first is not None and isinstance(target, ast.Name):
             out[target.id] = first
+        elif isinstance(first, (nn.ModuleList, nn.Sequential)) and isinstance(target, ast.Tuple) \
+                and len(target.elts) == len(first):
+            # `for attn, ff in self.layers:` over a ModuleList of [attention, feed-forward] pairs
+            out.update({t.id: m for t, m in zip(target.elts, first) if isinstance(t, ast.Name)})
     return out
 
 
@@ -171,6 +179,8 @@ def merge(annotated: InputSpec, inferred: AnySpec | None) -> tuple[InputSpec | S
 
 def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | None = None):
     """A made-up input; each dim not given as a number is a symbol (shown by its label)."""
+    if isinstance(spec, dict):
+        return {k: make_input(s, sizes, labels) for k, s in spec.items()}
     if isinstance(spec, tuple):
         return tuple(make_input(s, sizes, labels) for s in spec)
     dims, names = [], []
@@ -194,6 +204,8 @@ def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | No
 
 
 def dims_of(spec: AnySpec) -> list:
+    if isinstance(spec, dict):
+        return [d for s in spec.values() for d in dims_of(s)]
     if isinstance(spec, tuple):
         return [d for s in spec for d in dims_of(s)]
     return list(spec.dims)
