@@ -214,6 +214,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return tuple([single] * length) if single is not EMPTY else EMPTY
     if low in _SMALL:
         return _SMALL[low]
+    if low.endswith(("_id", "_idx", "_index")) or low in ("idx", "index", "layer_id", "i"):
+        return 0  # `layer_id`: which block this is
     if _KV_HEADS.search(low):
         return v.kv_heads
     if _HEADS.match(low):
@@ -257,7 +259,9 @@ def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
         hints = {}
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if not f.init or f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+        placeholder = f.default == -1  # `vocab_size: int = -1  # defined later by tokenizer`
+        if not f.init or not placeholder and (f.default is not dataclasses.MISSING
+                                              or f.default_factory is not dataclasses.MISSING):
             continue
         value = by_name(f.name, hints.get(f.name, EMPTY), assumed, [])
         if value is EMPTY:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import inspect
 import os
+import typing
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,7 +22,14 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
-AnySpec = Spec | InputSpec | tuple | dict  # a tuple: several tensors, like an LSTM's (h0, c0); a dict: a batch
+
+class Const(typing.NamedTuple):
+    """An input that is not a tensor: passed as it is."""
+
+    value: Any
+
+
+AnySpec = Spec | InputSpec | tuple | dict | Const  # a tuple: several tensors, like an LSTM's (h0, c0); a dict: a batch
 DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
           "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
           "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
@@ -62,7 +71,8 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
     params = [a.arg for a in fwd.args.posonlyargs + fwd.args.args][1:]
     if position >= len(params):
         return None
-    return param_spec(state, fwd, params[position], module, node, depth + 1)
+    found = param_spec(state, fwd, params[position], module, node, depth + 1)
+    return found if found is not None or position else own_weight_spec(module)
 
 
 def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Module, node: ast.ClassDef,
@@ -90,6 +100,31 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         if spec is not None:
             return fit(spec, rank)
     return None
+
+
+def plain_value(annotation: Any) -> Const | None:
+    """A forward parameter annotated `int`/`float`/`bool` (a start position, a flag) gets 0/1.0/
+    False, one annotated `Optional[...]` None."""
+    if annotation in (int, "int"):
+        return Const(0)
+    if annotation in (float, "float"):
+        return Const(1.0)
+    if annotation in (bool, "bool"):
+        return Const(False)
+    if typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation):
+        return Const(None)
+    if isinstance(annotation, str) and annotation.replace(" ", "").startswith("Optional["):
+        return Const(None)
+    return None
+
+
+def own_weight_spec(module: nn.Module) -> Spec | None:
+    """A layer of the user's own with no torch layer inside (an RMSNorm): its input's last dim
+    is the size of its 1-D weights, when they all have one size."""
+    own = list(module.parameters(recurse=False))
+    if not own or list(module.children()) or any(p.dim() != 1 for p in own) or len({p.shape[0] for p in own}) > 1:
+        return None
+    return Spec(("B", "T", int(own[0].shape[0])))
 
 
 def _carries(arg: ast.expr, param: str | ast.expr) -> bool:
@@ -179,6 +214,8 @@ def merge(annotated: InputSpec, inferred: AnySpec | None) -> tuple[InputSpec | S
 
 def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | None = None):
     """A made-up input; each dim not given as a number is a symbol (shown by its label)."""
+    if isinstance(spec, Const):
+        return spec.value
     if isinstance(spec, dict):
         return {k: make_input(s, sizes, labels) for k, s in spec.items()}
     if isinstance(spec, tuple):
@@ -204,6 +241,8 @@ def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | No
 
 
 def dims_of(spec: AnySpec) -> list:
+    if isinstance(spec, Const):
+        return []
     if isinstance(spec, dict):
         return [d for s in spec.values() for d in dims_of(s)]
     if isinstance(spec, tuple):

@@ -19,7 +19,7 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
-from shapelens.probe.worker.inputs import dims_of, make_input, merge, param_spec
+from shapelens.probe.worker.inputs import dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
@@ -68,6 +68,10 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
         if inferred is None:  # a batch: `batch["image"]`, `x, lengths = inputs`
             inferred = keyed_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node))
+        if inferred is None:
+            inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
+        if inferred is None:
+            inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)

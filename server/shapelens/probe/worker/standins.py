@@ -79,6 +79,9 @@ STANDINS: dict[str, Any] = {
     "ColumnParallelLinear": ColumnParallelLinear, "RowParallelLinear": RowParallelLinear,
     "ParallelEmbedding": ParallelEmbedding, "VocabParallelEmbedding": ParallelEmbedding,
     "Mlp": Mlp,
+    # A single process: world size 1, rank 0 (fairscale's and Megatron's names).
+    "get_model_parallel_world_size": lambda *a, **k: 1, "get_model_parallel_rank": lambda *a, **k: 0,
+    "get_tensor_model_parallel_world_size": lambda *a, **k: 1, "get_tensor_model_parallel_rank": lambda *a, **k: 0,
 }
 # Replaced even when their package imports: they need a process group the probe has not.
 PARALLEL_PACKAGES = ("fairscale", "megatron", "apex")
