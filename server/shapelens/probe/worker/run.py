@@ -16,7 +16,7 @@ import types
 import torch
 from torch import nn
 
-from shapelens.analysis.hints import Hint, collect_hints, project_hints
+from shapelens.analysis.hints import Hint, collect_hints, project_hints, withhold
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
@@ -45,12 +45,17 @@ class Probe:
         self.files = {f["path"]: f for f in plan["files"]}
         self.target = plan["target"]
         self.project = project_hints(plan["root"])
+        withhold(self.project.models, plan.get("pure_models") or [])
+        withheld = [f"[tool.shapelens.models.{k}]: {h.error}" for k, h in self.project.models.items()
+                    if h.error and h.ctor is None and "tensor-pure" in h.error]
+        if withheld:
+            self.project.error = "; ".join(filter(None, [self.project.error, *withheld]))
         self.started = time.monotonic()
         self.assumed_args: dict[str, dict[str, str]] = {}  # class -> the constructor arguments assumed
 
     def setup(self, state: State) -> None:
         install(state)
-        search = [os.path.dirname(self.target), self.plan["root"]]
+        search = self.plan.get("search") or [os.path.dirname(self.target), self.plan["root"]]
         sys.path[:0] = search
         sys.meta_path.insert(0, WorkspaceFinder(self.files, self.plan["root"], search))
 
@@ -64,8 +69,15 @@ class Probe:
         index = state.index(target)
         module = types.ModuleType(tplan["module"] or "__shapelens__")
         module.__file__ = target
+        # Relative imports resolve against the package the plan named (`pkg.models` for
+        # pkg/models/net.py); a package's own __init__.py is that package.
+        is_package = os.path.basename(target) == "__init__.py"
+        module.__package__ = module.__name__ if is_package else module.__name__.rpartition(".")[0]
+        if is_package:
+            module.__path__ = [os.path.dirname(target)]
         sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
+        withhold(hints, self.plan.get("pure_hints") or [])
         for hint in hints.values():
             if hint.error:
                 state.finding(PROBE_INCOMPLETE, target, (hint.line, 0, hint.line, 0), hint.error)
