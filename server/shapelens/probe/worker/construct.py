@@ -65,9 +65,12 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
         return inspect.Parameter.empty
     if isinstance(annotation, type) and not issubclass(annotation, (nn.Module, torch.Tensor)):
         try:
-            return annotation()  # a dataclass / config class whose fields all have defaults
+            made = annotation()  # a dataclass / config class whose fields all have defaults
         except Exception:  # noqa: BLE001
             return inspect.Parameter.empty
+        if dataclasses.is_dataclass(made) and any(getattr(made, f.name, None) == -1 for f in dataclasses.fields(made)):
+            return inspect.Parameter.empty  # `vocab_size: int = -1  # set later`: assumed instead (assume.py)
+        return made
     return inspect.Parameter.empty
 
 

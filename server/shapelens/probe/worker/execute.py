@@ -17,6 +17,7 @@ from shapelens.probe.worker import state as probe
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
+from shapelens.probe.worker.standins import parallel_stand_in, stand_in
 from shapelens.probe.worker.state import ProbeTimeout, Site, State
 from shapelens.report.codes import PROBE_INCOMPLETE
 
@@ -113,6 +114,9 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     stand-in, and one note says which import failed."""
     try:
         exec(compile(ast.Module([stmt], []), path, "exec"), ns)  # noqa: S102 — an import the plan kept
+        for bound, _ in bound_names(stmt, list(stmt.names)):
+            if (replaced := parallel_stand_in(ns.get(bound))) is not None:
+                ns[bound] = replaced  # a tensor-parallel layer needs a process group: its nn equivalent
         return
     except ProbeTimeout:
         raise
@@ -134,6 +138,12 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     names = bound_names(stmt, failed)
     for bound, full in names:
         ns[bound] = Missing(full, text.splitlines()[0], where)
+    standing = [(b, f) for b, f in names if stand_in(f) is not None]
+    for bound, full in standing:
+        ns[bound] = stand_in(full)
+    names = [n for n in names if n not in standing]
+    if not names:
+        return  # only helpers with stand-ins: nothing is unknown
     if _imports_the_probed_file(error):
         return  # a package __init__ re-exporting the file being probed, which is still running: no fault
     listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"
