@@ -18,7 +18,7 @@ from support.procs import wait_dead
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks /proc (Linux)")
 
 FORWARD_FILE = """
-import os, sys, time, json
+import os, sys, time, json, socket, ctypes
 import torch
 import torch.nn as nn
 

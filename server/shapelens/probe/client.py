@@ -90,7 +90,7 @@ class WorkerClient:
             threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="shapelens-worker-out").start()
             threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="shapelens-worker-err").start()
             watchdog.watch(proc, lambda: self._quiet(proc), lambda: self._ping(proc),
-                           lambda quiet: self._stalled(proc, quiet))
+                           lambda quiet: self._stalled(proc, quiet), self._restart)
 
     def wait_ready(self) -> None:
         if not self._ready.wait(self.start_timeout) or self._start_error:
@@ -184,6 +184,8 @@ class WorkerClient:
             if fut is not None and not fut.done():
                 fut.set_result(msg)
         code = proc.wait()
+        if proc in self._abandoned:
+            return  # the watchdog answered for it; the ready state is a newer worker's
         self._hello.set()
         if not self._ready.is_set():
             tail = "\n".join(list(self.log)[-6:])
@@ -220,7 +222,7 @@ class WorkerClient:
                 self._send({"op": "ping", "id": 0})
 
     def _stalled(self, proc: subprocess.Popen, quiet: float) -> None:
-        """The watchdog killed `proc`: answer what it held, and start a fresh worker."""
+        """The watchdog is about to kill `proc`: let go of it and answer what it held."""
         with self._lock:
             self._abandoned.add(proc)
             if self._proc is not proc:
@@ -230,6 +232,8 @@ class WorkerClient:
             self._fail_all(f"the probe worker did not answer for {quiet:.0f} s (stopped or stuck); it was killed "
                            "and restarted")
             self._log("shapelens: the probe worker stopped answering; restarted")
+
+    def _restart(self) -> None:
         try:
             self._spawn_once()
         except WorkerUnavailable as exc:

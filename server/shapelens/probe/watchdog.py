@@ -28,10 +28,11 @@ def quiet_limit(timeouts: list[float]) -> float:
 
 
 def watch(proc: subprocess.Popen, quiet_for: Callable[[], tuple[float, float] | None], ping: Callable[[], None],
-          on_stall: Callable[[float], None]) -> threading.Thread:
+          on_stall: Callable[[float], None], restart: Callable[[], None]) -> threading.Thread:
     """Watch `proc` until it exits. `quiet_for()`: seconds since the worker last spoke while it has
-    requests pending, and the limit for them (None: nothing pending). `on_stall(seconds)` is
-    called, once, after the stalled worker and its descendants were killed."""
+    requests pending, and the limit for them (None: nothing pending). On a stall `on_stall(seconds)`
+    is called first (the client lets go of the worker), then the worker and its descendants are
+    killed, then `restart()`."""
     def loop() -> None:
         pinged = False
         while proc.poll() is None:
@@ -47,9 +48,10 @@ def watch(proc: subprocess.Popen, quiet_for: Callable[[], tuple[float, float] | 
                 ping()  # a live worker answers at once, whatever its probes are doing
                 pinged = True
             if quiet >= limit and proc.poll() is None:
+                on_stall(quiet)
                 kill_tree(proc.pid)
                 proc.wait()
-                on_stall(quiet)
+                restart()
                 return
 
     thread = threading.Thread(target=loop, daemon=True, name="shapelens-worker-watchdog")

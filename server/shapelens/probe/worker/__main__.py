@@ -110,7 +110,7 @@ REAL_EXIT = os._exit
 
 
 def child_main(write_fd: int, plan: dict, options: dict) -> None:
-    sandbox.enter(write_fd)
+    sandboxed = sandbox.enter(write_fd, {f["path"] for f in plan.get("files", [])})
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1) if os.environ.get("SHAPELENS_WORKER_DEBUG") else (0, 1, 2):
         os.dup2(devnull, fd)
@@ -154,6 +154,8 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         faulthandler.cancel_dump_traceback_later()
         result["stats"]["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["stats"]["sandbox"] = sandboxed
+        sandbox.add_notes(result["findings"])
         out({"result": result})
     except BaseException as exc:  # noqa: BLE001 — report anything as an internal error
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -169,6 +171,7 @@ def main() -> int:
     from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
 
     reaper.become_subreaper()
+    sandbox.prepare()
     warming = WARMING
     warming[:] = warm_up_steps()
     quiet_since = time.monotonic()
@@ -311,6 +314,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
     _kill(child)  # and whatever it started and left behind in its group (before the reap: no pid reuse)
     _, status = os.waitpid(child.pid, 0)
     reaper.kill_strays({c.pid for c in children.values()})  # and what left the group (setsid)
+    sandbox.discard(child.pid)
     while QUEUE and len(children) < MAX_CHILDREN:
         spawn(QUEUE.pop(0), children, sel)
     payload = checked(next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None))

@@ -10,28 +10,22 @@ worker killed by the editor side's watchdog takes its probes with it.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import glob
 import os
 import signal
 import sys
 
+from shapelens.probe.worker import landlock
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 MAX_SWEEPS = 64  # each sweep reaches one more generation of a chain of double forks
 
-_libc = None
-
-
 def _prctl(option: int, value: int) -> bool:
-    global _libc
     if not sys.platform.startswith("linux"):
         return False
     try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        return _libc.prctl(option, value, 0, 0, 0) == 0
+        return landlock.libc().prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 

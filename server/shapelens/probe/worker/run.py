@@ -22,8 +22,8 @@ from shapelens.analysis.hints import Hint, collect_hints, project_hints
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
+from shapelens.probe.worker import audit, sandbox, verify
 from shapelens.probe.worker import state as probe_state
-from shapelens.probe.worker import verify
 from shapelens.probe.worker.construct import build, cannot_construct, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
@@ -151,11 +151,13 @@ class Probe:
                 return None
             sources = verify.apply({p: f["source"] for p, f in self.files.items()}, edits)
             read, write = os.pipe()
-            pid = os.fork()
+            with audit.trusted():
+                pid = os.fork()
             if pid == 0:  # the re-probe: a copy of this process, thrown away afterwards
                 os.close(read)
                 data = b"null"
                 try:
+                    sandbox.forbid_fork()
                     probe_state.on_progress = None
                     signal.setitimer(signal.ITIMER_REAL, budget)
                     for name in LOADED + [self.files[self.target]["module"] or "__shapelens__"]:
@@ -175,17 +177,28 @@ class Probe:
                 answer = read_all(read, deadline)
             finally:
                 os.close(read)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                os.waitpid(pid, 0)
+                reap_reprobe(pid)
             try:
                 return json.loads(answer or b"null")
             except ValueError:
                 return None
 
         return run
+
+
+def reap_reprobe(pid: int) -> None:
+    """End a re-probe copy. Inside the sandbox a probe may signal only itself, so a copy that
+    overran its budget is left to its own timer, or to the worker, which kills the probe's whole
+    process group when the probe ends (and reaps what is left)."""
+    try:
+        with audit.trusted():
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def run_probe(plan: dict, options: dict) -> Result:
