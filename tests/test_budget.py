@@ -46,8 +46,12 @@ def test_the_options_budget_bounds_a_real_plan(workspace):
     """The same through the options (what the CLI and the editor set): seconds of real time."""
     path = workspace.write("long.py", chain(1500))
     report = workspace.check("long.py", plan_budget=0.5)
-    assert tensors(report).get("y") == [2, 4]
-    assert any(f.code == "probe-incomplete" and "budget" in f.message for f in report.findings)
+    notes = [f for f in report.findings if f.code == "probe-incomplete" and "budget" in f.message]
+    assert len(notes) == 1
+    # How far half a second gets depends on the machine's load; what was planned by then ran.
+    if notes[0].range["start"]["line"] + 1 > 6:
+        assert tensors(report).get("y") == [2, 4]
+    assert "last" not in tensors(report)
     assert path.exists()
 
 
@@ -89,3 +93,16 @@ def test_another_document_is_served_while_a_long_plan_runs(tmp_path):
 def _open(client: LspClient, path) -> None:
     client.notify("textDocument/didOpen", {"textDocument": {"uri": path.as_uri(), "languageId": "python",
                                                              "version": 1, "text": path.read_text()}})
+
+
+def test_an_untrusted_plan_has_the_budget_too(workspace, worker):
+    from shapelens.analysis.budget import PlanBudget
+    from shapelens.engine import Engine, ProbeOptions
+
+    path = workspace.write("long.py", chain(300))
+    ticks = itertools.count()
+    report = Engine(str(workspace.root), worker=worker).submit(
+        str(path), path.read_text(), ProbeOptions(trusted=False),
+        budget=PlanBudget(25, clock=lambda: float(next(ticks))))[1].result(timeout=300)
+    notes = [f for f in report.findings if f.code == "probe-incomplete" and "budget" in f.message]
+    assert len(notes) == 1 and "not checked" in notes[0].message
