@@ -109,6 +109,7 @@ class State:
         self.called: set[type] = set()
         self.instances: dict[type, nn.Module] = {}
         self.assumed: dict[int, str] = {}
+        self.made_up_inputs = False  # forward runs on inputs the probe made up (a class probe)
         self.at: tuple[str, int] | None = None
         self.missing_notes: dict[tuple[str, int], Finding] = {}  # failed import -> its note
         self.timed_out = False
