@@ -3,7 +3,6 @@ real pipes to the real server (a raw JSON-RPC client, so it can send what editor
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 import threading
@@ -15,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, SAMPLES
+from support.procs import alive, descendants
 from support.rawlsp import LspClient, server_cmd
 
 SEED = SAMPLES / "seed000_ex2_mismatched_embedding.py"
@@ -222,32 +222,6 @@ def test_injected_faults_are_survived(server, tmp_path, fault):
     assert [d["code"] for d in params["diagnostics"]] == ["feature-mismatch"]
     server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
     FIGURES["faults survived"] += 1
-
-
-def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_no_worker_outlives_shutdown_and_exit():

@@ -45,6 +45,9 @@ def test_the_same_file_trusted_does_run_its_init(workspace, tmp_path):
     """The control for the test above: the marker mechanism really fires when code runs."""
     init_marker, module_marker = tmp_path / "init_ran", tmp_path / "module_ran"
     workspace.write("m.py", SOURCE.format(init_marker=str(init_marker), module_marker=str(module_marker)))
-    workspace.check("m.py")
-    assert init_marker.exists()  # the class is probed: its __init__ runs
+    report = workspace.check("m.py")
+    # The class is probed: its __init__ runs, and the probe's sandbox refuses its write and says so.
+    assert any(f"blocked open({str(init_marker)!r}) for writing" in f.message for f in report.findings), \
+        [f.message for f in report.findings]
+    assert not init_marker.exists()
     assert not module_marker.exists()  # module-level side effects never run, even when trusted

@@ -26,6 +26,7 @@ class LspClient:
         # Every publishDiagnostics, in arrival order: (time, params), by document URI.
         self.published: dict[str, list[tuple[float, dict]]] = {}
         self._cursor: dict[str, int] = {}
+        self.messages: list[str] = []  # window/showMessage and logMessage texts, in arrival order
         self._arrived = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -52,6 +53,8 @@ class LspClient:
                 with self._arrived:
                     self.published.setdefault(body["params"]["uri"], []).append((now, body["params"]))
                     self._arrived.notify_all()
+            elif body.get("method") in ("window/showMessage", "window/logMessage"):
+                self.messages.append(body["params"].get("message", ""))
             elif "id" in body:  # a request from the server (progress, config): answer null
                 self._send({"jsonrpc": "2.0", "id": body["id"], "result": None})
 

@@ -26,7 +26,7 @@ from shapelens.lsp.filtering import ReportFilter
 from shapelens.lsp.probes import Job, Scheduler
 from shapelens.lsp.progress import reported
 from shapelens.lsp.protocol import Protocol
-from shapelens.lsp.settings import Settings, merge
+from shapelens.lsp.settings import Settings, interpreter_of, merge
 from shapelens.lsp.units import Units, needs_text
 from shapelens.notebook.program import localize
 from shapelens.probe.client import WorkerUnavailable
@@ -86,7 +86,7 @@ class ShapelensServer(LanguageServer):
     # -- engines -------------------------------------------------------------------------------
     @property
     def python(self) -> str | None:
-        return self.settings.interpreter or self.default_python
+        return interpreter_of(self.settings, self.roots)[0] or self.default_python
 
     def start_engines(self) -> None:
         """A fresh worker for the configured interpreter, started now, before any document."""
@@ -264,13 +264,16 @@ class ShapelensServer(LanguageServer):
         old, self.settings = self.settings, new
         if new == old:
             return
+        ignored = interpreter_of(new, self.roots)[1]
+        if ignored and ignored != interpreter_of(old, self.roots)[1]:
+            self.message(ignored, types.MessageType.Warning)
         if not new.enable:
             self.scheduler.cancel_all()
             for uri in list(self.published):
                 self.forget(uri)
             self.status("disabled", "shapelens is disabled")
             return
-        if self.engines is None or new.interpreter != old.interpreter:
+        if self.engines is None or interpreter_of(new, self.roots)[0] != interpreter_of(old, self.roots)[0]:
             self.scheduler.cancel_all()
             self.start_engines()
         probe = ("enable", "device", "probe_timeout", "trusted", "interpreter")

@@ -16,7 +16,7 @@ from pygls.capabilities import get_capability
 
 from shapelens.lsp import convert, locate, modelview, render
 from shapelens.lsp.language_server import COLD_START, MODEL_SUMMARY, ShapelensServer, daemon
-from shapelens.lsp.settings import SECTION, Settings, merge, section_of
+from shapelens.lsp.settings import SECTION, Settings, interpreter_of, merge, section_of
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ def initialize(ls: ShapelensServer, params: types.InitializeParams) -> None:
     raw = section_of(params.initialization_options)
     if raw is not None:
         ls.settings, ls._deferred_messages = merge(Settings(), raw)
+        ignored = interpreter_of(ls.settings, ls.roots)[1]
+        ls._deferred_messages += [ignored] if ignored else []
     if ls.settings.enable:
         ls.start_engines()
 

@@ -104,3 +104,24 @@ def merge(current: Settings, raw: dict) -> tuple[Settings, list[str]]:
         else:
             changes[field] = float(value) if field in ("probe_timeout", "plan_budget") else value
     return dataclasses.replace(current, **changes), problems
+
+
+def _inside(path: str, roots: list[str]) -> bool:
+    # Both spellings: a workspace venv's python is a symlink out of the workspace, but starting it
+    # still runs the workspace's site-packages (.pth files, sitecustomize).
+    spellings = {os.path.abspath(path), os.path.realpath(path)}
+    for root in roots:
+        for r in {os.path.abspath(root), os.path.realpath(root)}:
+            if any(p == r or p.startswith(r.rstrip(os.sep) + os.sep) for p in spellings):
+                return True
+    return False
+
+
+def interpreter_of(settings: Settings, roots: list[str]) -> tuple[str | None, str | None]:
+    """The interpreter setting to use, and why it was set aside: an untrusted workspace does not
+    get to choose the program the server starts (whatever the client filters)."""
+    if settings.interpreter and not settings.trusted and _inside(settings.interpreter, roots):
+        return None, (f"shapelens: the `interpreter` setting ({settings.interpreter}) is inside the untrusted "
+                      "workspace and is ignored; trust the workspace to use it")
+    return settings.interpreter, None
+

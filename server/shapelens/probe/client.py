@@ -10,9 +10,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+
+from shapelens.probe import watchdog
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the folder holding `shapelens/`
 
@@ -40,6 +43,10 @@ class WorkerClient:
         self._next = 0
         self._ready = threading.Event()
         self._start_error: str | None = None
+        self._timeouts: dict[int, float] = {}  # the time limit of each pending probe (the watchdog's)
+        self._spoke = self._sent = time.monotonic()  # when the worker last said / was last sent anything
+        self._abandoned: set[subprocess.Popen] = set()  # killed by the watchdog: their readers stay quiet
+        self.stalls = 0  # workers the watchdog killed
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -82,6 +89,8 @@ class WorkerClient:
             proc = self._proc
             threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="shapelens-worker-out").start()
             threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="shapelens-worker-err").start()
+            watchdog.watch(proc, lambda: self._quiet(proc), lambda: self._ping(proc),
+                           lambda quiet: self._stalled(proc, quiet), self._restart)
 
     def wait_ready(self) -> None:
         if not self._ready.wait(self.start_timeout) or self._start_error:
@@ -118,6 +127,9 @@ class WorkerClient:
             req_id = self._next
             fut: Future = Future()
             self._pending[req_id] = fut
+            self._sent = time.monotonic()  # (not on a ping: it must not reset what it measures)
+            if op == "probe":
+                self._timeouts[req_id] = float((fields.get("options") or {}).get("timeout", 5.0))
             self._send({"id": req_id, "op": op, **fields})
         return req_id, fut
 
@@ -150,8 +162,11 @@ class WorkerClient:
             try:
                 msg = json.loads(raw)
             except ValueError:
+                msg = None
+            if not isinstance(msg, dict):
                 self._log(f"worker: unreadable line {raw[:200]!r}")
                 continue
+            self._spoke = time.monotonic()
             if msg.get("event") == "hello":
                 self.hello = msg
                 self._hello.set()
@@ -162,16 +177,21 @@ class WorkerClient:
                 self._ready.set()
                 continue
             with self._lock:
-                fut = self._pending.pop(msg.get("id"), None)
+                req_id = msg.get("id")
+                fut = self._pending.pop(req_id, None) if isinstance(req_id, int) else None
+                if isinstance(req_id, int):
+                    self._timeouts.pop(req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
         code = proc.wait()
+        if proc in self._abandoned:
+            return  # the watchdog answered for it; the ready state is a newer worker's
         self._hello.set()
         if not self._ready.is_set():
             tail = "\n".join(list(self.log)[-6:])
             self._start_error = f"the probe worker exited with status {code} before it was ready:\n{tail}"
             self._ready.set()
-        if self._proc is proc or self._proc is None:
+        if (self._proc is proc or self._proc is None) and proc not in self._abandoned:
             self._fail_all(f"the probe worker exited with status {code}")
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
@@ -187,9 +207,42 @@ class WorkerClient:
             except Exception:  # noqa: BLE001
                 pass
 
+    # -- the watchdog's view ----------------------------------------------------------------------
+    def _quiet(self, proc: subprocess.Popen) -> tuple[float, float] | None:
+        """(seconds the worker has been silent while probes are pending, how long it may be)."""
+        with self._lock:
+            if proc is not self._proc or not self._ready.is_set() or not self._pending:
+                return None
+            limit = watchdog.quiet_limit(list(self._timeouts.values()))
+            return time.monotonic() - max(self._spoke, self._sent), limit
+
+    def _ping(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            if proc is self._proc and self.alive:
+                self._send({"op": "ping", "id": 0})
+
+    def _stalled(self, proc: subprocess.Popen, quiet: float) -> None:
+        """The watchdog is about to kill `proc`: let go of it and answer what it held."""
+        with self._lock:
+            self._abandoned.add(proc)
+            if self._proc is not proc:
+                return
+            self._proc = None
+            self.stalls += 1
+            self._fail_all(f"the probe worker did not answer for {quiet:.0f} s (stopped or stuck); it was killed "
+                           "and restarted")
+            self._log("shapelens: the probe worker stopped answering; restarted")
+
+    def _restart(self) -> None:
+        try:
+            self._spawn_once()
+        except WorkerUnavailable as exc:
+            self._log(str(exc))
+
     def _fail_all(self, why: str) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
+            self._timeouts.clear()
         for fut in pending.values():
             if not fut.done():
                 fut.set_result({"ok": False, "crashed": why, "error": why})

@@ -52,7 +52,8 @@ _hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 from torch import nn  # noqa: E402
 
-from shapelens.probe.worker import preimport  # noqa: E402
+from shapelens.probe import validate  # noqa: E402
+from shapelens.probe.worker import preimport, reaper, sandbox  # noqa: E402
 from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
@@ -63,6 +64,7 @@ WARMING: list = []  # warm-up steps not taken yet
 # A probe forked before the warm-up finished loads torch's lazy parts itself (torch._dynamo,
 # sympy: seconds on a busy machine); that time must not read as the model's timeout.
 COLD_EXTRA_S = 10.0
+EXIT_POLL_S = 0.25  # how often a child's exit is looked for while its pipe stays open
 
 
 def send(msg: dict) -> None:
@@ -96,6 +98,15 @@ def warm_up() -> None:
         step()
 
 
+def warm_now() -> None:
+    """The warm-up steps not taken yet, now."""
+    while WARMING:
+        try:
+            WARMING.pop(0)()
+        except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
+            print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
+
+
 class Child:
     def __init__(self, req_id, pid: int, fd: int, deadline: float, files: set[str]) -> None:
         self.id, self.pid, self.fd, self.deadline, self.files = req_id, pid, fd, deadline, files
@@ -108,6 +119,7 @@ REAL_EXIT = os._exit
 
 
 def child_main(write_fd: int, plan: dict, options: dict) -> None:
+    sandboxed = sandbox.enter(write_fd, {f["path"] for f in plan.get("files", [])})
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1) if os.environ.get("SHAPELENS_WORKER_DEBUG") else (0, 1, 2):
         os.dup2(devnull, fd)
@@ -151,6 +163,8 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         faulthandler.cancel_dump_traceback_later()
         result["stats"]["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["stats"]["sandbox"] = sandboxed
+        sandbox.add_notes(result["findings"])
         out({"result": result})
     except BaseException as exc:  # noqa: BLE001 — report anything as an internal error
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -165,6 +179,8 @@ def main() -> int:
 
     from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
 
+    reaper.become_subreaper()
+    sandbox.prepare()
     warming = WARMING
     warming[:] = warm_up_steps()
     quiet_since = time.monotonic()
@@ -180,7 +196,7 @@ def main() -> int:
     while running or children:
         timeout = None
         if children:
-            timeout = max(0.0, min(c.deadline for c in children.values()) - time.monotonic())
+            timeout = min(max(0.0, min(c.deadline for c in children.values()) - time.monotonic()), EXIT_POLL_S)
         # Warm up only when nothing happened for a moment and no probe runs: never compete with
         # a probe for the cores, nor delay one a client is about to send (the CLI's first).
         idle = warming and not children
@@ -219,13 +235,17 @@ def main() -> int:
                     chunk = b""
                 if chunk:
                     child.buf += chunk
-                    continue
-                finish(child, children, sel)
+                    if not answered(child.buf):
+                        continue
+                finish(child, children, sel)  # its answer is in (or it closed the pipe)
         now = time.monotonic()
         for child in list(children.values()):
-            if now >= child.deadline:
+            if reaper.exited(child.pid):  # gone, though something it started holds its pipe open
+                finish(child, children, sel)
+            elif now >= child.deadline:
                 _kill(child)
                 finish(child, children, sel, timed_out=True)
+    reaper.kill_strays(set())
     return 0
 
 
@@ -265,6 +285,10 @@ def handle(msg: dict, children: dict, sel) -> bool:
 def spawn(msg: dict, children: dict, sel) -> None:
     options = msg.get("options", {})
     preimport.before_fork(msg.get("plan", {}), options)  # installed packages: once, not per child
+    if WARMING and children:
+        # Busy (a batch): the worker never idles to warm up, so every child would load torch's
+        # lazy parts itself. The first probe went out cold; warm up before forking more.
+        warm_now()
     if WARMING:
         options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     read_fd, write_fd = os.pipe()
@@ -301,10 +325,13 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
     child.buf += read_all(child.fd)
     os.close(child.fd)
     children.pop(child.fd, None)
+    _kill(child)  # and whatever it started and left behind in its group (before the reap: no pid reuse)
     _, status = os.waitpid(child.pid, 0)
+    reaper.kill_strays({c.pid for c in children.values()})  # and what left the group (setsid)
+    sandbox.discard(child.pid)
     while QUEUE and len(children) < MAX_CHILDREN:
         spawn(QUEUE.pop(0), children, sel)
-    payload = next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None)
+    payload = checked(next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None))
     if child.cancelled:
         send({"id": child.id, "ok": False, "cancelled": True, "error": "cancelled"})
     elif payload and "result" in payload:
@@ -323,6 +350,23 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
               "at": dumped_location(child)})
 
 
+def checked(payload: dict | None) -> dict | None:
+    """The child's answer when it is what the protocol says; otherwise an error naming what was
+    wrong (user code can write to the child's result pipe: it must not reach the editor side)."""
+    if payload is None:
+        return None
+    if "result" in payload:
+        bad = validate.result_problem(payload["result"])
+        if bad is None:
+            return payload
+        return {"error": f"the probe's answer was malformed ({bad[:200]}); did the file's code write to the probe's "
+                         "result pipe?", "at": None}
+    error = payload.get("error")
+    trace = payload.get("trace")
+    return {"error": error[:2000] if isinstance(error, str) else "the probe's error report was malformed",
+            "trace": trace[:8000] if isinstance(trace, str) else None, "at": validate.location(payload.get("at"))}
+
+
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 
 
@@ -333,8 +377,17 @@ def dumped_location(child: Child) -> list | None:
     for m in _FRAME.finditer(text):
         if m.group("path") in child.files:
             return [m.group("path"), int(m.group("line")), kind]
-    marks = [m["at"] for m in json_lines(child.buf) if isinstance(m.get("at"), list) and len(m["at"]) == 2]
+    marks = [m["at"] for m in json_lines(child.buf) if validate.location(m.get("at")) and len(m["at"]) == 2]
     return [marks[-1][0], marks[-1][1], kind] if marks else None
+
+
+def answered(buf: bytes) -> bool:
+    """Whether the child's last complete line is its answer (a result or an error)."""
+    if not buf.endswith(b"\n"):
+        return False
+    last = buf[buf.rfind(b"\n", 0, len(buf) - 1) + 1:]
+    return (b'"result"' in last or b'"error"' in last) and any("result" in m or "error" in m
+                                                               for m in json_lines(last))
 
 
 def json_lines(buf: bytes):

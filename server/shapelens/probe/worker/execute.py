@@ -22,8 +22,10 @@ from shapelens.probe.worker.state import ProbeTimeout, Site, State
 from shapelens.report.codes import PROBE_INCOMPLETE
 
 
-def sanitize(tree: ast.Module, keep: set[str], strip: set[str]) -> list[ast.stmt]:
-    """The statements of a file that the plan allows, class bodies filtered the same way."""
+def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
+             replace: dict[str, str] | None = None) -> list[ast.stmt]:
+    """The statements of a file that the plan allows, class bodies filtered the same way; a
+    statement the plan replaces (`opt = parser.parse_args()`) runs as its replacement, at its line."""
 
     def strip_decorators(node: ast.AST) -> None:
         for n in ast.walk(node):
@@ -44,11 +46,21 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str]) -> list[ast.stmt
     for stmt in flat_body(tree.body):
         if stmt_key(stmt) not in keep:
             continue
+        if replace and stmt_key(stmt) in replace:
+            stmt = _at(ast.parse(replace[stmt_key(stmt)]).body[0], stmt)
         if isinstance(stmt, ast.ClassDef):
             filter_class(stmt)
         strip_decorators(stmt)
         out.append(stmt)
     return out
+
+
+def _at(new: ast.stmt, old: ast.stmt) -> ast.stmt:
+    for node in ast.walk(new):
+        if "lineno" in node._attributes:
+            node.lineno, node.col_offset = old.lineno, old.col_offset
+            node.end_lineno, node.end_col_offset = old.end_lineno, old.end_col_offset
+    return new
 
 
 def make_rec(state: State, path: str):
