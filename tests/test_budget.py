@@ -46,8 +46,12 @@ def test_the_options_budget_bounds_a_real_plan(workspace):
     """The same through the options (what the CLI and the editor set): seconds of real time."""
     path = workspace.write("long.py", chain(1500))
     report = workspace.check("long.py", plan_budget=0.5)
-    assert tensors(report).get("y") == [2, 4]
-    assert any(f.code == "probe-incomplete" and "budget" in f.message for f in report.findings)
+    notes = [f for f in report.findings if f.code == "probe-incomplete" and "budget" in f.message]
+    assert len(notes) == 1
+    # How far half a second gets depends on the machine's load; what was planned by then ran.
+    if notes[0].range["start"]["line"] + 1 > 6:
+        assert tensors(report).get("y") == [2, 4]
+    assert "last" not in tensors(report)
     assert path.exists()
 
 

@@ -78,6 +78,12 @@ def build_workspace(base: Path) -> tuple[Path, Path, Path]:
     return ws, markers, control_marker
 
 
+# The static filter alone is under test here: with the probe's sandbox on, a form the filter let
+# through could not write its marker either, and the test could not fail. The sandbox, the second
+# layer, has its own tests (tests/test_sandbox.py).
+FILTER_ONLY = {"SHAPELENS_SANDBOX": "off"}
+
+
 def _ran(markers: Path) -> list[str]:
     return sorted(p.name for p in markers.iterdir())
 
@@ -86,7 +92,7 @@ def test_no_escape_form_runs_through_the_cli(escapes):
     ws, markers, control_marker = escapes
     proc = subprocess.run([sys.executable, "-m", "shapelens", "check", str(ws), "--format", "json", "--exit-zero"],
                           capture_output=True, text=True, cwd=str(ws), timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "server")})
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "server"), **FILTER_ONLY})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _ran(markers) == []
     files = {Path(f["path"]).name: f for f in json.loads(proc.stdout)["files"]}
@@ -98,8 +104,10 @@ def test_no_escape_form_runs_through_the_cli(escapes):
     assert {n.rsplit("/", 1)[-1] for n in FORMS} <= checked  # every form was really probed
 
 
-def test_no_escape_form_runs_through_the_language_server(escapes):
+def test_no_escape_form_runs_through_the_language_server(escapes, monkeypatch):
     ws, markers, _ = escapes
+    for k, v in FILTER_ONLY.items():
+        monkeypatch.setenv(k, v)
     client = LspClient(server_cmd(), cwd=str(ws))
     try:
         client.initialize(str(ws), {"debounce": 0, "trusted": True})

@@ -50,17 +50,15 @@ def _hello() -> None:
 
 _hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
-from torch import nn  # noqa: E402
 
 from shapelens.probe import validate  # noqa: E402
-from shapelens.probe.worker import preimport, reaper, sandbox  # noqa: E402
+from shapelens.probe.worker import preimport, reaper, sandbox, warmup  # noqa: E402
 from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
 WARM_UP_AFTER_S = 0.3  # quiet time before a warm-up step
 MAX_CHILDREN = max(os.cpu_count() or 1, 1)  # probes run in parallel, one child per core
 QUEUE: list[dict] = []
-WARMING: list = []  # warm-up steps not taken yet
 # A probe forked before the warm-up finished loads torch's lazy parts itself (torch._dynamo,
 # sympy: seconds on a busy machine); that time must not read as the model's timeout.
 COLD_EXTRA_S = 10.0
@@ -69,42 +67,6 @@ EXIT_POLL_S = 0.25  # how often a child's exit is looked for while its pipe stay
 
 def send(msg: dict) -> None:
     write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
-
-
-def warm_up_steps() -> list:
-    """Loading the lazily imported parts of torch, in steps the worker takes while idle (after
-    `ready`), so a probe forked later starts warm and one forked sooner is not kept waiting."""
-    def meta_layers() -> None:
-        with torch.device("meta"):
-            x = torch.randint(0, 10, (2, 3))
-            e = nn.Embedding(10, 8)(x)
-            attn = nn.MultiheadAttention(8, 2, batch_first=True)
-            attn(e, e, e)
-            nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8))
-            nn.LayerNorm(8)(nn.Linear(8, 8)(e))
-            nn.LSTM(8, 8, batch_first=True)(e)
-
-    def probe_layers() -> None:
-        from shapelens.probe.worker import run
-
-        run.warm_up()  # the layers and ops the probe's checks reach (BatchNorm imports torch._dynamo)
-
-    return [meta_layers, probe_layers]
-
-
-def warm_up() -> None:
-    """All of `warm_up_steps` at once (tests and benchmarks that probe in-process)."""
-    for step in warm_up_steps():
-        step()
-
-
-def warm_now() -> None:
-    """The warm-up steps not taken yet, now."""
-    while WARMING:
-        try:
-            WARMING.pop(0)()
-        except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
-            print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
 
 
 class Child:
@@ -181,8 +143,7 @@ def main() -> int:
 
     reaper.become_subreaper()
     sandbox.prepare()
-    warming = WARMING
-    warming[:] = warm_up_steps()
+    warmup.WARMING[:] = warmup.warm_up_steps()
     quiet_since = time.monotonic()
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
@@ -199,7 +160,7 @@ def main() -> int:
             timeout = min(max(0.0, min(c.deadline for c in children.values()) - time.monotonic()), EXIT_POLL_S)
         # Warm up only when nothing happened for a moment and no probe runs: never compete with
         # a probe for the cores, nor delay one a client is about to send (the CLI's first).
-        idle = warming and not children
+        idle = warmup.WARMING and not children
         if idle:
             timeout = max(0.0, quiet_since + WARM_UP_AFTER_S - time.monotonic())
         events = sel.select(timeout)
@@ -207,7 +168,7 @@ def main() -> int:
             quiet_since = time.monotonic()
         if idle and not events:
             try:
-                warming.pop(0)()  # nothing to read: a warm-up step now
+                warmup.WARMING.pop(0)()  # nothing to read: a warm-up step now
             except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
                 print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
         for key, _ in events:
@@ -285,11 +246,11 @@ def handle(msg: dict, children: dict, sel) -> bool:
 def spawn(msg: dict, children: dict, sel) -> None:
     options = msg.get("options", {})
     preimport.before_fork(msg.get("plan", {}), options)  # installed packages: once, not per child
-    if WARMING and children:
+    if warmup.WARMING and children:
         # Busy (a batch): the worker never idles to warm up, so every child would load torch's
         # lazy parts itself. The first probe went out cold; warm up before forking more.
-        warm_now()
-    if WARMING:
+        warmup.warm_now()
+    if warmup.WARMING:
         options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     read_fd, write_fd = os.pipe()
     pid = os.fork()
