@@ -149,6 +149,11 @@ class State:
         self.findings.append(entry)
         return entry
 
+    def restore(self, f: Finding) -> None:
+        """Put back a finding taken back by a rollback."""
+        self.findings.append(f)
+        self._finding_keys.add((f["code"], f["path"], tuple(f["span"])))
+
     def drop(self, f: Finding) -> None:
         """Take back a finding (one an assumed value made)."""
         self.findings.remove(f)
