@@ -36,6 +36,13 @@ def read_all(fd: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
+_IN_COPY = False  # this process is a copy run_forked made (it may not fork again)
+
+
+def in_copy() -> bool:
+    return _IN_COPY
+
+
 def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
     """`work()` in a forked copy of this process, thrown away afterwards: its answer, or b""
     when it did not finish by `deadline` (the child's own timer stops it there too)."""
@@ -46,6 +53,8 @@ def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
     with audit.trusted():
         pid = os.fork()
     if pid == 0:
+        global _IN_COPY
+        _IN_COPY = True
         os.close(read)
         data = b""
         try:
