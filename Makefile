@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench measurements clean
+.PHONY: setup demo test test-fast lint bench measurements realworld clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/measurements.py
+
+# Reach on real, unmodified model files (bench/realworld.py). The corpus lives outside this
+# repository; docs/realworld.md says how to build it. Not part of `make test`: minutes, not seconds.
+REALWORLD_PYTHON ?= /work/scratch/corpus/bin/python
+REALWORLD_CORPUS ?= /work/scratch/realworld
+realworld: $(STAMP)
+	$(PY) bench/realworld.py --python $(REALWORLD_PYTHON) --corpus $(REALWORLD_CORPUS) $(REALWORLD_ARGS)
 
 # docs/measurements.md from bench/results.json and bench/measurements.md.in
 measurements:

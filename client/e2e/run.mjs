@@ -22,12 +22,15 @@
 //               from running code, and the marker file written by untrusted_marker.py's
 //               __init__ never appears. Then trusting the folder restarts the server trusted and
 //               the mismatch appears.
+//   notebook    seed000 example 2 as a Jupyter notebook in VS Code's notebook editor: squiggle,
+//               inlay hint and hover in the class cell, the quick fix edits the cell
+//               (client/e2e/notebook.mjs).
 // Screenshots and logs go to client/e2e/artifacts/ (git-ignored). The README screenshot
 // docs/images/vscode-squiggle-hover.png is written when missing or when
 // SHAPELENS_E2E_UPDATE_SCREENSHOT=1.
 //
 // Environment: SHAPELENS_E2E_PYTHON (the Python that makes the venvs; default python3),
-// SHAPELENS_E2E_ONLY (trusted|restricted|notorch), SHAPELENS_E2E_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/shapelens-e2e),
+// SHAPELENS_E2E_ONLY (trusted|restricted|notorch|notebook), SHAPELENS_E2E_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/shapelens-e2e),
 // SHAPELENS_E2E_KEEP=1 keeps the temporary folders.
 
 import { spawn, spawnSync } from "node:child_process";
@@ -38,6 +41,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
+
+import { NOTEBOOK, NOTEBOOK_SOURCE, notebookScenario } from "./notebook.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ART = path.join(ROOT, "client", "e2e", "artifacts");
@@ -465,6 +470,7 @@ function makeProject(dir) {
   fs.mkdirSync(project, { recursive: true });
   for (const f of [SAMPLE, CANARY]) fs.copyFileSync(path.join(ROOT, "samples", f), path.join(project, f));
   fs.copyFileSync(path.join(ROOT, REPEATS), path.join(project, path.basename(REPEATS)));
+  fs.copyFileSync(NOTEBOOK_SOURCE, path.join(project, NOTEBOOK));
   return project;
 }
 
@@ -844,6 +850,10 @@ async function main() {
   const results = [];
   if (!only || only === "trusted") results.push(await runScenario("trusted", tools, vsix, python, marker, trustedScenario));
   if (!only || only === "restricted") results.push(await runScenario("restricted", tools, vsix, python, marker, restrictedScenario));
+  if (!only || only === "notebook") {
+    const helpers = { check, until, sleep, log, shot, squiggles, hoverOver, openProblems };
+    results.push(await runScenario("notebook", tools, vsix, python, marker, (ctx) => notebookScenario(ctx, helpers)));
+  }
   if (!only || only === "notorch") {
     // A plain venv (pip, nothing else): torch gets installed into it by hand during the scenario.
     const bare = fs.mkdtempSync(path.join(os.tmpdir(), "shapelens-e2e-notorch-"));

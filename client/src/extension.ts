@@ -24,6 +24,7 @@ import { bundledPaths, serverLaunch } from "./launch";
 import { ModelViewPanel } from "./modelView";
 import type { ModelView } from "./modelViewHtml";
 import { selectInterpreter } from "./picker";
+import { DOCUMENT_SELECTOR } from "./selector";
 import { PythonExtension, pythonExtensionInstalled } from "./pythonExtension";
 import { classifyChange, type ClientSettings, readSettings, SECTION, type ServerOptions, toServerOptions } from "./settings";
 import { countMismatches, logLevel, type Phase, renderStatus } from "./status";
@@ -187,7 +188,7 @@ class Controller implements vscode.Disposable {
     let initializeSent = 0;
     let firstDiagnostics = true;
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: "file", language: "python" }],
+      documentSelector: [...DOCUMENT_SELECTOR],
       outputChannel: this.output,
       traceOutputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,

@@ -79,7 +79,8 @@ export function renderRows(rows: ViewRow[], toggled: ReadonlySet<string> = new S
         `<td class="num">${params}</td></tr>`,
     );
     if (row.mismatch) {
-      // The message wraps inside the table's width instead of widening it (see .fit).
+      // The message wraps inside the table's width instead of widening it, and keeps its own line
+      // breaks: a mismatch message has one line per fact (see .fit).
       out.push(`<tr class="why"${line}><td colspan="5" style="padding-left:${1.5 + depth * 1.1}em"><div class="fit">${escapeHtml(row.mismatch)}</div></td></tr>`);
     }
     if (open) for (const child of inner) walk(child, depth + 1, row.count > 1);
@@ -126,7 +127,7 @@ tr.layer:hover { background: var(--vscode-list-hoverBackground); }
 tr.run td.type { font-weight: 600; }
 tr.mismatch { background: var(--vscode-inputValidation-errorBackground, rgba(255, 0, 0, 0.15)); outline: 1px solid var(--vscode-inputValidation-errorBorder, transparent); }
 tr.why td { color: var(--vscode-errorForeground); white-space: normal; font-size: 0.92em; padding-top: 0; }
-.fit { width: 0; min-width: 100%; }
+.fit { width: 0; min-width: 100%; white-space: pre-line; }
 .toggle { display: inline-block; width: 0.9em; cursor: pointer; user-select: none; color: var(--vscode-descriptionForeground); }
 #empty { margin-top: 16px; color: var(--vscode-descriptionForeground); }
 </style></head>

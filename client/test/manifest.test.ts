@@ -5,6 +5,7 @@ import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
+import { DOCUMENT_SELECTOR, NOTEBOOK_TYPE } from "../src/selector";
 import { DEFAULTS, SETTING_KEYS } from "../src/settings";
 
 const root = join(__dirname, "..", "..");
@@ -17,6 +18,14 @@ describe("package.json", () => {
     assert.ok(pkg.publisher);
     assert.equal(pkg.main, "./dist/extension.js");
     assert.ok(pkg.activationEvents.includes("onLanguage:python"));
+  });
+
+  it("serves Python files and the Python cells of Jupyter notebooks, and starts on either", () => {
+    assert.deepEqual(DOCUMENT_SELECTOR.map((f) => ({ ...f })), [
+      { scheme: "file", language: "python" },
+      { notebook: "jupyter-notebook", language: "python" },
+    ]);
+    assert.ok(pkg.activationEvents.includes(`onNotebook:${NOTEBOOK_TYPE}`));
   });
 
   it("targets VS Code at most 1.139, and @types/vscode is not newer than the engine", () => {

@@ -9,10 +9,12 @@ import os
 import threading
 import time
 import tokenize
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shapelens.analysis.budget import DEFAULT_SECONDS, PlanBudget
 from shapelens.analysis.fingerprint import class_fingerprints
 from shapelens.analysis.names import undefined_at_module_level
 from shapelens.analysis.plan import ProbePlan, build_plan
@@ -37,6 +39,7 @@ class ProbeOptions:
     timeout: float = 5.0  # seconds per probe
     memory_mb: int = 4096  # address space a probe may add on top of the worker's own
     trusted: bool = True  # False: run no user code at all (static checks only)
+    plan_budget: float = DEFAULT_SECONDS  # seconds planning one file may take (analysis.budget)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -70,6 +73,20 @@ def syntax_report(path: str, text: str, exc: SyntaxError) -> ProbeReport:
     return ProbeReport(path, [Finding.of(SYNTAX_ERROR, path, rng, f"syntax error: {exc.msg} (the file was not probed)")])
 
 
+def stopped_note(plan: ProbePlan, text: str) -> Finding:
+    """Where planning ran out of time: the statements from there on did not run."""
+    stop = plan.stopped or {}
+    where, line = stop.get("path", plan.target), int(stop.get("line", 1))
+    said = f"planning took more than its {stop.get('seconds', 0):g} s budget"
+    what = "the statements from here on were not run"
+    if where != plan.target:
+        what = f"in {os.path.relpath(where, plan.root)}, the statements from line {line} on were not run"
+        line = 1
+    rng = LineIndex(text).to_range((line, 0, line, 0))
+    return Finding.note(plan.target, rng, f"{said}; {what} and their shapes are unknown (raise `planBudget`, "
+                                          "or split the file)")
+
+
 class Engine:
     def __init__(self, root: str, python: str | None = None, options: ProbeOptions | None = None,
                  worker: WorkerClient | None = None, torch_names: TorchNames | None = None) -> None:
@@ -85,10 +102,11 @@ class Engine:
         self.statements: dict[str, StatementCache] = {}  # planning outcomes by file, across edits
         self._cache_lock = threading.Lock()
 
-    def plan(self, path: str, text: str, trusted: bool = True) -> ProbePlan | ProbeReport:
-        return self._plan(path, text, trusted)[0]
+    def plan(self, path: str, text: str, trusted: bool = True, budget: PlanBudget | None = None) -> ProbePlan | ProbeReport:
+        return self._plan(path, text, trusted, budget)[0]
 
-    def _plan(self, path: str, text: str, trusted: bool) -> tuple[ProbePlan | ProbeReport, ast.Module | None]:
+    def _plan(self, path: str, text: str, trusted: bool,
+              budget: PlanBudget | None = None) -> tuple[ProbePlan | ProbeReport, ast.Module | None]:
         """The plan (or a report saying why there is none), and the tree it was made from."""
         try:
             tree = parse(text, path)
@@ -102,13 +120,16 @@ class Engine:
         with self._plan_lock:
             if not trusted:
                 return build_static_plan(self.resolver, path, text, tree), tree
-            return build_plan(self.resolver, path, text, tree, caches=self.statements), tree
+            return build_plan(self.resolver, path, text, tree, caches=self.statements, budget=budget), tree
 
-    def submit(self, path: str, text: str, options: ProbeOptions | None = None) -> tuple[int | None, Future]:
-        """Start a probe; the future resolves to a ProbeReport."""
+    def submit(self, path: str, text: str, options: ProbeOptions | None = None,
+               preempt: Callable[[], bool] | None = None, budget: PlanBudget | None = None) -> tuple[int | None, Future]:
+        """Start a probe; the future resolves to a ProbeReport. Planning gets the options' time
+        budget (or `budget`); `preempt` may interrupt it (`analysis.budget.Preempted` is raised)."""
         started = time.perf_counter()
         options = options or self.options
-        plan, tree = self._plan(path, text, options.trusted)
+        budget = budget or PlanBudget(options.plan_budget, preempt)
+        plan, tree = self._plan(path, text, options.trusted, budget)
         out: Future = Future()
         if isinstance(plan, ProbeReport):
             out.set_result(plan)
@@ -126,6 +147,9 @@ class Engine:
                     with self._cache_lock:
                         self.cache.merge(plan.target, fingerprints, ends, skip, response["result"])
                 report = build_report(plan.target, sources, response)
+                if plan.stopped is not None:
+                    report.findings.append(stopped_note(plan, text))
+                    report.findings.sort(key=Finding.sort_key)
                 if plan.trusted and tree is not None:
                     self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer

@@ -65,9 +65,28 @@ def parse_hint(line: int, body: str) -> Hint:
     return hint
 
 
+def hint_key(where: int | str, hint: Hint) -> list:
+    """How the plan names a hint whose constructor call it found tensor-pure: where it is and
+    what it says, so an edited hint is never taken for the one the plan checked."""
+    return [where, ast.unparse(hint.ctor) if hint.ctor is not None else ""]
+
+
+def withhold(hints: dict, approved: list) -> None:
+    """Drop the constructor calls the plan did not find tensor-pure (their arguments would be
+    evaluated in the module); each says why in its error instead."""
+    allowed = {tuple(a) for a in approved}
+    for where, hint in hints.items():
+        if hint.ctor is not None and tuple(hint_key(where, hint)) not in allowed:
+            hint.ctor = None
+            hint.error = (f"cannot use the hint `{hint.text.strip()}`: it is not tensor-pure (only constants, torch "
+                          "and the file's model and config classes may appear in its arguments)")
+
+
 def collect_hints(text: str) -> dict[int, Hint]:
     """Hints by the line they apply to."""
     hints: dict[int, Hint] = {}
+    if "shapelens" not in text:
+        return hints  # tokenizing a long file costs seconds; most have no hint at all
     lines = text.splitlines()
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))

@@ -6,13 +6,50 @@ import ast
 import os
 
 from shapelens.analysis.resolve import Resolver
+from shapelens.analysis.source import walk_statements
 
 
-def workspace_imports(tree: ast.Module, path: str, resolver: Resolver) -> list[str]:
-    """Files of the workspace that this file imports (anywhere in it, even inside functions)."""
-    found: list[str] = []
+def package_chain(path: str, root: str) -> list[str]:
+    """The `__init__.py` files of the packages around a file, outermost first, up to the
+    workspace root: importing `pkg.models.net` runs `pkg/__init__.py` and `pkg/models/__init__.py`
+    first, so a relative import needs them planned too."""
+    root = os.path.realpath(root)
+    chain: list[str] = []
+    folder = os.path.dirname(os.path.realpath(path))
+    # The root's own `__init__.py` is not one: module names start below the root.
+    while folder.startswith(root + os.sep) and os.path.isfile(init := os.path.join(folder, "__init__.py")):
+        chain.insert(0, init)
+        folder = os.path.dirname(folder)
+    return chain
+
+
+def import_search(path: str, root: str, module: str) -> list[str]:
+    """The folders the probe puts first on sys.path for a file. A script's own folder comes first,
+    as `python script.py` has it; a module of a package (its folder has an `__init__.py`, or it
+    is an installed package's) gets the folder its dotted name starts from instead, so the file
+    `pkg/pkg.py` cannot shadow the package `pkg`."""
+    real = os.path.realpath(path)
+    here = os.path.dirname(real)
+    in_package = os.path.isfile(os.path.join(here, "__init__.py"))
+    if not in_package or module.count(".") == 0:
+        return [here, root]
+    base = real
+    for _ in range(module.count(".") + 1 + (os.path.basename(real) == "__init__.py")):
+        base = os.path.dirname(base)
+    return list(dict.fromkeys([base, root]))
+
+
+def has_relative_import(tree: ast.Module) -> bool:
+    return any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree))
+
+
+def workspace_imports(tree: ast.Module, path: str, resolver: Resolver, module: str = "") -> list[str]:
+    """Files of the workspace that this file imports (anywhere in it, even inside functions),
+    with the package `__init__.py` chain of a file that imports relatively."""
+    found: list[str] = [p for p in package_chain(path, resolver.root) if p != os.path.realpath(path)] \
+        if has_relative_import(tree) else []
     here = os.path.dirname(os.path.realpath(path))
-    bases = [here, resolver.root]
+    bases = import_search(path, resolver.root, module) if module else [here, resolver.root]
 
     def locate(modname: str, search: list[str]) -> str | None:
         rel = modname.replace(".", os.sep)
@@ -22,7 +59,7 @@ def workspace_imports(tree: ast.Module, path: str, resolver: Resolver) -> list[s
                     return os.path.realpath(cand)
         return None
 
-    for node in ast.walk(tree):
+    for node in walk_statements(tree):
         names: list[str] = []
         search = bases
         if isinstance(node, ast.Import):

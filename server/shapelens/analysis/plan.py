@@ -11,100 +11,67 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jedi
 
 from shapelens.analysis import stmtcache
-from shapelens.analysis.imports import workspace_imports
+from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
+from shapelens.analysis.hints import collect_hints, hint_key, project_hints
+from shapelens.analysis.imports import import_search, workspace_imports
+from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
+from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
 from shapelens.analysis.resolve import (
     SAFE_BUILTINS,
-    SAFE_DECORATORS,
+    SAFE_STDLIB_PREFIXES,
     CalleeKind,
     Resolution,
     Resolver,
     import_aliases,
+    import_bindings,
+    shadows_library,
     torch_aliases,
 )
 from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
 
-# Methods that must not run even on values the plan trusts (they write files or leave torch).
-DENIED_METHODS = frozenset(
-    {"save", "save_pretrained", "tofile", "numpy", "share_memory_", "pin_memory", "register_hook",
-     "load_state_dict", "apply", "to_file", "write", "dump"}
-)
-CALLABLE_KINDS = {CalleeKind.TORCH, CalleeKind.WORKSPACE_MODULE, CalleeKind.WORKSPACE_CONFIG, CalleeKind.SAFE}
 
-
-@dataclass
-class FilePlan:
-    path: str
-    module: str  # the import name the worker gives it
-    source: str
-    keep: list[str] = field(default_factory=list)  # stmt keys of module-level and class-body statements
-    strip_decorators: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (stmt key, why)
-
-
-@dataclass
-class ProbePlan:
-    target: str
-    root: str
-    files: list[FilePlan]
-    # class name -> spans "l:c:el:ec" of call sites in the target whose arguments the worker may
-    # evaluate in the module namespace (pure given module-level names).
-    ctor_sites: dict[str, list[str]] = field(default_factory=dict)
-    # Untrusted workspaces: calls into torch whose arguments are all literals, checked without
-    # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).
-    literal_torch_calls: list[dict] = field(default_factory=list)
-    trusted: bool = True
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def module_name_for(path: str, root: str) -> str:
-    """The import name the worker gives a file: relative to the workspace root, or for a file of
-    an installed package (in site-packages), its real one, so that its relative imports reach
-    the installed package."""
-    segments = Path(path).parts
-    for i in range(len(segments) - 2, -1, -1):
-        if segments[i] in ("site-packages", "dist-packages"):
-            root = str(Path(*segments[: i + 1]))
-            break
-    rel = Path(os.path.relpath(path, root)).with_suffix("")
-    parts = list(rel.parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if not parts or any(p.startswith("..") for p in parts):
-        return Path(path).stem
-    return ".".join(parts)
-
-
-class FilePlanner:
-    """Decides the tensor-pure statements of one file."""
+class FilePlanner(PurityRules):
+    """Decides the tensor-pure statements of one file (the rules: `analysis.purity`)."""
 
     def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module,
-                 cache: stmtcache.StatementCache | None = None) -> None:
+                 cache: stmtcache.StatementCache | None = None, budget: PlanBudget | None = None) -> None:
         self.resolver = resolver
+        self.budget = budget
+        self.steps = 0  # expressions looked at (the budget is checked every so many)
+        self.at: ast.stmt | None = None  # the top-level statement being planned
         self.cache = cache
         self.path = path
         self.tree = tree
         self.lines = [ln.encode("utf-8") for ln in text.splitlines()] or [b""]
         self.text = text
-        self.aliases = import_aliases(tree)
-        self.torch_aliases = torch_aliases(tree)
+        # What the whole file binds, read once, past statements too large to analyse.
+        self.scan = ast.Module([st for st in tree.body if not self._oversized(st)], [])
+        imports = import_bindings(tree)
+        self.rebound = assigned_names(self.scan, imports=False, declared=True).union(
+            *(_bound_here(st) for st in tree.body if self._oversized(st)))
+        self.aliases = import_aliases(tree, imports)
+        self.torch_aliases = torch_aliases(tree, imports, self.rebound)
         self._script: jedi.Script | None = None
         self.pure: set[str] = set()  # names bound by statements the probe runs
         self.defined: set[str] = set()  # classes and functions: usable as values, called only if resolved
         self.plan = FilePlan(path, "", text)
         self.resolved: dict[object, Resolution] = {}
-        self.rebound = assigned_names(tree, imports=False, declared=True)
-        self.star_import = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
-                               for n in ast.walk(tree))
+        self.star_import = "*" in imports
         self.jedi_answers: set[object] = set()  # keys of `resolved` that Jedi answered
         self._asked_jedi = False  # the statement being planned used a Jedi answer
+        self.import_names = frozenset(imports)
+        self.bindings: dict[str, ast.expr] = {}  # a pure name's latest value (may it be called?)
+        self.def_nodes = {n.name: n for n in flat_body(tree.body)
+                          if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+        self.lazy_annotations = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                                    and any(a.name == "annotations" for a in n.names) for n in tree.body)
+        self.properties: set[str] = set()  # in a class body: its @property names (for `.setter`)
+        self.methods: set[str] = set()  # in a class body: the methods defined so far
 
     @property
     def script(self) -> jedi.Script:
@@ -126,6 +93,8 @@ class FilePlanner:
         if key not in self.resolved:
             found = self._without_jedi(dotted, head)
             if found is None:
+                if self.budget is not None:
+                    self.budget.check()  # a Jedi question costs tens of ms in a long file
                 found = self.resolver.resolve(self.script, self.lines, node, self.aliases)
                 self.jedi_answers.add(key)
             self.resolved[key] = found
@@ -140,65 +109,18 @@ class FilePlanner:
         if head in self.torch_aliases:
             rest = dotted[len(head):]
             return self.resolver.resolve_torch_path(self.torch_aliases[head] + rest)
+        target = self.aliases.get(head) if head not in self.rebound else None
+        if target and shadows_library(target):
+            # `os.system`, `math.floor`: by name, so that a workspace `os.py` Jedi would follow
+            # never makes them torch's (the probe imports the real module).
+            full = target + dotted[len(head):]
+            safe = any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES) and not full.startswith("builtins.")
+            return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full,
+                              type="module" if full == target and "." not in dotted else None)
         if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
                 and not self.star_import):
             return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
         return None
-
-    # -- expressions ------------------------------------------------------------------------
-    def expr_is_pure(self, node: ast.AST, local: frozenset[str] = frozenset()) -> bool:
-        if isinstance(node, ast.Name):
-            return (node.id in self.pure or node.id in local or node.id in self.defined
-                    or node.id in SAFE_BUILTINS or node.id in {"True", "False", "None"})
-        if isinstance(node, ast.Constant):
-            return True
-        if isinstance(node, ast.Call):
-            return self._call_is_pure(node, local)
-        if isinstance(node, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
-            return False
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            inner = set(local)
-            for gen in node.generators:
-                if not self.expr_is_pure(gen.iter, frozenset(inner)):
-                    return False
-                inner |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
-                if not all(self.expr_is_pure(cond, frozenset(inner)) for cond in gen.ifs):
-                    return False
-            elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-            return all(self.expr_is_pure(e, frozenset(inner)) for e in elts)
-        return all(self.expr_is_pure(child, local) for child in ast.iter_child_nodes(node)
-                   if not isinstance(child, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)))
-
-    def _call_is_pure(self, call: ast.Call, local: frozenset[str]) -> bool:
-        args_pure = all(self.expr_is_pure(a, local) for a in call.args) and all(
-            self.expr_is_pure(k.value, local) for k in call.keywords
-        )
-        if not args_pure:
-            return False
-        func = call.func
-        # Calling or calling a method of a value the plan already trusts: an nn.Module instance
-        # (its forward), a tensor method.
-        if isinstance(func, ast.Name) and (func.id in self.pure or func.id in local) and not (
-            func.id in self.aliases or func.id in self.defined
-        ):
-            return True
-        if isinstance(func, ast.Attribute) and func.attr in DENIED_METHODS:
-            return False
-        res = self.resolve(func)
-        if res.kind in CALLABLE_KINDS:
-            return True
-        if res.kind is CalleeKind.TORCH_DENIED:
-            return False
-        if isinstance(func, ast.Attribute) and self.expr_is_pure(func.value, local):
-            base = func.value
-            while isinstance(base, ast.Attribute):
-                base = base.value
-            # A method on a trusted value (tensor, module instance) Jedi could not resolve; a
-            # method on an imported module (`os.system`) is never trusted.
-            if isinstance(base, ast.Name) and base.id in self.aliases:
-                return False
-            return res.full_name is None or res.kind is not CalleeKind.UNKNOWN or not res.path
-        return False
 
     # -- statements -------------------------------------------------------------------------
     def skip(self, stmt: ast.stmt, why: str) -> None:
@@ -210,10 +132,34 @@ class FilePlanner:
 
     def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
         for stmt in flat_body(body) if not in_class else body:
-            if self.cache is not None and not in_class:
+            if self.budget is not None:
+                self.budget.check()
+            if not in_class:
+                self.at = stmt
+            if self._oversized(stmt):
+                self.plan.skipped.append((stmt_key(stmt), "too large to analyse"))
+                self.pure -= _bound_here(stmt)
+            elif self.cache is not None and not in_class:
                 self._plan_cached(stmt)
             else:
                 self._plan_one(stmt, in_class)
+            self._note_binding(stmt)
+
+    def _oversized(self, stmt: ast.stmt) -> bool:
+        """A statement of hundreds of kilobytes (a 2 MB one-line literal): every look at it
+        costs seconds, and no model is built from one."""
+        if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False  # planned statement by statement (each checks the budget)
+        end = stmt.end_lineno or stmt.lineno
+        return sum(len(line) for line in self.lines[stmt.lineno - 1:end]) > MAX_STATEMENT_CHARS
+
+    def _note_binding(self, stmt: ast.stmt) -> None:
+        """What each pure name holds, for deciding whether calling it is pure."""
+        for name in _bound_here(stmt):
+            self.bindings.pop(name, None)
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if stmt.targets[0].id in self.pure:
+                self.bindings[stmt.targets[0].id] = stmt.value
 
     def _plan_one(self, stmt: ast.stmt, in_class: bool) -> None:
         try:
@@ -259,35 +205,21 @@ class FilePlanner:
 
     def plan_statement(self, stmt: ast.stmt, in_class: bool) -> None:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            self.keep(stmt)
-            self.pure |= assigned_names(stmt)
+            self.keep(stmt)  # what it binds is judged where it is used (`import_names`)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            self.keep(stmt)
-            self._plan_decorators(stmt)
+            if not self._define(stmt, self._def_refused(stmt, in_class)):
+                return
             self.pure.discard(stmt.name)
             self.defined.add(stmt.name)
+            if in_class:
+                self.methods.add(stmt.name)
+            if in_class and any(dotted_name(d) == "property" or (dotted_name(d) or "").endswith(".setter")
+                                for d in stmt.decorator_list):
+                self.properties.add(stmt.name)
         elif isinstance(stmt, ast.ClassDef):
-            self.keep(stmt)
-            self._plan_decorators(stmt)
-            if all(self.expr_is_pure(b) or self.resolve(b).kind is not CalleeKind.UNKNOWN for b in stmt.bases):
-                saved = set(self.pure), set(self.defined)
-                self.plan_body(stmt.body, in_class=True)
-                self.pure, self.defined = saved
-            self.pure.discard(stmt.name)
-            self.defined.add(stmt.name)
+            self._plan_class(stmt)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            value = stmt.value
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            ok = (value is None or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
-            if isinstance(stmt, ast.AugAssign):
-                ok = ok and self.expr_is_pure(stmt.target)
-            if isinstance(stmt, ast.AnnAssign) and not in_class:
-                ok = ok and value is not None
-            if ok:
-                self.keep(stmt)
-                self.pure |= assigned_names(stmt)
-            else:
-                self.skip(stmt, "not tensor-pure")
+            self._plan_assignment(stmt, in_class)
         elif isinstance(stmt, ast.Expr):
             if isinstance(stmt.value, ast.Constant) or (
                 isinstance(stmt.value, ast.Call) and self.expr_is_pure(stmt.value)
@@ -299,6 +231,53 @@ class FilePlanner:
             self.keep(stmt)
         else:
             self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
+
+    def _def_refused(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> str | None:
+        if fn.name in (CLASS_HOOKS if in_class else MODULE_HOOKS):
+            return f"`{fn.name}` would run at definition or import time, outside the model"
+        if not self.signature_is_inert(fn.args, fn.returns, annotations=not self.lazy_annotations):
+            return "its default arguments or annotations are not tensor-pure"
+        return None
+
+    def _define(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, refused: str | None) -> bool:
+        """Keep a def or class statement, or skip it (its name then unknown) when Python would run
+        something impure to define it."""
+        if refused:
+            self.skip(stmt, refused)
+            self.defined.discard(stmt.name)
+            return False
+        self.keep(stmt)
+        self._plan_decorators(stmt)
+        return True
+
+    def _plan_class(self, stmt: ast.ClassDef) -> None:
+        if not self._define(stmt, self.class_header_ok(stmt)):
+            return
+        saved = set(self.pure), set(self.defined), self.properties, self.methods, dict(self.bindings)
+        self.properties, self.methods = set(), set()
+        self.plan_body(stmt.body, in_class=True)
+        self.pure, self.defined, self.properties, self.methods, self.bindings = saved
+        self.pure.discard(stmt.name)
+        self.defined.add(stmt.name)
+
+    def _plan_assignment(self, stmt: ast.Assign | ast.AnnAssign | ast.AugAssign, in_class: bool) -> None:
+        value = stmt.value
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        # In a class body, `forward = _forward_impl` makes another name for one of its methods:
+        # nothing is called (a function from outside the class is not taken: the instance would
+        # hand it to module-level code).
+        alias = in_class and isinstance(value, ast.Name) and value.id in self.methods
+        ok = (value is None or alias or self.expr_is_pure(value)) and all(self._target_ok(t) for t in targets)
+        if isinstance(stmt, ast.AugAssign):
+            ok = ok and self.expr_is_pure(stmt.target)
+        if isinstance(stmt, ast.AnnAssign):
+            ok = ok and (value is not None or in_class)
+            ok = ok and (self.lazy_annotations and not in_class or self.value_is_inert(stmt.annotation))
+        if ok:
+            self.keep(stmt)
+            self.pure |= assigned_names(stmt)
+        else:
+            self.skip(stmt, "not tensor-pure")
 
     def _target_ok(self, target: ast.expr) -> bool:
         if isinstance(target, ast.Name):
@@ -313,32 +292,52 @@ class FilePlanner:
 
     def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         for dec in node.decorator_list:
-            target = dec.func if isinstance(dec, ast.Call) else dec
-            name = dotted_name(target) or ""
-            if name in SAFE_DECORATORS or name.split(".")[-1] in {"setter", "getter", "deleter"}:
-                continue
-            res = self.resolve(target)
-            if res.kind in {CalleeKind.TORCH, CalleeKind.SAFE} or (res.full_name or "") in SAFE_DECORATORS:
-                if isinstance(dec, ast.Call) and not all(self.expr_is_pure(a) for a in dec.args):
-                    self.plan.strip_decorators.append(stmt_key(dec))
-                continue
-            self.plan.strip_decorators.append(stmt_key(dec))
+            if not self.decorator_ok(dec):
+                self.plan.strip_decorators.append(stmt_key(dec))
+
+    def call_args_pure(self, call: ast.Call) -> bool:
+        """Whether the worker may evaluate a call's arguments in the module namespace: a call
+        site of the file, a hint comment, a pyproject.toml `init` string."""
+        return all(self.expr_is_pure(a) for a in call.args) and all(self.expr_is_pure(k.value) for k in call.keywords)
 
     def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
         """Call sites of the file's own classes whose arguments the worker may evaluate."""
         sites: dict[str, list[str]] = {}
-        for node in ast.walk(self.tree):
+        for node in ast.walk(self.scan):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
-                if all(self.expr_is_pure(a) for a in node.args) and all(self.expr_is_pure(k.value) for k in node.keywords):
+                if self.call_args_pure(node):
                     key = span_key(node)
                     sites.setdefault(node.func.id, []).append(key)
         return sites
 
 
+def _bound_here(stmt: ast.stmt) -> set[str]:
+    """The names a statement binds in its own scope, without walking a long value."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, ast.Assign):
+        return set().union(*(assigned_names(t) for t in stmt.targets))
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return assigned_names(stmt.target)
+    return assigned_names(stmt)
+
+
+def pure_hint_keys(planner: FilePlanner, root: str) -> tuple[list[list], list[list]]:
+    """The hints whose constructor arguments the worker may evaluate: checked like code."""
+    lines = [hint_key(line, h) for line, h in collect_hints(planner.text).items()
+             if h.ctor is not None and planner.call_args_pure(h.ctor)]
+    models = [hint_key(name, h) for name, h in project_hints(root).models.items()
+              if h.ctor is not None and planner.call_args_pure(h.ctor)]
+    return lines, models
+
+
 def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None,
-               max_files: int = 64, caches: dict[str, stmtcache.StatementCache] | None = None) -> ProbePlan:
+               max_files: int = 64, caches: dict[str, stmtcache.StatementCache] | None = None,
+               budget: PlanBudget | None = None) -> ProbePlan:
     """Plan the target file and, transitively, the workspace files it imports. `caches` (by
-    path, kept by the caller across edits) lets unchanged statements skip planning."""
+    path, kept by the caller across edits) lets unchanged statements skip planning. When the
+    `budget` runs out, the plan holds what was planned so far and says where it stopped; when
+    it is preempted, `budget.Preempted` propagates."""
     path = os.path.realpath(path)
     root = resolver.root
     resolver.overlay = {path: text}
@@ -346,7 +345,8 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
     queue: list[tuple[str, str | None, ast.Module | None]] = [(path, text, tree)]
     seen: set[str] = set()
     target_planner: FilePlanner | None = None
-    while queue and len(files) < max_files:
+    stopped: dict | None = None
+    while queue and len(files) < max_files and stopped is None:
         fpath, ftext, tree = queue.pop(0)
         if fpath in seen:
             continue
@@ -361,21 +361,31 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
         cache = caches.setdefault(fpath, stmtcache.StatementCache()) if caches is not None else None
-        planner = FilePlanner(resolver, fpath, ftext, tree, cache)
+        planner = FilePlanner(resolver, fpath, ftext, tree, cache, budget)
         if cache is not None:
             cache.begin()
-        planner.plan_body(tree.body)
-        if cache is not None:
+        try:
+            planner.plan_body(tree.body)
+        except BudgetSpent:
+            at = planner.at.lineno if planner.at is not None else 1
+            stopped = {"path": fpath, "line": at, "seconds": budget.seconds if budget else 0}
+            planner.budget = None  # what follows (hints) is small: finish it
+        if cache is not None and stopped is None:
             cache.end()
         planner.plan.module = module_name_for(fpath, root)
         files.append(planner.plan)
         if fpath == path:
             target_planner = planner
-        for dep in workspace_imports(tree, fpath, resolver):
+        for dep in workspace_imports(planner.scan, fpath, resolver, planner.plan.module):
             if dep not in seen:
                 queue.append((dep, None, None))
-    plan = ProbePlan(target=path, root=root, files=files)
+    plan = ProbePlan(target=path, root=root, files=files, stopped=stopped)
+    if files and files[0].path == path:
+        plan.search = import_search(path, root, files[0].module)
     if target_planner is not None:
+        target_planner.budget = None
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
-        plan.ctor_sites = target_planner.ctor_sites(classes)
+        if stopped is None:
+            plan.ctor_sites = target_planner.ctor_sites(classes)
+        plan.pure_hints, plan.pure_models = pure_hint_keys(target_planner, root)
     return plan

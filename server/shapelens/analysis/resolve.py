@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,30 +14,18 @@ from typing import Protocol
 
 import jedi
 
-from shapelens.analysis.source import assigned_names, dotted_name, parse
+from shapelens.analysis.allowlist import torch_allowed
+from shapelens.analysis.source import assigned_names, dotted_name, parse, walk_statements
 
 
 class CalleeKind(StrEnum):
     TORCH = "torch"
-    TORCH_DENIED = "torch-denied"  # torch functions with side effects (files, network, processes)
+    TORCH_DENIED = "torch-denied"  # torch names off the allow-list (analysis.allowlist)
     WORKSPACE_MODULE = "workspace-module"  # an nn.Module subclass defined in the workspace
     WORKSPACE_CONFIG = "workspace-config"  # a dataclass / NamedTuple / plain config class
     SAFE = "safe"  # side-effect-free builtins and stdlib helpers
     UNKNOWN = "unknown"
 
-
-# torch namespaces whose functions touch files, processes, the network or global state.
-TORCH_DENIED_PREFIXES = (
-    "torch.serialization", "torch.save", "torch.load", "torch.hub", "torch.onnx",
-    "torch.distributed", "torch.multiprocessing", "torch.utils.data", "torch.utils.cpp_extension",
-    "torch.utils.tensorboard", "torch.utils.benchmark", "torch.jit.save", "torch.jit.load",
-    "torch.package", "torch.compile", "torch._dynamo", "torch._inductor", "torch.profiler",
-    "torch.export.save", "torch.export.load", "torch.library", "torch.ops.load_library",
-    "torch.classes", "torch.from_file", "torch.set_default_device", "torch.cuda.memory",
-    "torch.backends", "torch.testing", "torch.storage", "torch.TypedStorage",
-    "torch.UntypedStorage", "torch._C._VariableFunctions.from_file",
-    "torch.nn.modules.module.Module.load_state_dict",
-)
 
 SAFE_BUILTINS = frozenset(
     "int float bool str complex len range tuple list dict set frozenset min max abs round sum any "
@@ -49,7 +38,7 @@ SAFE_STDLIB_PREFIXES = (
     "itertools.", "builtins.",  # builtins.* is further filtered by SAFE_BUILTINS
 )
 SAFE_DECORATORS = frozenset(
-    {"staticmethod", "classmethod", "property", "dataclass", "dataclasses.dataclass",
+    {"builtins.staticmethod", "builtins.classmethod", "builtins.property", "dataclasses.dataclass",
      "functools.cached_property", "functools.lru_cache", "functools.cache", "typing.final",
      "abc.abstractmethod", "torch.no_grad", "torch.inference_mode", "torch.jit.ignore",
      "torch.jit.unused", "torch.jit.export", "torch.compiler.disable"}
@@ -62,13 +51,11 @@ class Resolution:
     kind: CalleeKind
     full_name: str | None = None
     path: str | None = None
+    type: str | None = None  # what the name is: module, class, function, value/statement/instance
 
 
-def classify_torch(full_name: str) -> CalleeKind:
-    if any(full_name == p or full_name.startswith(p + ".") or full_name.startswith(p) and p.endswith(".")
-           for p in TORCH_DENIED_PREFIXES):
-        return CalleeKind.TORCH_DENIED
-    return CalleeKind.TORCH
+def classify_torch(full_name: str, public: str | None = None, kind: str | None = None) -> CalleeKind:
+    return CalleeKind.TORCH if torch_allowed(public, full_name, kind=kind) else CalleeKind.TORCH_DENIED
 
 
 def _char_col(line_bytes: bytes, byte_col: int) -> int:
@@ -78,7 +65,7 @@ def _char_col(line_bytes: bytes, byte_col: int) -> int:
 def import_bindings(tree: ast.Module) -> dict[str, list[str]]:
     """Local name -> every dotted path the file's imports bind it to, in source order."""
     bindings: dict[str, list[str]] = {}
-    for node in ast.walk(tree):
+    for node in walk_statements(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 local, target = (a.asname, a.name) if a.asname else (a.name.split(".")[0],) * 2
@@ -91,23 +78,32 @@ def import_bindings(tree: ast.Module) -> dict[str, list[str]]:
     return bindings
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
+def import_aliases(tree: ast.Module, bindings: dict[str, list[str]] | None = None) -> dict[str, str]:
     """Local name -> dotted module path, from the file's imports (the fallback when Jedi cannot
-    see an installed package)."""
-    return {name: targets[-1] for name, targets in import_bindings(tree).items() if not targets[-1].startswith(".")}
+    see an installed package). `bindings`: the tree's `import_bindings`, when known."""
+    bindings = import_bindings(tree) if bindings is None else bindings
+    return {name: targets[-1] for name, targets in bindings.items() if not targets[-1].startswith(".")}
 
 
-def torch_aliases(tree: ast.Module) -> dict[str, str]:
+def torch_aliases(tree: ast.Module, bindings: dict[str, list[str]] | None = None,
+                  rebound: set[str] | None = None) -> dict[str, str]:
     """The names that mean one thing in torch everywhere in the file: bound only by imports, all
     of them to the same torch path. A name also bound otherwise (`Linear = MyLinear`, a local
     `class Linear`, a parameter) or imported from two places is left to Jedi."""
-    rebound = assigned_names(tree, imports=False, declared=True)
-    return {name: targets[0] for name, targets in import_bindings(tree).items()
+    rebound = assigned_names(tree, imports=False, declared=True) if rebound is None else rebound
+    bindings = import_bindings(tree) if bindings is None else bindings
+    return {name: targets[0] for name, targets in bindings.items()
             if name not in rebound and len(set(targets)) == 1 and _in_torch(targets[0])}
 
 
 def _in_torch(dotted: str) -> bool:
     return dotted == "torch" or dotted.startswith("torch.")
+
+
+def shadows_library(dotted: str) -> bool:
+    """A name under torch or a standard-library module: a workspace file of that name is never
+    the module the probe imports."""
+    return _in_torch(dotted) or dotted.split(".")[0] in sys.stdlib_module_names
 
 
 class TorchNameTable(Protocol):
@@ -181,8 +177,8 @@ class Resolver:
             if i < len(parts) and kind == "module":
                 return None  # a typo, or a submodule the table does not cover
             full = ".".join([canonical, *parts[i:]])
-            denied = CalleeKind.TORCH_DENIED in (classify_torch(public), classify_torch(full))
-            return Resolution(CalleeKind.TORCH_DENIED if denied else CalleeKind.TORCH, full)
+            what = kind if i == len(parts) else None
+            return Resolution(classify_torch(full, public, what), full, type=what)
         return None
 
     def goto(self, script: jedi.Script, line: int, col: int) -> list:
@@ -217,17 +213,23 @@ class Resolver:
     def _classify_name(self, name) -> Resolution | None:
         full = name.full_name or ""
         path = str(name.module_path) if name.module_path else None
+        what = name.type
+        mine = path is not None and self.in_workspace(path)
+        if mine and shadows_library(full):
+            # A workspace `os.py` or `torch/` that Jedi follows: the probe's interpreter imports the
+            # real module, so this answer describes code that will not run.
+            return Resolution(CalleeKind.UNKNOWN, full, path, what)
         if full.startswith("torch.") or full == "torch":
-            return Resolution(classify_torch(full), full, path)
+            return Resolution(classify_torch(full, kind=what), full, path, what)
         if full.startswith("builtins."):
             short = full.removeprefix("builtins.")
-            return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full)
+            return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full, type=what)
         if any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES):
-            return Resolution(CalleeKind.SAFE, full, path)
-        if name.type == "class" and path is not None and self.in_workspace(path):
-            return Resolution(self.class_kind(path, name.line), full, path)
+            return Resolution(CalleeKind.SAFE, full, path, what)
+        if what == "class" and mine and path is not None:
+            return Resolution(self.class_kind(path, name.line), full, path, what)
         if full:
-            return Resolution(CalleeKind.UNKNOWN, full, path)
+            return Resolution(CalleeKind.UNKNOWN, full, path, what)
         return None
 
     # -- workspace classes --------------------------------------------------------------------
@@ -249,15 +251,15 @@ class Resolver:
 
     def _kind_of_classdef(self, path: str, text: str, tree: ast.Module, cls: ast.ClassDef,
                           seen: frozenset) -> CalleeKind:
+        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for dec in cls.decorator_list:
             target = dec.func if isinstance(dec, ast.Call) else dec
-            if dotted_name(target) in {"dataclass", "dataclasses.dataclass"}:
+            if _imported_as(dotted_name(target), "dataclasses.dataclass", aliases, tree):
                 return CalleeKind.WORKSPACE_CONFIG
         script: jedi.Script | None = None  # made only if a base is not plainly torch's
         lines = [ln.encode() for ln in text.splitlines()]
-        aliases, in_torch = import_aliases(tree), torch_aliases(tree)
         for base in cls.bases:
-            if dotted_name(base) in {"NamedTuple", "typing.NamedTuple"}:
+            if _imported_as(dotted_name(base), "typing.NamedTuple", aliases, tree):
                 return CalleeKind.WORKSPACE_CONFIG
             dotted = dotted_name(base) or ""
             head, _, rest = dotted.partition(".")
@@ -283,6 +285,18 @@ class Resolver:
         if not cls.bases and all(_is_config_member(s) for s in cls.body):
             return CalleeKind.WORKSPACE_CONFIG
         return CalleeKind.UNKNOWN
+
+
+def _imported_as(dotted: str | None, full: str, aliases: dict[str, str], tree: ast.Module) -> bool:
+    """`dotted` names `full` through the file's imports (`dataclass` from `dataclasses`), and the
+    file does not define that name itself (its own `def dataclass` is not the real one)."""
+    if not dotted:
+        return False
+    head, _, rest = dotted.partition(".")
+    own = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == head
+              or isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == head for t in n.targets)
+              for n in tree.body)
+    return not own and head in aliases and ".".join(filter(None, (aliases[head], rest))) == full
 
 
 def _is_config_member(stmt: ast.stmt) -> bool:

@@ -18,11 +18,11 @@ from shapelens.cli.formats.text import statistics, statistics_table, use_colour
 from shapelens.cli.probing import probe_all
 from shapelens.cli.progress import Progress
 from shapelens.cli.sources import SourceFile, decode, read_file
-from shapelens.cli.writing import fix_file, unified_diff, write_atomically
+from shapelens.cli.writing import fix_file, fix_notebook, unified_diff, write_atomically
 from shapelens.config import Config, load_config
 from shapelens.engine import ProbeOptions, find_root
+from shapelens.notebook.program import Program, localize, localize_shape
 from shapelens.probe.client import WorkerUnavailable
-from shapelens.report.codes import SYNTAX_ERROR
 from shapelens.report.fixes import edits_by_path
 from shapelens.report.model import Finding, ProbeReport
 from shapelens.report.policy import Policy
@@ -72,7 +72,7 @@ def display(path: str) -> str:
 def decode_finding(src: SourceFile) -> Finding:
     line, col = src.problem_at
     rng = {"start": {"line": line, "character": col}, "end": {"line": line, "character": col + 1}}
-    return Finding.of(SYNTAX_ERROR, os.path.realpath(src.path), rng, f"{src.problem} (the file was not probed)")
+    return Finding.of(src.problem_code, os.path.realpath(src.path), rng, f"{src.problem} (the file was not probed)")
 
 
 def merge(reports: list[ProbeReport]) -> tuple[dict[str, list[Finding]], dict[str, list]]:
@@ -117,6 +117,14 @@ class Run:
         src = self.source(path)
         return src.text if src else None
 
+    def program_of(self, path: str) -> Program | None:
+        src = self.source(path)
+        return src.notebook.program if src and src.notebook else None
+
+    def cells_of(self, path: str) -> list[str] | None:
+        program = self.program_of(path)
+        return [c.source for c in program.cells] if program else None
+
     def check(self) -> Outcome:
         good = [s for s in self.sources.values() if not s.problem]
         progress = Progress(len(good), sys.stderr, lambda p: self.display(os.path.realpath(p)))
@@ -133,8 +141,13 @@ class Run:
             kept = policy.filter(findings[path])  # first: it marks the suppressions used
             # unused ignores only of the files checked, not of files they import
             kept += policy.unused(path) if path in self.shown else []
-            findings[path] = sorted(kept, key=Finding.sort_key)
-        return Outcome(list(self.shown), findings, shapes, self.display, self.text_of,
+            program = self.program_of(path)  # a notebook: findings move into their cells after the policy
+            findings[path] = sorted([localize(f, program) for f in kept] if program else kept, key=Finding.sort_key)
+        for path, entries in shapes.items():
+            program = self.program_of(path)
+            if program is not None:
+                shapes[path] = [e for e in (localize_shape(s, program) for s in entries) if e is not None]
+        return Outcome(list(self.shown), findings, shapes, self.display, self.text_of, self.cells_of,
                        colour=use_colour(sys.stdout))
 
     def fix(self, outcome: Outcome) -> tuple[int, dict[str, tuple[str, str]]]:
@@ -147,7 +160,7 @@ class Run:
             src = self.source(path)
             if src is None or (self.args.stdin and path not in self.shown):
                 continue
-            result = fix_file(src, [(e.range, e.new_text) for e in edits])
+            result = fix_notebook(src, edits) if src.notebook else fix_file(src, [(e.range, e.new_text) for e in edits])
             if result.refused:
                 print(f"shapelens: warning: not fixing {self.display(path)}: {result.refused}", file=sys.stderr)
                 continue

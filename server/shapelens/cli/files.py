@@ -1,5 +1,5 @@
-"""Which files a `shapelens check` run covers: folders are walked for `*.py`, skipping what the
-config excludes and what .gitignore ignores; a file named on the command line is always checked
+"""Which files a `shapelens check` run covers: folders are walked for `*.py` and `*.ipynb`,
+skipping what the config excludes and what .gitignore ignores; a file named on the command line is always checked
 (unless --force-exclude), as in ruff."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from shapelens.cli.gitignore import GitIgnore, git_visible_files, path_ignored
 from shapelens.config import Config
 
-SUFFIXES = (".py",)  # what a folder walk picks up
+SUFFIXES = (".py", ".ipynb")  # what a folder walk picks up
 
 
 @dataclass(frozen=True)

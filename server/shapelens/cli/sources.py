@@ -9,6 +9,10 @@ import re
 import tokenize
 from dataclasses import dataclass
 
+from shapelens.notebook.ipynb import Notebook, NotebookError, read_notebook
+from shapelens.report.codes import INVALID_NOTEBOOK, SYNTAX_ERROR
+
+NOTEBOOK_SUFFIX = ".ipynb"
 _BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -20,10 +24,15 @@ class SourceFile:
     original: str = ""  # decoded, line endings as in the file
     problem: str | None = None  # why it does not decode: the file is then never written
     problem_at: tuple[int, int] = (0, 0)  # 0-based line and column of the bad byte
+    problem_code: str = SYNTAX_ERROR
+    notebook: Notebook | None = None  # a .ipynb file: its cells, and the program they make
 
     @property
     def text(self) -> str:
-        """What the engine probes: universal newlines, as `tokenize.open` would give."""
+        """What the engine probes: universal newlines, as `tokenize.open` would give; for a
+        notebook, its code cells as one program."""
+        if self.notebook is not None:
+            return self.notebook.program.text
         return _BREAK.sub("\n", self.original)
 
     @property
@@ -39,6 +48,8 @@ class SourceFile:
 def decode(path: str, raw: bytes) -> SourceFile:
     """Decode as Python would; a file that does not decode comes back with `problem` set and
     its text decoded with replacement characters (so positions still make sense)."""
+    if path.endswith(NOTEBOOK_SUFFIX):
+        return decode_notebook(path, raw)
     src = SourceFile(path, raw)
     try:
         src.encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
@@ -56,6 +67,20 @@ def decode(path: str, raw: bytes) -> SourceFile:
         src.problem = (f"cannot decode the file as {name}: byte 0x{raw[exc.start]:02x} at line {line + 1}, "
                        f"column {col + 1} (declare the encoding with a `# -*- coding: ... -*-` line)")
     src.original = raw.decode("utf-8", "replace")
+    return src
+
+
+def decode_notebook(path: str, raw: bytes) -> SourceFile:
+    """A .ipynb file (UTF-8 JSON); one that does not read as nbformat 4 has `problem` set."""
+    src = SourceFile(path, raw, encoding="utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8")
+    try:
+        src.original = raw.decode(src.encoding)
+        src.notebook = read_notebook(src.original)
+    except UnicodeDecodeError as exc:
+        src.original = raw.decode("utf-8", "replace")
+        src.problem, src.problem_code = f"not a notebook: byte 0x{raw[exc.start]:02x} is not UTF-8", INVALID_NOTEBOOK
+    except NotebookError as exc:
+        src.problem, src.problem_code, src.problem_at = str(exc), INVALID_NOTEBOOK, (exc.line, exc.column)
     return src
 
 

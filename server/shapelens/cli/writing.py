@@ -11,6 +11,9 @@ import tempfile
 from dataclasses import dataclass
 
 from shapelens.cli.sources import SourceFile, apply_to_original, python_lines
+from shapelens.notebook.ipynb import NotebookError, read_notebook, with_sources
+from shapelens.report.fixes import apply_edits
+from shapelens.report.model import TextEdit
 
 
 @dataclass
@@ -39,6 +42,32 @@ def fix_file(src: SourceFile, edits: list[tuple[dict, str]]) -> FixOutcome:
     except (SyntaxError, ValueError) as exc:
         return FixOutcome(src, refused=f"the fixed file would not parse ({getattr(exc, 'msg', exc)}); left as it was")
     return FixOutcome(src, new, data)
+
+
+def fix_notebook(src: SourceFile, edits: list[TextEdit]) -> FixOutcome:
+    """The notebook with the edits applied to their cells' `source` and nothing else changed; refused
+    when an edit is outside every cell or the result would not read back or parse."""
+    nb = src.notebook
+    if src.problem or nb is None:
+        return FixOutcome(src, refused=src.problem or "not a notebook")
+    by_cell: dict[int, list[TextEdit]] = {}
+    for e in edits:
+        if e.cell is None or not 0 < e.cell <= len(nb.cells):
+            return FixOutcome(src, refused="a fix lies outside the notebook's cells")
+        by_cell.setdefault(e.cell - 1, []).append(e)
+    sources = {i: apply_edits(nb.cells[i].source, cell_edits) for i, cell_edits in by_cell.items()}
+    new = with_sources(nb, sources)
+    if new == src.original:
+        return FixOutcome(src)
+    expected = [sources.get(i, c.source) for i, c in enumerate(nb.cells)]
+    try:
+        fixed = read_notebook(new)
+        ast.parse(fixed.program.text)
+    except (NotebookError, SyntaxError, ValueError) as exc:
+        return FixOutcome(src, refused=f"the fixed notebook would not read back ({exc}); left as it was")
+    if [c.source for c in fixed.cells] != expected:
+        return FixOutcome(src, refused="the fixed notebook would not hold the fixed cells; left as it was")
+    return FixOutcome(src, new, src.encode(new))
 
 
 def write_atomically(path: str, data: bytes) -> None:

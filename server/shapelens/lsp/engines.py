@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from shapelens.engine import Engine, ProbeOptions, find_root
@@ -22,6 +24,9 @@ class Engines:
         # one thread plans, in order, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shapelens-plan")
         self._engines: dict[str, Engine] = {}
+        # Plans queued behind the one running: while there are any, a long plan gives way.
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     def engine_for(self, path: str) -> Engine:
         """Planner thread only."""
@@ -30,11 +35,20 @@ class Engines:
             self._engines[root] = Engine(root, self.python, worker=self.worker)
         return self._engines[root]
 
-    def submit(self, path: str, text: str, options: ProbeOptions) -> tuple[Engine, int | None, Future]:
+    def submit(self, path: str, text: str, options: ProbeOptions,
+               preempt: Callable[[], bool] | None = None) -> tuple[Engine, int | None, Future]:
         """Planner thread only: plan, then hand the probe to the worker."""
         engine = self.engine_for(path)
-        req_id, fut = engine.submit(path, text, options)
+        req_id, fut = engine.submit(path, text, options, preempt)
         return engine, req_id, fut
+
+    def queued(self, change: int) -> None:
+        """A plan joined (+1) or left (-1) the planner's queue."""
+        with self._waiting_lock:
+            self._waiting += change
+
+    def others_waiting(self) -> bool:
+        return self._waiting > 0
 
     def warm_up(self) -> None:
         """Planner thread only: load the torch name table before the first document."""

@@ -20,7 +20,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
 from shapelens import __version__
-from shapelens.lsp import carry, convert, locate
+from shapelens.lsp import carry, convert, locate, notebooks
 from shapelens.lsp.engines import Engines
 from shapelens.lsp.filtering import ReportFilter
 from shapelens.lsp.probes import Job, Scheduler
@@ -28,6 +28,7 @@ from shapelens.lsp.progress import reported
 from shapelens.lsp.protocol import Protocol
 from shapelens.lsp.settings import Settings, interpreter_of, merge
 from shapelens.lsp.units import Units, needs_text
+from shapelens.notebook.program import localize
 from shapelens.probe.client import WorkerUnavailable
 from shapelens.report.model import ClassSummary, ProbeReport, ShapeEntry
 
@@ -44,6 +45,7 @@ class Analysis:
     version: int | None
     text: str
     report: ProbeReport
+    notebook: notebooks.Snapshot | None = None  # a notebook's analysis: `text` is its program
     source: locate.Source = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,7 +68,7 @@ class Analysis:
 
 class ShapelensServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("shapelens", __version__, protocol_cls=Protocol)
+        super().__init__("shapelens", __version__, protocol_cls=Protocol, notebook_document_sync=notebooks.SYNC)
         self.default_python: str | None = None  # `serve --python`
         self.settings = Settings()
         self.roots: list[str] = []
@@ -115,9 +117,17 @@ class ShapelensServer(LanguageServer):
     def open_document(self, uri: str):
         return self.workspace.text_documents.get(unquote(uri))
 
+    def open_notebook(self, uri: str) -> types.NotebookDocument | None:
+        return self.workspace.get_notebook_document(notebook_uri=uri)
+
     def schedule(self, uri: str, at_once: bool = False) -> None:
-        """Probe the document after the (adaptive) debounce; `at_once` for a file just opened,
-        where no typing is under way to wait for."""
+        """Probe the document (or notebook) after the (adaptive) debounce; `at_once` for a file
+        just opened, where no typing is under way to wait for."""
+        # a cell's own textDocument notification (clients that send them) probes its notebook
+        notebook = self.open_notebook(uri) or self.workspace.get_notebook_document(cell_uri=uri)
+        if notebook is not None:
+            self._schedule_notebook(notebook.uri, notebook, at_once)
+            return
         doc, path = self.open_document(uri), convert.uri_to_path(uri)
         if doc is None or path is None or self.engines is None or not self.settings.enable:
             return
@@ -126,6 +136,33 @@ class ShapelensServer(LanguageServer):
         job = Job(uri, path, doc.version, doc.source, self.settings.probe_options(), self.engines)
         delay = 0.0 if at_once else self.scheduler.delay(uri, self.settings.debounce / 1000)
         self.scheduler.schedule(job, delay)
+
+    def _schedule_notebook(self, uri: str, notebook: types.NotebookDocument, at_once: bool) -> None:
+        path = convert.uri_to_path(uri)
+        if path is None or self.engines is None or not self.settings.enable:
+            return
+        snap = notebooks.snapshot(notebook, self.workspace.text_documents)
+        job = Job(uri, path, snap.version, snap.program.text, self.settings.probe_options(), self.engines, snap)
+        delay = 0.0 if at_once else self.scheduler.delay(uri, self.settings.debounce / 1000)
+        self.scheduler.schedule(job, delay)
+
+    def view(self, uri: str, analysed: bool = True) -> notebooks.View | None:
+        """What the features answer from for a document: a file's own analysis, or a cell's
+        place in its notebook's (`analysed=False`: the text alone, even before any probe)."""
+        doc = self.open_document(uri)
+        if doc is None:
+            return None
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        if notebook is None:
+            analysis = self.analyses.get(uri)
+            return notebooks.View(analysis, doc.source, self.units(doc.source)) if analysis or not analysed else None
+        analysis = self.analyses.get(notebook.uri)
+        snap = notebooks.snapshot(notebook, self.workspace.text_documents)
+        index = snap.cell_index(uri)
+        first = snap.program.starts[index] if index is not None else None
+        if first is None or index is None or (analysed and (analysis is None or analysis.notebook is None)):
+            return None
+        return notebooks.View(analysis, snap.program.text, self.units(doc.source), first, snap.program.counts[index])
 
     def schedule_all(self) -> None:
         for uri in self.opened:
@@ -136,15 +173,15 @@ class ShapelensServer(LanguageServer):
         return await reported(self, work, f"probing {Path(job.path).name}")
 
     def _probed(self, job: Job, report: ProbeReport) -> None:
-        doc = self.open_document(job.uri)
+        doc = self.open_notebook(job.uri) if job.notebook else self.open_document(job.uri)
         if doc is None or doc.version != job.version or job.engines is not self.engines or not self.settings.enable:
             return  # computed for a version, interpreter or setting that is gone: never shown
         previous = self.analyses.get(job.uri)
         if previous is not None:  # a half-typed file keeps the shapes of its unchanged lines
             report = carry.carry_over(previous.text, previous.report, job.text, report)
         report = self.report_filter.apply(report, job.text)
-        self.analyses[job.uri] = Analysis(job.version, job.text, report)
-        self.publish(job.uri, job.version, job.text, report)
+        self.analyses[job.uri] = Analysis(job.version, job.text, report, job.notebook)
+        self.publish(job.uri, job.version, job.text, report, job.notebook)
         if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support", False):
             self.workspace_inlay_hint_refresh(None)
         errors = report.error_count
@@ -159,22 +196,35 @@ class ShapelensServer(LanguageServer):
             self.error(f"shapelens: probing {Path(job.path).name} failed ({type(exc).__name__}: {exc})")
 
     # -- publishing ----------------------------------------------------------------------------
-    def publish(self, uri: str, version: int | None, text: str, report: ProbeReport) -> None:
+    def publish(self, uri: str, version: int | None, text: str, report: ProbeReport,
+                notebook: notebooks.Snapshot | None = None) -> None:
+        """A notebook's findings go to its cells (the items of a finding are moved into cells with
+        it: a finding's path becomes its cell's URI), each cell published, empty or not."""
         own = report.path
         encoding = self.workspace.position_encoding
         units: dict[str, Units] = {}
+        cells = set(notebook.cell_uris) if notebook else set()
 
         def uri_of(path: str) -> str:
-            return uri if path == own else convert.path_to_uri(path)
+            return uri if path == own else path if path in cells else convert.path_to_uri(path)
 
         def units_of(path: str) -> Units:
             if path not in units:
-                units[path] = Units(encoding, text if path == own else _read(path) if needs_text(encoding) else "")
+                text_there = (text if path == own else notebook.cell_text(path) if notebook and path in cells
+                              else _read(path) if needs_text(encoding) else "")
+                units[path] = Units(encoding, text_there)
             return units[path]
 
-        fresh: dict[str, list[types.Diagnostic]] = {uri: []}
-        for finding in report.findings:
-            diag = convert.diagnostic(finding, uri_of, units_of, version if finding.path == own else None)
+        def version_of(path: str) -> int | None:
+            return version if path == own else notebook.cell_version(path) if notebook else None
+
+        findings = report.findings
+        if notebook is not None:
+            findings = [localize(f, notebook.program, notebook.cell_uris.__getitem__) if f.path == own else f
+                        for f in findings]
+        fresh: dict[str, list[types.Diagnostic]] = {u: [] for u in (cells or {uri})}
+        for finding in findings:
+            diag = convert.diagnostic(finding, uri_of, units_of, version_of(finding.path))
             fresh.setdefault(uri_of(finding.path), []).append(diag)
         stale = self.published.get(uri, {})
         self.published[uri] = fresh
@@ -186,8 +236,17 @@ class ShapelensServer(LanguageServer):
 
     def send_diagnostics(self, target: str) -> None:
         analysis = self.analyses.get(target)
+        version = analysis.version if analysis else self._cell_version(target)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-            uri=target, diagnostics=self.diagnostics_for(target), version=analysis.version if analysis else None))
+            uri=target, diagnostics=self.diagnostics_for(target), version=version))
+
+    def _cell_version(self, uri: str) -> int | None:
+        """A cell's version as it is open now (a notebook is published right after its probe,
+        whose notebook version, and so every cell's, is checked still current)."""
+        if self.workspace.get_notebook_document(cell_uri=uri) is None:
+            return None
+        doc = self.open_document(uri)
+        return doc.version if doc is not None else None
 
     def forget(self, uri: str) -> None:
         self.scheduler.cancel(uri)

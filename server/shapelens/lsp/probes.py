@@ -1,5 +1,6 @@
 """Background probes: debounced per document, cancelled by a newer edit, never awaited by a
-request handler (hovers read the last result instead)."""
+request handler (hovers read the last result instead). A long plan yields the one planner thread
+to a newer edit and, once, to another document's plan (then plans again)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from shapelens.analysis.budget import Preempted
 from shapelens.engine import ProbeOptions
 from shapelens.lsp.engines import Engines
+from shapelens.lsp.notebooks import Snapshot
 from shapelens.report.model import ProbeReport
 
 MIN_DELAY_S = 0.05  # the shortest wait after an edit, however cheap probing the file is
@@ -24,6 +27,7 @@ class Job:
     text: str
     options: ProbeOptions
     engines: Engines
+    notebook: Snapshot | None = None  # a notebook: `text` is its program, `version` the notebook's
 
 
 class Scheduler:
@@ -85,18 +89,30 @@ async def _probe(job: Job) -> ProbeReport:
     loop = asyncio.get_running_loop()
     superseded = threading.Event()
 
-    def plan_and_submit():
+    def plan_and_submit(may_yield: bool):
+        job.engines.queued(-1)
         # An edit may have superseded this job while it queued behind other plans.
-        return None if superseded.is_set() else job.engines.submit(job.path, job.text, job.options)
+        if superseded.is_set():
+            return None
+        # A long plan gives way to a newer edit, and (once) to another document's plan.
+        return job.engines.submit(job.path, job.text, job.options, lambda: superseded.is_set() or (
+            may_yield and job.engines.others_waiting()))
 
-    planned = loop.run_in_executor(job.engines.planner, plan_and_submit)
-    try:
-        # Shielded: a cancelled await must not orphan a probe the planner is about to start.
-        submitted = await asyncio.shield(planned)
-    except asyncio.CancelledError:
-        superseded.set()
-        planned.add_done_callback(_cancel_submitted)
-        raise
+    for may_yield in (True, False):
+        job.engines.queued(+1)
+        planned = loop.run_in_executor(job.engines.planner, plan_and_submit, may_yield)
+        try:
+            # Shielded: a cancelled await must not orphan a probe the planner is about to start.
+            submitted = await asyncio.shield(planned)
+            break
+        except asyncio.CancelledError:
+            superseded.set()
+            planned.add_done_callback(_cancel_submitted)
+            raise
+        except Preempted:
+            continue  # to the back of the queue, behind the plan that was waiting
+    else:
+        raise RuntimeError("planning was preempted twice")  # only a superseded job is, and it was cancelled
     engine, req_id, fut = submitted
     try:
         return await asyncio.shield(asyncio.wrap_future(fut))

@@ -42,11 +42,21 @@ def assumed_note(symbols: dict[str, int]) -> str | None:
     return f"{names}: sizes the probe assumed (probed as {values}); numbers come from the file."
 
 
+def assumed_args_note(owner: str | None, args: dict[str, str]) -> str | None:
+    """The constructor arguments the probe assumed for the class that built this."""
+    if not args:
+        return None
+    values = ", ".join(f"{k}={v}" for k, v in args.items())
+    who = f"`{owner}`" if owner else "the class"
+    return (f"Nothing in the workspace builds {who}: probed with assumed arguments {values}. "
+            f"Hint the real ones with `# shapelens: {owner or 'Model'}(...)` on the class line.")
+
+
 def tensor_hover(entry: ShapeEntry) -> str:
     lines = [f"**{entry.name}** · `{shape_text(entry.shape, entry.symbolic)}` {entry.dtype or ''}".rstrip()]
-    note = assumed_note(entry.symbols)
-    if note:
-        lines += ["", note]
+    for note in (assumed_note(entry.symbols), assumed_args_note(entry.assumed_by, entry.assumed_args)):
+        if note:
+            lines += ["", note]
     return "\n".join(lines)
 
 
@@ -60,9 +70,9 @@ def layer_hover(entry: ShapeEntry) -> str:
     table = embedding_note(entry)
     if table:
         lines += ["", table]
-    note = assumed_note(entry.symbols)
-    if note:
-        lines += ["", note]
+    for note in (assumed_note(entry.symbols), assumed_args_note(entry.assumed_by, entry.assumed_args)):
+        if note:
+            lines += ["", note]
     return "\n".join(lines)
 
 
@@ -99,6 +109,8 @@ def class_summary(summary: ClassSummary, device: str | None = None) -> str:
         lines.append(f"| {name} | {r.layer} | {dims_text(r.input_shape, r.input_symbolic)} | "
                      f"{dims_text(r.output_shape, r.output_symbolic)} | {f.params:,} |")
     notes = []
+    if (made := assumed_args_note(summary.name, summary.assumed_args)) is not None:
+        notes.append(made)
     if summary.assumed:
         notes.append(f"Inputs the probe made up: {summary.assumed}. Numbers come from the file.")
     elif (note := assumed_note(summary.symbols)) is not None:

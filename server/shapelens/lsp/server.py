@@ -104,6 +104,28 @@ def did_close(ls: ShapelensServer, params: types.DidCloseTextDocumentParams) -> 
     ls.forget(params.text_document.uri)
 
 
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+def notebook_did_open(ls: ShapelensServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    ls.opened.add(params.notebook_document.uri)
+    ls.schedule(params.notebook_document.uri, at_once=True)
+
+
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def notebook_did_change(ls: ShapelensServer, params: types.DidChangeNotebookDocumentParams) -> None:
+    ls.schedule(params.notebook_document.uri)
+
+
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+def notebook_did_save(ls: ShapelensServer, params: types.DidSaveNotebookDocumentParams) -> None:
+    ls.schedule(params.notebook_document.uri)
+
+
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def notebook_did_close(ls: ShapelensServer, params: types.DidCloseNotebookDocumentParams) -> None:
+    ls.opened.discard(params.notebook_document.uri)
+    ls.forget(params.notebook_document.uri)
+
+
 # -- features -------------------------------------------------------------------------------------
 @SERVER.feature(types.TEXT_DOCUMENT_HOVER)
 def hover(ls: ShapelensServer, params: types.HoverParams) -> types.Hover | None:
@@ -113,12 +135,12 @@ def hover(ls: ShapelensServer, params: types.HoverParams) -> types.Hover | None:
         return None
     if not ls.settings.trusted:
         return types.Hover(contents=ls.markdown(render.UNTRUSTED)) if doc.word_at_position(params.position) else None
-    analysis = ls.analyses.get(uri)
-    if analysis is None:
+    view = ls.view(uri)
+    if view is None or view.analysis is None:
         return None
-    now = ls.units(doc.source)
-    pos = now.position_in(params.position)
-    lines = analysis.lines(doc.source)
+    analysis = view.analysis
+    pos = view.position_in(params.position)
+    lines = analysis.lines(view.now)
     line = lines.to_old(pos["line"])
     if line is None:
         return None  # the line changed since the last probe; its shapes would be stale
@@ -134,24 +156,24 @@ def hover(ls: ShapelensServer, params: types.HoverParams) -> types.Hover | None:
         return None
     text = render.hover_text(target, chained, analysis.report.stats.get("device"))
     rng = lines.range_to_new(hovered)
-    return types.Hover(contents=ls.markdown(text), range=now.range_out(rng) if rng else None)
+    return types.Hover(contents=ls.markdown(text), range=view.range_out(rng) if rng else None)
 
 
 @SERVER.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
 def inlay_hints(ls: ShapelensServer, params: types.InlayHintParams) -> list[types.InlayHint]:
-    uri = params.text_document.uri
-    doc, analysis = ls.open_document(uri), ls.analyses.get(uri)
-    if doc is None or analysis is None or not (ls.settings.enable and ls.settings.inlay_hints and ls.settings.trusted):
+    view = ls.view(params.text_document.uri)
+    if view is None or view.analysis is None or not (ls.settings.enable and ls.settings.inlay_hints
+                                                     and ls.settings.trusted):
         return []
-    now, lines = ls.units(doc.source), analysis.lines(doc.source)
+    analysis, lines = view.analysis, view.analysis.lines(view.now)
     first, last = params.range.start.line, params.range.end.line
     hints = []
     for entry in locate.forward_tensors(analysis.source, analysis.entries):
-        line = lines.to_new(entry.range["end"]["line"])
+        line = view.line_out(lines.to_new(entry.range["end"]["line"]))
         if line is None or not first <= line <= last:
             continue
         hints.append(types.InlayHint(
-            position=now.position_out({"line": line, "character": entry.range["end"]["character"]}),
+            position=view.units.position_out({"line": line, "character": entry.range["end"]["character"]}),
             label=f": {render.shape_text(entry.shape, entry.symbolic)}", kind=types.InlayHintKind.Type,
             tooltip=f"{entry.name}: {entry.dtype} tensor of shape {render.shape_text(entry.shape)} (shapelens)"))
     return hints
@@ -179,11 +201,12 @@ def code_actions(ls: ShapelensServer, params: types.CodeActionParams) -> list[ty
 @SERVER.command(MODEL_SUMMARY)
 def model_summary(ls: ShapelensServer, uri: str, position: types.Position) -> str | None:
     """Arguments: the document URI and a position inside an nn.Module class. Returns markdown."""
-    doc, analysis = ls.open_document(uri), ls.analyses.get(uri)
-    if doc is None or analysis is None:
+    view = ls.view(uri)
+    if view is None or view.analysis is None:
         return None
-    pos = ls.units(doc.source).position_in(position)
-    line = analysis.lines(doc.source).to_old(pos["line"])
+    analysis = view.analysis
+    pos = view.position_in(position)
+    line = analysis.lines(view.now).to_old(pos["line"])
     summary = locate.class_at(analysis.source, (line, pos["character"]), analysis.classes) if line is not None else None
     return render.class_summary(summary, analysis.report.stats.get("device")) if summary else None
 
@@ -197,11 +220,12 @@ def model_view(ls: ShapelensServer, params) -> dict | None:
     """The layer table of the nn.Module class around `position` (see modelview.py), its lines
     mapped to the document as it is now; null when the cursor is in no probed class."""
     uri, position = _field(params, "textDocument", "uri"), _field(params, "position")
-    doc, analysis = (ls.open_document(uri), ls.analyses.get(uri)) if isinstance(uri, str) else (None, None)
-    if doc is None or analysis is None or position is None:
+    view = ls.view(uri) if isinstance(uri, str) else None
+    if view is None or view.analysis is None or position is None:
         return None
-    pos = ls.units(doc.source).position_in(types.Position(line=int(position.line), character=int(position.character)))
-    lines = analysis.lines(doc.source)
+    analysis = view.analysis
+    pos = view.position_in(types.Position(line=int(position.line), character=int(position.character)))
+    lines = analysis.lines(view.now)
     line = lines.to_old(pos["line"])
     found = locate.class_at(analysis.source, (line, pos["character"]), analysis.classes) if line is not None else None
     name = _field(params, "className")
@@ -209,23 +233,27 @@ def model_view(ls: ShapelensServer, params) -> dict | None:
         found = next((c for c in analysis.classes if c.name == name), None)
     if found is None:
         return None
-    view = modelview.model_view(found, analysis.source, analysis.entries, analysis.report.findings,
-                                analysis.report.stats.get("device"))
-    _map_lines(view, lines.to_new)
-    view["version"] = analysis.version
-    return view
+    table = modelview.model_view(found, analysis.source, analysis.entries, analysis.report.findings,
+                                 analysis.report.stats.get("device"))
+    _map_lines(table, lambda old: view.line_out(lines.to_new(old)))
+    table["version"] = analysis.version
+    return table
 
 
 @SERVER.feature(CLASS_RANGES)
 def class_ranges(ls: ShapelensServer, params) -> list[dict]:
-    """Class definitions of the document as it is now (for the editor's "inside a class" menus)."""
+    """Class definitions of the document as it is now (for the editor's "inside a class" menus);
+    in a cell, those of the cell, found in the notebook's program (which parses despite magics)."""
     uri = _field(params, "textDocument", "uri")
-    doc = ls.open_document(uri) if isinstance(uri, str) else None
-    if doc is None:
+    view = ls.view(uri, analysed=False) if isinstance(uri, str) else None
+    if view is None:
         return []
-    units = ls.units(doc.source)
-    return [{"name": name, "range": units.range_out(rng)}
-            for name, rng in modelview.class_ranges(locate.Source(doc.source)).items()]
+    out = []
+    for name, rng in modelview.class_ranges(locate.Source(view.now)).items():
+        here = view.range_out(rng)
+        if here is not None:
+            out.append({"name": name, "range": here})
+    return out
 
 
 def _field(obj, *names):

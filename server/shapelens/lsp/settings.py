@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from shapelens.analysis.budget import DEFAULT_SECONDS
 from shapelens.engine import DEVICES, ProbeOptions
 
 SECTION = "shapelens"
@@ -26,9 +27,11 @@ class Settings:
     inlay_hints: bool = True
     interpreter: str | None = None  # None: the interpreter running the server (or `serve --python`)
     trusted: bool = True
+    plan_budget: float = DEFAULT_SECONDS  # seconds planning one document may take
 
     def probe_options(self) -> ProbeOptions:
-        return ProbeOptions(device=self.device, timeout=self.probe_timeout, trusted=self.trusted)
+        return ProbeOptions(device=self.device, timeout=self.probe_timeout, trusted=self.trusted,
+                            plan_budget=self.plan_budget)
 
 
 def _bool(value: Any) -> str | None:
@@ -66,6 +69,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "inlayHints": ("inlay_hints", _bool),
     "interpreter": ("interpreter", _interpreter),
     "trusted": ("trusted", _bool),
+    "planBudget": ("plan_budget", _timeout),
 }
 DEFAULTS = Settings()
 
@@ -98,7 +102,7 @@ def merge(current: Settings, raw: dict) -> tuple[Settings, list[str]]:
                             f"using the default {json.dumps(default)}")
             changes[field] = default
         else:
-            changes[field] = float(value) if field == "probe_timeout" else value
+            changes[field] = float(value) if field in ("probe_timeout", "plan_budget") else value
     return dataclasses.replace(current, **changes), problems
 
 

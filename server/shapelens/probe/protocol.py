@@ -105,6 +105,8 @@ class ClassShape(TypedDict):
     assumed: str | None
     owner: str | None
     symbols: NotRequired[dict[str, int]]
+    # Constructor arguments the probe assumed, nothing in the workspace giving them ({"dim": "64"}).
+    assumed_args: NotRequired[dict[str, str]]
 
 
 class Result(TypedDict):
@@ -177,9 +179,10 @@ def summary_row(name: str, layer: str, depth: int, input_shape: list[int] | None
 
 def class_shape(path: str, span: Sequence[int], name: str, rows: list[SummaryRow], total_params: int,
                 param_bytes: int, assumed: str | None, owner: str | None,
-                symbols: dict[str, int] | None = None) -> ClassShape:
+                symbols: dict[str, int] | None = None, assumed_args: dict[str, str] | None = None) -> ClassShape:
     return {"path": path, "span": list(span), "name": name, "rows": rows, "total_params": total_params,
-            "param_bytes": param_bytes, "assumed": assumed, "owner": owner, "symbols": symbols or {}}
+            "param_bytes": param_bytes, "assumed": assumed, "owner": owner, "symbols": symbols or {},
+            "assumed_args": assumed_args or {}}
 
 
 def result(findings: list[Finding], tensors: list[TensorShape], layers: list[LayerShape],

@@ -62,27 +62,36 @@ def build_report(path: str, sources: dict[str, str], response: dict) -> ProbeRep
         _clip(report, sources)
         return report
     result = response["result"]
+    assumed = {c["name"]: c["assumed_args"] for c in result["classes"] if c.get("assumed_args")}
     report.findings = sorted((finding_from(f, ranges) for f in result["findings"]), key=Finding.sort_key)
     for t in result["tensors"]:
         report.shapes.append(ShapeEntry(t["path"], ranges(t["path"], t["span"]), t["name"], "tensor",
                                         shape=t["shape"], symbolic=t["symbolic"], dtype=t["dtype"],
-                                        symbols=t.get("symbols") or {}))
+                                        symbols=t.get("symbols") or {}, assumed_by=_assumed_owner(t, assumed),
+                                        assumed_args=assumed.get(t.get("owner") or "", {})))
     for layer in result["layers"]:
         report.shapes.append(ShapeEntry(
             layer["path"], ranges(layer["path"], layer["span"]), layer["name"], "layer",
             input_shape=layer["input_shape"], output_shape=layer["output_shape"], layer=layer["layer"],
             params=layer["params"], param_bytes=layer["param_bytes"], input_symbolic=_dims(layer["input_symbolic"]),
-            output_symbolic=_dims(layer["output_symbolic"]), symbols=layer.get("symbols") or {}))
+            output_symbolic=_dims(layer["output_symbolic"]), symbols=layer.get("symbols") or {},
+            assumed_by=_assumed_owner(layer, assumed), assumed_args=assumed.get(layer.get("owner") or "", {})))
     report.shapes.sort(key=lambda s: (s.path, s.range["start"]["line"], s.range["start"]["character"]))
     for c in result["classes"]:
         report.classes.append(ClassSummary(
             c["path"], ranges(c["path"], c["span"]), c["name"],
             [SummaryRow(r["name"], r["layer"], r["depth"], r["input_shape"], r["output_shape"], r["params"],
                         _dims(r.get("input_symbolic")), _dims(r.get("output_symbolic")), r.get("signature"))
-             for r in c["rows"]], c["total_params"], c["param_bytes"], c["assumed"], c.get("symbols") or {}))
+             for r in c["rows"]], c["total_params"], c["param_bytes"], c["assumed"], c.get("symbols") or {},
+            c.get("assumed_args") or {}))
     report.stats = result.get("stats", {})
     _clip(report, sources)
     return report
+
+
+def _assumed_owner(entry: dict, assumed: dict[str, dict[str, str]]) -> str | None:
+    owner = entry.get("owner")
+    return owner if owner in assumed else None
 
 
 def _dims(value) -> list[str] | None:

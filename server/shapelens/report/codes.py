@@ -18,6 +18,7 @@ INVALID_LAYER_CONFIG = "invalid-layer-config"
 SHAPE_ERROR = "shape-error"
 PROBE_INCOMPLETE = "probe-incomplete"
 SYNTAX_ERROR = "syntax-error"
+INVALID_NOTEBOOK = "invalid-notebook"
 UNUSED_IGNORE = "unused-ignore"
 
 
@@ -51,6 +52,7 @@ CODES: dict[str, Code] = {
         Code(SHAPE_ERROR, "error", "any other tensor operation that fails on the probed shapes"),
         Code(PROBE_INCOMPLETE, "information", "something the probe could not decide; the message says what hint helps"),
         Code(SYNTAX_ERROR, "error", "the file does not parse (or does not decode), so it was not probed"),
+        Code(INVALID_NOTEBOOK, "error", "a .ipynb file that is not valid JSON or not an nbformat 4 notebook"),
         Code(UNUSED_IGNORE, "hint", "a `# shapelens: ignore` comment that suppresses nothing"),
     ]
 }

@@ -6,9 +6,11 @@ so the hover, the model summary and the editor's model view fold the same way.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from shapelens.report.model import SummaryRow
+from shapelens.report.repeats import Run, collapse_rows
 
 DASH = "–"  # en dash: `blocks.0–11`
 
@@ -38,46 +40,27 @@ class FoldedRow:
                 "input_symbolic": r.input_symbolic, "output_symbolic": r.output_symbolic, "params": self.params}
 
 
-def _parent_and_index(name: str) -> tuple[str, int] | None:
-    parent, _, last = name.rpartition(".")
-    return (parent, int(last)) if last.isdigit() else None
+def _key(row: SummaryRow) -> Hashable:
+    """What two rows must share to repeat: how they were built (the signature) and what they did.
+    Children are compared by the same key (`repeats.signature`), so a block repeats only when every
+    layer inside it does too."""
+    return (row.signature, row.layer, row.params, _tuple(row.input_shape), _tuple(row.output_shape),
+            _tuple(row.input_symbolic), _tuple(row.output_symbolic))
 
 
-def _same(a: SummaryRow, b: SummaryRow) -> bool:
-    return (a.signature is not None and a.signature == b.signature and a.layer == b.layer
-            and a.depth == b.depth and a.input_shape == b.input_shape and a.output_shape == b.output_shape
-            and a.input_symbolic == b.input_symbolic and a.output_symbolic == b.output_symbolic)
+def _tuple(xs: list | None) -> tuple | None:
+    return None if xs is None else tuple(xs)
 
 
-def _subtree_end(rows: list[SummaryRow], i: int) -> int:
-    """The index after row i's descendants (rows come in pre-order, as named_modules lists them)."""
-    j = i + 1
-    while j < len(rows) and rows[j].depth > rows[i].depth:
-        j += 1
-    return j
+def _flatten(runs: list[Run[SummaryRow]]) -> list[FoldedRow]:
+    out: list[FoldedRow] = []
+    for run in runs:
+        last = run.members[-1].row.name if run.count > 1 else None
+        out.append(FoldedRow(run.first.row, run.count, last, sum(m.row.params for m in run.members)))
+        out += _flatten(run.children)  # one block's own rows, themselves folded
+    return out
 
 
 def fold(rows: list[SummaryRow]) -> list[FoldedRow]:
-    out: list[FoldedRow] = []
-    i = 0
-    while i < len(rows):
-        row = rows[i]
-        end = _subtree_end(rows, i)
-        key = _parent_and_index(row.name)
-        run_end, count, last, params = end, 1, None, row.params
-        if key is not None:
-            j = end
-            while j < len(rows):
-                nxt = _parent_and_index(rows[j].name)
-                if nxt != (key[0], key[1] + count) or not _same(row, rows[j]):
-                    break
-                count += 1
-                last = rows[j].name
-                params += rows[j].params
-                j = _subtree_end(rows, j)
-            run_end = j
-        out.append(FoldedRow(row, count, last, params))
-        # One block's own rows, themselves folded (a block may repeat a layer too).
-        out += fold(rows[i + 1:end])
-        i = run_end if count > 1 else end
-    return out
+    """The same runs as the editor's model view (`report.repeats`), as flat pre-order rows."""
+    return _flatten(collapse_rows(rows, _key))

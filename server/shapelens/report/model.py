@@ -17,9 +17,13 @@ START: Range = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "charac
 class TextEdit:
     range: Range
     new_text: str
+    cell: int | None = None  # in a notebook: the 1-based cell the range is in (counting every cell)
 
     def to_json(self) -> dict:
-        return {"range": self.range, "newText": self.new_text}
+        out: dict[str, Any] = {"range": self.range, "newText": self.new_text}
+        if self.cell is not None:
+            out["cell"] = self.cell
+        return out
 
 
 @dataclass
@@ -44,11 +48,14 @@ class Related:
     range: Range
     message: str
     path: str | None = None
+    cell: int | None = None
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"range": self.range, "message": self.message}
         if self.path:
             out["path"] = self.path
+        if self.cell is not None:
+            out["cell"] = self.cell
         return out
 
 
@@ -62,11 +69,14 @@ class ChainStep:
     shape: str  # `[1, 10, 128]`; for the consumer: `expects 128`
     range: Range
     path: str | None = None  # when not the finding's own file
+    cell: int | None = None
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"label": self.label, "shape": self.shape, "range": self.range}
         if self.path:
             out["path"] = self.path
+        if self.cell is not None:
+            out["cell"] = self.cell
         return out
 
 
@@ -80,9 +90,10 @@ class Finding:
     related: list[Related] = field(default_factory=list)
     fixes: list[Fix] = field(default_factory=list)
     chain: list[ChainStep] = field(default_factory=list)
+    cell: int | None = None  # in a notebook: the 1-based cell `range` is in (counting every cell)
 
     def to_json(self) -> dict:
-        out = {
+        out: dict[str, Any] = {
             "range": self.range,
             "severity": self.severity,
             "code": self.code,
@@ -92,6 +103,8 @@ class Finding:
         }
         if self.chain:
             out["chain"] = [c.to_json() for c in self.chain]
+        if self.cell is not None:
+            out["cell"] = self.cell
         return out
 
     @classmethod
@@ -107,7 +120,7 @@ class Finding:
 
     def sort_key(self) -> tuple:
         s = self.range["start"]
-        return (self.path, s["line"], s["character"], self.code)
+        return (self.path, self.cell or 0, s["line"], s["character"], self.code)
 
 
 @dataclass
@@ -131,6 +144,10 @@ class ShapeEntry:
     output_symbolic: list[str] | None = None
     # The assumed sizes these dims use, with the values they were probed at ({"H": 32}).
     symbols: dict[str, int] = field(default_factory=dict)
+    cell: int | None = None  # in a notebook: the 1-based cell `range` is in
+    # Built by a class probed with assumed constructor arguments: that class and its arguments.
+    assumed_by: str | None = None
+    assumed_args: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"range": self.range, "name": self.name, "kind": self.kind}
@@ -142,6 +159,10 @@ class ShapeEntry:
                        output_symbolic=self.output_symbolic)
         if self.symbols:
             out["symbols"] = dict(self.symbols)
+        if self.cell is not None:
+            out["cell"] = self.cell
+        if self.assumed_args:
+            out["assumed_args"] = dict(self.assumed_args)
         return out
 
 
@@ -169,6 +190,8 @@ class ClassSummary:
     param_bytes: int
     assumed: str | None = None
     symbols: dict[str, int] = field(default_factory=dict)  # assumed sizes used by the rows' dims
+    # Constructor arguments the probe assumed, nothing in the workspace building the class.
+    assumed_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shapelens.report.model import Finding, ShapeEntry
+from shapelens.report.model import Finding, Range, ShapeEntry
 
 
 @dataclass
@@ -18,18 +18,28 @@ class Outcome:
     shapes: dict[str, list[ShapeEntry]] = field(default_factory=dict)
     display: Callable[[str], str] = str  # real path -> the path as printed
     text_of: Callable[[str], str | None] = lambda path: None  # a file's text, for source excerpts
+    cells_of: Callable[[str], list[str] | None] = lambda path: None  # a notebook's cell sources
     colour: bool = False
     fixed: int = 0  # findings --fix removed
 
     def all_findings(self) -> list[Finding]:
         return [f for path in sorted(self.findings, key=self.display) for f in self.findings[path]]
 
-    def line_of(self, path: str, line: int) -> str | None:
-        text = self.text_of(path)
+    def line_of(self, path: str, line: int, cell: int | None = None) -> str | None:
+        """A line of a file, or of a notebook's cell (1-based, as findings number them)."""
+        cells = self.cells_of(path) if cell is not None else None
+        text = cells[cell - 1] if cells and cell is not None and 0 < cell <= len(cells) else self.text_of(path)
         if text is None:
             return None
         lines = text.splitlines()
         return lines[line] if 0 <= line < len(lines) else None
+
+
+def location(outcome: Outcome, path: str, rng: Range, cell: int | None = None) -> str:
+    """`path:line:col`, 1-based; in a notebook `path:cell N:line:col`, the line in its cell (as
+    ruff prints notebook locations)."""
+    s = rng["start"]
+    return f"{outcome.display(path)}:{f'cell {cell}:' if cell is not None else ''}{s['line'] + 1}:{s['character'] + 1}"
 
 
 def utf16_to_index(line: str, units: int) -> int:

@@ -3,7 +3,8 @@ turns into annotations on the pull request's diff:
 
     ::error file=model.py,line=9,col=33,endLine=9,endColumn=42,title=shapelens (feature-mismatch)::message
 
-Lines and columns are 1-based, the end column exclusive as GitHub counts it. Values are escaped
+Lines and columns are 1-based, the end column exclusive as GitHub counts it. In a notebook they
+count inside the cell, and the title names the cell (GitHub cannot point into a cell). Values are escaped
 as the runner expects (%, CR, LF; also : and , in properties)."""
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def render(outcome: Outcome) -> str:
     for f in outcome.all_findings():
         s, e = f.range["start"], f.range["end"]
         props = {"file": outcome.display(f.path), "line": s["line"] + 1, "col": s["character"] + 1,
-                 "endLine": e["line"] + 1, "endColumn": e["character"] + 1, "title": f"shapelens ({f.code})"}
+                 "endLine": e["line"] + 1, "endColumn": e["character"] + 1,
+                 "title": f"shapelens ({f.code})" + (f" in cell {f.cell}" if f.cell is not None else "")}
         joined = ",".join(f"{k}={escape_property(str(v))}" for k, v in props.items())
         out.append(f"::{LEVEL[f.severity]} {joined}::{escape_data(f.message)}\n")
     return "".join(out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from shapelens.cli.formats import Outcome
+from shapelens.cli.formats import Outcome, location
 from shapelens.report.model import Finding
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot hold
@@ -17,8 +17,7 @@ def _clean(text: str) -> str:
 
 
 def _where(outcome: Outcome, f: Finding) -> str:
-    s = f.range["start"]
-    return f"{outcome.display(f.path)}:{s['line'] + 1}:{s['character'] + 1}"
+    return location(outcome, f.path, f.range, f.cell)
 
 
 def render(outcome: Outcome) -> str:

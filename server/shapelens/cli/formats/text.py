@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from shapelens.cli.formats import Outcome, utf16_to_index
+from shapelens.cli.formats import Outcome, location, utf16_to_index
 from shapelens.report.codes import CODES
 from shapelens.report.model import Finding
 
@@ -39,8 +39,7 @@ class _Paint:
 
 
 def headline(outcome: Outcome, f: Finding, paint: _Paint) -> str:
-    s = f.range["start"]
-    where = paint("path", f"{outcome.display(f.path)}:{s['line'] + 1}:{s['character'] + 1}:")
+    where = paint("path", location(outcome, f.path, f.range, f.cell) + ":")
     # one line a finding: the message's further lines (the flow that led there) are the text
     # format's `= flow:` lines
     first = (f.message.splitlines() or [""])[0]
@@ -62,7 +61,7 @@ def full(outcome: Outcome) -> str:
 
 def excerpt(outcome: Outcome, f: Finding, paint: _Paint) -> list[str]:
     start, end = f.range["start"], f.range["end"]
-    text = outcome.line_of(f.path, start["line"])
+    text = outcome.line_of(f.path, start["line"], f.cell)
     out = []
     number = str(start["line"] + 1)
     gutter = " " * len(number)
@@ -73,8 +72,7 @@ def excerpt(outcome: Outcome, f: Finding, paint: _Paint) -> list[str]:
         out += [f"{gutter} {paint('pipe', '|')}", f"{paint('pipe', number + ' |')} {text.rstrip()}",
                 f"{gutter} {paint('pipe', '|')} {pad}{paint('caret', '^' * max(b - a, 1))}"]
     for r in f.related:
-        rs = r.range["start"]
-        where = f"{outcome.display(r.path or f.path)}:{rs['line'] + 1}:{rs['character'] + 1}"
+        where = location(outcome, r.path or f.path, r.range, r.cell)
         out.append(f"{gutter} = note: {r.message} ({where})")
     if f.fixes:
         out.append(f"{gutter} = fix: {f.fixes[0].title}")

@@ -53,7 +53,7 @@ import torch  # noqa: E402 — after the fd shuffle, so torch's own output canno
 from torch import nn  # noqa: E402
 
 from shapelens.probe import validate  # noqa: E402
-from shapelens.probe.worker import reaper, sandbox  # noqa: E402
+from shapelens.probe.worker import preimport, reaper, sandbox  # noqa: E402
 from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
@@ -275,6 +275,7 @@ def handle(msg: dict, children: dict, sel) -> bool:
 
 def spawn(msg: dict, children: dict, sel) -> None:
     options = msg.get("options", {})
+    preimport.before_fork(msg.get("plan", {}), options)  # installed packages: once, not per child
     if WARMING:
         options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     read_fd, write_fd = os.pipe()

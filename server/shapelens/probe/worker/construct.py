@@ -85,30 +85,36 @@ def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: a
             attempts.append(_eval_call_args(cs.call, ns))
         except Exception:  # noqa: BLE001 — a call site whose names are unknown here
             continue
-    missing: list[str] = []
-    try:
-        sig = inspect.signature(cls.__init__)
-        params = [p for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        try:
-            hints_t = typing.get_type_hints(cls.__init__, globalns=ns)
-        except Exception:  # noqa: BLE001
-            hints_t = {}
-        kwargs = {}
-        for p in params:
-            if p.default is not inspect.Parameter.empty:
-                continue
-            value = _config_default(hints_t.get(p.name, p.annotation), p.name, ns, ns.get("__name__", ""))
-            if value is inspect.Parameter.empty:
-                missing.append(p.name)
-            else:
-                kwargs[p.name] = value
-        if not missing:
-            attempts.append(((), kwargs))
-    except (TypeError, ValueError):
-        pass
+    kwargs, missing = config_kwargs(cls, ns)
+    if kwargs is not None and not missing:
+        attempts.append(((), kwargs))
     if not attempts and missing:
         attempts += workspace_ctor_args(root, path, ns.get("__name__", ""), cls.__name__)
     return attempts, missing
+
+
+def config_kwargs(cls: type, ns: dict) -> tuple[dict | None, list[str]]:
+    """Values for the parameters without a default (config-class instances), and the parameters
+    left without one; (None, []) when the signature cannot be read."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return None, []
+    params = [p for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    try:
+        hints_t = typing.get_type_hints(cls.__init__, globalns=ns)
+    except Exception:  # noqa: BLE001
+        hints_t = {}
+    kwargs, missing = {}, []
+    for p in params:
+        if p.default is not inspect.Parameter.empty:
+            continue
+        value = _config_default(hints_t.get(p.name, p.annotation), p.name, ns, ns.get("__name__", ""))
+        if value is inspect.Parameter.empty:
+            missing.append(p.name)
+        else:
+            kwargs[p.name] = value
+    return kwargs, missing
 
 
 def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: ast.ClassDef) -> nn.Module | None:

@@ -5,6 +5,7 @@ Every tensor a statement binds is recorded with its shape."""
 from __future__ import annotations
 
 import ast
+import sys
 import types
 
 import torch
@@ -28,15 +29,22 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str]) -> list[ast.stmt
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 n.decorator_list = [d for d in n.decorator_list if stmt_key(d) not in strip]
 
+    def filter_class(cls: ast.ClassDef) -> None:
+        # Class bodies run when the class is defined, nested ones too: each keeps only what the
+        # plan allowed.
+        cls.body = [s for s in cls.body if stmt_key(s) in keep] or [ast.Pass()]
+        for s in cls.body:
+            if not hasattr(s, "lineno"):
+                ast.copy_location(s, cls)
+            elif isinstance(s, ast.ClassDef):
+                filter_class(s)
+
     out = []
     for stmt in flat_body(tree.body):
         if stmt_key(stmt) not in keep:
             continue
         if isinstance(stmt, ast.ClassDef):
-            stmt.body = [s for s in stmt.body if stmt_key(s) in keep] or [ast.Pass()]
-            for s in stmt.body:
-                if not hasattr(s, "lineno"):
-                    ast.copy_location(s, stmt)
+            filter_class(stmt)
         strip_decorators(stmt)
         out.append(stmt)
     return out
@@ -114,12 +122,23 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     names = bound_names(stmt, failed)
     for bound, full in names:
         ns[bound] = Missing(full, text.splitlines()[0], where)
+    if _imports_the_probed_file(error):
+        return  # a package __init__ re-exporting the file being probed, which is still running: no fault
     listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"
     verb = "is" if len(names) == 1 else "are"
     msg = " ".join(str(error).split()) or type(error).__name__
-    state.finding(PROBE_INCOMPLETE, path, span(stmt),
-                  f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
-                  "that uses it is not probed (install the package in the interpreter shapelens uses, or ignore "
-                  "this if it is expected)")
-    state.missing_notes[where] = state.findings[-1]
+    note = state.finding(PROBE_INCOMPLETE, path, span(stmt),
+                         f"import failed ({type(error).__name__}: {msg}); {listed} {verb} unknown to the probe, and code "
+                         "that uses it is not probed (install the package in the interpreter shapelens uses, or "
+                         "ignore this if it is expected)")
+    if note is not None:
+        state.missing_notes[where] = note
 
+
+
+def _imports_the_probed_file(error: BaseException) -> bool:
+    """The probed file's module is the only one without a spec (planned modules get one): an
+    import of it from its package's __init__ meets it half-run, as Python's own would."""
+    name = getattr(error, "name", None)
+    return isinstance(error, ImportError) and name in sys.modules and \
+        getattr(sys.modules[name], "__spec__", None) is None

@@ -29,6 +29,10 @@ class WorkspaceFinder(importlib.abc.MetaPathFinder):
             return None
         origin = os.path.realpath(spec.origin)
         plan = self.plans.get(origin)
+        if plan is None and _in_tree(os.path.abspath(spec.origin), self.root) and not _in_tree(origin, self.root):
+            # A symlink inside the workspace to a folder outside it (or to a site-packages
+            # folder): found through the workspace, so it is the workspace's, and unplanned.
+            raise ImportError(f"{fullname} is a link out of the workspace; the probe does not load it")
         if plan is not None:
             is_pkg = origin.endswith("__init__.py")
             new = importlib.util.spec_from_loader(fullname, PlannedLoader(plan), origin=origin, is_package=is_pkg)
@@ -38,6 +42,14 @@ class WorkspaceFinder(importlib.abc.MetaPathFinder):
         if origin.startswith(self.root + os.sep) and "site-packages" not in origin:
             raise ImportError(f"{fullname} is a workspace module the static plan did not analyse")
         return None
+
+
+def _in_tree(path: str, root: str) -> bool:
+    """Inside the workspace, outside its virtualenvs and installed packages."""
+    if not path.startswith(root + os.sep):
+        return False
+    parts = path[len(root) + 1:].split(os.sep)
+    return not any(p in ("site-packages", "dist-packages", ".venv", "venv") for p in parts)
 
 
 class PlannedLoader(importlib.abc.Loader):

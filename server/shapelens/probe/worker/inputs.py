@@ -17,6 +17,7 @@ from torch import nn
 from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
 from shapelens.probe.worker import symexpr
+from shapelens.probe.worker.bodyrank import fit, rank_of
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
 AnySpec = Spec | InputSpec | tuple  # a tuple: several tensors, like an LSTM's (h0, c0)
@@ -70,6 +71,7 @@ def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: a
     if depth > MAX_DEPTH:
         return None
     loops = _loop_containers(fn, owner)
+    rank = rank_of(fn, param)
     for call in source_order_calls(fn):
         position = next((i for i, a in enumerate(call.args) if _carries(a, param)), None)
         if position is None:
@@ -85,7 +87,7 @@ def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: a
                 if position < len(names):
                     spec = param_spec(state, method, names[position], owner, node, depth + 1)
         if spec is not None:
-            return spec
+            return fit(spec, rank)
     return None
 
 

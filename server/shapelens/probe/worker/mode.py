@@ -26,7 +26,8 @@ from shapelens.report.codes import SHAPE_ERROR
 
 VALUE_LIMIT = 1 << 16  # elements: tensors this small keep their values on the meta device
 CPU_FALLBACK_LIMIT = 1 << 24  # elements materialised on CPU for an op without a meta kernel
-FACTORIES_WITH_VALUES = {"tensor", "as_tensor", "arange", "LongTensor", "IntTensor", "full", "zeros", "ones", "eye"}
+FACTORIES_WITH_VALUES = {"tensor", "as_tensor", "arange", "LongTensor", "IntTensor", "full", "zeros", "ones", "eye",
+                         "linspace", "logspace"}
 FACTORIES = {"full", "zeros", "ones", "eye", "empty", "tensor", "as_tensor", "arange", "linspace", "logspace",
              "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "randperm", "tril_indices",
              "triu_indices", "empty_strided", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor"}
@@ -89,6 +90,8 @@ class ProbeMode(TorchFunctionMode):
         if isinstance(result, torch.Tensor):
             self._tag(result, name, func, args, kwargs, values)
         elif isinstance(result, (tuple, list)):
+            if state.meta:  # `for rate in torch.linspace(0, 0.1, depth)` unbinds a tensor with values
+                self._propagate_values(result, func, args, kwargs)
             provenance.propagate(name, args, kwargs, result)
             symdims.propagate(name, func, args, kwargs, result)
             if name == "split" and args and isinstance(args[0], torch.Tensor):
@@ -203,5 +206,10 @@ class ProbeMode(TorchFunctionMode):
                 vals = func(*cpu_args, **cpu_kwargs)
         except Exception:  # noqa: BLE001
             return
-        if isinstance(vals, torch.Tensor) and tuple(vals.shape) == tuple(result.shape):
+        if isinstance(result, (tuple, list)) and isinstance(vals, (tuple, list)) and len(vals) == len(result):
+            for part, val in zip(result, vals):
+                if isinstance(part, torch.Tensor) and isinstance(val, torch.Tensor) and part.shape == val.shape \
+                        and part.device.type == "meta":
+                    part._sl_values = val
+        elif isinstance(vals, torch.Tensor) and tuple(vals.shape) == tuple(result.shape):
             result._sl_values = vals

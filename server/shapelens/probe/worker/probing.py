@@ -16,6 +16,7 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
+from shapelens.probe.worker.bodyrank import fit, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.inputs import dims_of, make_input, merge, param_spec
@@ -63,7 +64,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             continue
         if p.default is not inspect.Parameter.empty:
             continue  # an optional input (a mask, targets) keeps its default
-        inferred = param_spec(state, fwd, p.name, instance, node)
+        inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)
@@ -105,7 +106,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         return None
     dims = {d for s in found.specs.values() for d in dims_of(s)}
     if not dims & set(SPATIAL):
-        return attempt(state, instance, found, None, project, path, node)[0]
+        return _rank_search(state, instance, found, project, path, node)
     # The input size is not in the file: take the first plausible size under which every
     # declared width is consistent. If none is, report what the best size gives (one where
     # forward ran to the end, with the fewest errors) and say that it was assumed.
@@ -137,6 +138,26 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
             f["message"] += (f" (with an assumed {side} input: no plausible input size ({listed}) makes every "
                              f"declared width agree; hint the real size on the def line)")
     return used
+
+
+def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
+                 node: ast.ClassDef) -> str:
+    """Run forward; when that gives errors and an input's rank came only from its first layer
+    (`[B, 64]` before an nn.Linear), try it with one more made-up dim (`[B, T, 64]`), and keep
+    whichever gives fewer errors: the body may need a sequence the first layer does not show."""
+    mark = state.mark()
+    used, aborted = attempt(state, instance, found, None, project, path, node)
+    errors = state.errors_since(mark)
+    wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
+    if not errors or not wider:
+        return used
+    state.rollback(mark)
+    other = Inputs({**found.specs, **wider}, found.labels)
+    used2, aborted2 = attempt(state, instance, other, None, project, path, node)
+    if (aborted2, state.errors_since(mark)) < (aborted, errors):
+        return used2
+    state.rollback(mark)
+    return attempt(state, instance, found, None, project, path, node)[0]
 
 
 def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,

@@ -38,7 +38,7 @@ def _own_classes(module: types.ModuleType) -> list[type]:
 
 
 def collect(state: State, module: types.ModuleType, index: SourceIndex, target: str,
-            assumptions: dict[str, str], notes: list[str]) -> Result:
+            assumptions: dict[str, str], notes: list[str], assumed_args: dict[str, dict[str, str]] | None = None) -> Result:
     layers, seen = [], set()
     # Of the layers one line built (a block in a loop), show one that ran.
     ordered = sorted(state.layers, key=lambda li: li.first_in is None and li.first_out is None)
@@ -52,7 +52,7 @@ def collect(state: State, module: types.ModuleType, index: SourceIndex, target: 
     classes = []
     for obj in _own_classes(module):
         try:
-            summary = class_summary(state, obj, index, target, assumptions)
+            summary = class_summary(state, obj, index, target, assumptions, (assumed_args or {}).get(obj.__name__))
         except Exception:  # noqa: BLE001
             continue
         if summary is not None:
@@ -102,7 +102,8 @@ def layer_entry(state: State, info: LayerInfo, seen: set) -> LayerShape | None:
         symbols)
 
 
-def class_summary(state: State, cls: type, index: SourceIndex, target: str, assumptions: dict) -> ClassShape | None:
+def class_summary(state: State, cls: type, index: SourceIndex, target: str, assumptions: dict,
+                  assumed_args: dict[str, str] | None = None) -> ClassShape | None:
     inst = state.instances.get(cls)
     node = index.class_def(cls.__name__)
     if inst is None or node is None or cls not in state.called:
@@ -121,7 +122,7 @@ def class_summary(state: State, cls: type, index: SourceIndex, target: str, assu
     total, nbytes = _params(inst)
     info = layer_info(inst)
     return protocol.class_shape(target, class_name_span(index, node), cls.__name__, rows, total, nbytes,
-                                assumptions.get(cls.__name__), info.owner if info else None, symbols)
+                                assumptions.get(cls.__name__), info.owner if info else None, symbols, assumed_args)
 
 
 def signature(module: nn.Module) -> str:

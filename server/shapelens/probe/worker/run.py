@@ -9,8 +9,6 @@ import ast
 import inspect
 import json
 import os
-import posix
-import signal
 import sys
 import time
 import types
@@ -18,19 +16,20 @@ import types
 import torch
 from torch import nn
 
-from shapelens.analysis.hints import Hint, collect_hints, project_hints
+from shapelens.analysis.hints import Hint, collect_hints, project_hints, withhold
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
-from shapelens.probe.worker import audit, sandbox, verify
 from shapelens.probe.worker import state as probe_state
-from shapelens.probe.worker.construct import build, cannot_construct, ctor_attempts
+from shapelens.probe.worker import units, verify
+from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed
+from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
 from shapelens.probe.worker.imports import LOADED, WorkspaceFinder
 from shapelens.probe.worker.mode import ProbeMode
 from shapelens.probe.worker.patches import install
-from shapelens.probe.worker.pipes import read_all, write_all
+from shapelens.probe.worker.pipes import run_forked
 from shapelens.probe.worker.probing import probe_class
 from shapelens.probe.worker.results import class_name_span, collect
 from shapelens.probe.worker.state import ProbeTimeout, State
@@ -46,10 +45,17 @@ class Probe:
         self.files = {f["path"]: f for f in plan["files"]}
         self.target = plan["target"]
         self.project = project_hints(plan["root"])
+        withhold(self.project.models, plan.get("pure_models") or [])
+        withheld = [f"[tool.shapelens.models.{k}]: {h.error}" for k, h in self.project.models.items()
+                    if h.error and h.ctor is None and "tensor-pure" in h.error]
+        if withheld:
+            self.project.error = "; ".join(filter(None, [self.project.error, *withheld]))
+        self.started = time.monotonic()
+        self.assumed_args: dict[str, dict[str, str]] = {}  # class -> the constructor arguments assumed
 
     def setup(self, state: State) -> None:
         install(state)
-        search = [os.path.dirname(self.target), self.plan["root"]]
+        search = self.plan.get("search") or [os.path.dirname(self.target), self.plan["root"]]
         sys.path[:0] = search
         sys.meta_path.insert(0, WorkspaceFinder(self.files, self.plan["root"], search))
 
@@ -63,8 +69,15 @@ class Probe:
         index = state.index(target)
         module = types.ModuleType(tplan["module"] or "__shapelens__")
         module.__file__ = target
+        # Relative imports resolve against the package the plan named (`pkg.models` for
+        # pkg/models/net.py); a package's own __init__.py is that package.
+        is_package = os.path.basename(target) == "__init__.py"
+        module.__package__ = module.__name__ if is_package else module.__name__.rpartition(".")[0]
+        if is_package:
+            module.__path__ = [os.path.dirname(target)]
         sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
+        withhold(hints, self.plan.get("pure_hints") or [])
         for hint in hints.values():
             if hint.error:
                 state.finding(PROBE_INCOMPLETE, target, (hint.line, 0, hint.line, 0), hint.error)
@@ -72,19 +85,28 @@ class Probe:
             state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), self.project.error)
         assumptions: dict[str, str] = {}
         stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]))
+        classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
         with torch.device(self.device), ProbeMode():
             try:
-                run_statements(state, target, module, stmts, set(), report=True)
+                self.unit(state, classes, lambda: run_statements(state, target, module, stmts, set(), report=True))
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
             except ProbeTimeout as exc:
-                state.timed_out = True
-                where = innermost(state, exc)
-                path, line = (where[0], where[1][0]) if where else (state.at or (target, 1))
-                state.finding(PROBE_INCOMPLETE, path, (line, 0, line, 10_000),
-                              f"the probe timed out after {self.options.get('timeout', 5)} s here; shapes after this "
-                              "point are unknown (an endless loop, or a model too large for the device?)")
+                self.overran(state, exc)
         return state, module, index, assumptions
+
+    def unit(self, state: State, units_after: int, work) -> None:
+        """`work` under its own share of the time limit (worker/units.py)."""
+        units.guarded(units_after, float(self.options.get("timeout", 5.0)), work,
+                      lambda exc: self.overran(state, exc))
+
+    def overran(self, state: State, exc: ProbeTimeout) -> None:
+        state.timed_out = True  # a re-probe that overran decides nothing
+        where = innermost(state, exc)
+        path, line = (where[0], where[1][0]) if where else (state.at or (self.target, 1))
+        state.finding(PROBE_INCOMPLETE, path, (line, 0, line, 10_000),
+                      f"the probe timed out after {self.options.get('timeout', 5)} s here; shapes after this "
+                      "point are unknown (an endless loop, or a model too large for the device?)")
 
     def probe_classes(self, state: State, module: types.ModuleType, index: SourceIndex, hints: dict[int, Hint],
                       assumptions: dict[str, str], skip: set[str]) -> None:
@@ -92,36 +114,51 @@ class Probe:
         cannot be built on its own (a block taking its widths from its parent) may still be
         reached through another call site of a class that builds it (`ResNet(Bottleneck, [3, 4,
         6, 3])`). What each class's probe records is tagged with the class (`state.owner`)."""
-        target = self.target
         classes = [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
                    and v.__module__ == module.__name__]
-        pending: list[tuple[type, ast.ClassDef, str]] = []
+        pending: list[tuple[type, ast.ClassDef, list[str]]] = []
         spare: list[tuple[type, ast.ClassDef, tuple, dict]] = []
-        for cls in reversed(classes):
-            if cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip:
-                continue
-            node = index.class_def(cls.__name__)
-            if node is None or method_def(node, "forward") is None:
-                continue
-            self.progress(state, node)
-            state.owner = cls.__name__
-            state.probed.append(cls.__name__)
-            instance = state.instances.get(cls)
+        todo = [(cls, node) for cls in reversed(classes)
+                if not (cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip)
+                and (node := index.class_def(cls.__name__)) is not None and method_def(node, "forward") is not None]
+        for i, (cls, node) in enumerate(todo):
+            self.unit(state, len(todo) - i - 1,
+                      lambda cls=cls, node=node: self.probe_one(state, cls, node, module, index, hints, assumptions,
+                                                                pending, spare))
+        self.probe_pending(state, module, index, hints, assumptions, pending, spare, classes, skip)
+
+    def probe_one(self, state: State, cls: type, node: ast.ClassDef, module: types.ModuleType, index: SourceIndex,
+                  hints: dict[int, Hint], assumptions: dict[str, str], pending: list, spare: list) -> None:
+        """One class on its own: built from the first way that works, then probed."""
+        target = self.target
+        if cls in state.called:
+            return  # another class's probe reached it meanwhile
+        self.progress(state, node)
+        state.owner = cls.__name__
+        state.probed.append(cls.__name__)
+        instance = state.instances.get(cls)
+        if instance is None:
+            attempts, missing = ctor_attempts(state, cls, module.__dict__, index, node, hints, self.project,
+                                              self.plan.get("ctor_sites", {}).get(cls.__name__, []), target,
+                                              self.plan["root"])
+            if not attempts:
+                pending.append((cls, node, missing))
+                return
+            instance = build(state, cls, *attempts[0], target, node)
             if instance is None:
-                attempts, missing = ctor_attempts(state, cls, module.__dict__, index, node, hints, self.project,
-                                                  self.plan.get("ctor_sites", {}).get(cls.__name__, []), target,
-                                                  self.plan["root"])
-                if not attempts:
-                    pending.append((cls, node, cannot_construct(cls, missing)))
-                    continue
-                instance = build(state, cls, *attempts[0], target, node)
-                if instance is None:
-                    continue
-                spare += [(cls, node, *a) for a in attempts[1:4]]
-            assumed = probe_class(state, instance, node, hints, self.project, target)
-            if assumed:
-                assumptions[cls.__name__] = assumed
-        for cls, node, why in pending:
+                return
+            spare += [(cls, node, *a) for a in attempts[1:4]]
+        assumed = probe_class(state, instance, node, hints, self.project, target)
+        if assumed:
+            assumptions[cls.__name__] = assumed
+
+    def probe_pending(self, state: State, module: types.ModuleType, index: SourceIndex, hints: dict[int, Hint],
+                      assumptions: dict[str, str], pending: list, spare: list, classes: list[type],
+                      skip: set[str]) -> None:
+        """The classes that could not be built on their own: through another class's call site,
+        else with assumed arguments."""
+        target = self.target
+        for cls, _node, _ in pending:
             for other, onode, args, kwargs in spare:
                 if cls in state.called:
                     break
@@ -130,8 +167,22 @@ class Probe:
                 instance = build(state, other, args, kwargs, target, onode)
                 if instance is not None:
                     probe_class(state, instance, onode, hints, self.project, target)
+        # Still unbuilt: assume its arguments, the classes no other one uses first (they reach
+        # the rest with the widths they pass down).
+        for cls, node, missing in outermost_first(pending):
+            if cls in state.called:
+                continue
+            self.progress(state, node)
             state.owner = cls.__name__
-            if cls not in state.called:
+            given, _ = config_kwargs(cls, module.__dict__)
+            made = probe_assumed(state, cls, node, module.__dict__, missing, given or {}, hints, self.project, target,
+                                 index, self.started + float(self.options.get("timeout", 5.0)) * 0.6)
+            if isinstance(made, Assumption):
+                self.assumed_args[cls.__name__] = made.shown
+                if made.inputs:
+                    assumptions[cls.__name__] = made.inputs
+            elif cls not in state.called:
+                why = cannot_construct(cls, missing) + (f" (nor could assumed values build it: {made})" if made else "")
                 state.finding(PROBE_INCOMPLETE, target, class_name_span(index, node), why)
         state.owner = None
         # A class another probe (or module-level code) reached is done too: its results are
@@ -146,59 +197,23 @@ class Probe:
     # -- re-probing with a fix applied ------------------------------------------------------------
     def rerun(self, deadline: float):
         def run(_, edits: list[Edit]) -> list[dict] | None:
-            budget = deadline - time.monotonic()
-            if budget <= 0.05:
-                return None
             sources = verify.apply({p: f["source"] for p, f in self.files.items()}, edits)
-            read, write = os.pipe()
-            with audit.trusted():
-                pid = os.fork()
-            if pid == 0:  # the re-probe: a copy of this process, thrown away afterwards
-                os.close(read)
-                data = b"null"
-                try:
-                    sandbox.forbid_fork()
-                    probe_state.on_progress = None
-                    signal.setitimer(signal.ITIMER_REAL, budget)
-                    for name in LOADED + [self.files[self.target]["module"] or "__shapelens__"]:
-                        sys.modules.pop(name, None)
-                    state = self.run(sources, reuse=False)[0]
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                    if not state.timed_out:
-                        data = json.dumps([{k: f[k] for k in ("code", "path", "span")} for f in state.findings]).encode()
-                except BaseException:  # noqa: BLE001 — an unfinished re-probe decides nothing
-                    pass
-                try:
-                    write_all(write, data)
-                finally:
-                    posix._exit(0)
-            os.close(write)
+
+            def work() -> bytes:  # the re-probe: a copy of this process, thrown away afterwards
+                probe_state.on_progress = None
+                for name in LOADED + [self.files[self.target]["module"] or "__shapelens__"]:
+                    sys.modules.pop(name, None)
+                state = self.run(sources, reuse=False)[0]
+                if state.timed_out:
+                    return b"null"
+                return json.dumps([{k: f[k] for k in ("code", "path", "span")} for f in state.findings]).encode()
+
             try:
-                answer = read_all(read, deadline)
-            finally:
-                os.close(read)
-                reap_reprobe(pid)
-            try:
-                return json.loads(answer or b"null")
+                return json.loads(run_forked(work, deadline) or b"null")
             except ValueError:
                 return None
 
         return run
-
-
-def reap_reprobe(pid: int) -> None:
-    """End a re-probe copy. Inside the sandbox a probe may signal only itself, so a copy that
-    overran its budget is left to its own timer, or to the worker, which kills the probe's whole
-    process group when the probe ends (and reaps what is left)."""
-    try:
-        with audit.trusted():
-            os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def run_probe(plan: dict, options: dict) -> Result:
@@ -218,7 +233,7 @@ def run_probe(plan: dict, options: dict) -> Result:
         state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
-    return collect(state, module, index, probe.target, assumptions, notes)
+    return collect(state, module, index, probe.target, assumptions, notes, probe.assumed_args)
 
 
 

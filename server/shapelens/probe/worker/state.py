@@ -148,6 +148,11 @@ class State:
         self.findings.append(entry)
         return entry
 
+    def drop(self, f: Finding) -> None:
+        """Take back a finding (one an assumed value made)."""
+        self.findings.remove(f)
+        self._finding_keys.discard((f["code"], f["path"], tuple(f["span"])))
+
     # -- attempts (a class probe may try several input sizes) -------------------------------
     def mark(self) -> tuple:
         return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym,

@@ -96,11 +96,12 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
         [arg.text] if arg is not None else [], here)
     message, related, steps = chain.told_as_chain(t, describe(module), str(expected), site.path, where, message,
                                                   related, fmt_shape)
-    state.finding(code, site.path, where, message, related, fixes, variants + alts, steps)
+    entry = state.finding(code, site.path, where, message, related, fixes, variants + alts, steps)
     # A width read on a channel axis, or handed over unchanged by another layer, is the same for
     # every input size: searching other image sizes cannot make it agree.
-    if (rule.in_axis != -1 and axis in (rule.in_axis, rule.in_axis + t.dim())) or producer is not None:
-        state.findings[-1]["fixed_size"] = True
+    if entry is not None and ((rule.in_axis != -1 and axis in (rule.in_axis, rule.in_axis + t.dim()))
+                              or producer is not None):
+        entry["fixed_size"] = True
 
 
 def check_width(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict) -> Call | None:

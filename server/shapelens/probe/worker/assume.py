@@ -1,0 +1,290 @@
+"""Constructor arguments the probe assumes when nothing in the workspace gives them.
+
+A library-style class (`class ViT(nn.Module): def __init__(self, *, image_size, patch_size, dim,
+depth, heads, mlp_dim)`) is never built in its own file. Its parameters are read by name:
+widths (`dim`, `d_model`, `*_channels`, `*_features`, ...) get plausible widths, counts
+(`depth`, `num_layers`) a small value, head counts a divisor of every width, sequence lengths the
+made-up `T`, flags their annotation, strings a value the class compares them with. A dataclass
+config whose fields lack defaults is filled the same way per field, and an unannotated `config`
+with no config class in the file answers each attribute asked of it by the attribute's name.
+
+Two assumptions are made (`VARIANTS`): the first gives every width its own value (so a width
+used where another was meant shows), the second gives all widths one value and changes every
+other number. The probe reports as an error only what holds under both (run.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import re
+import typing
+from typing import Any
+
+from torch import nn
+
+EMPTY = inspect.Parameter.empty
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    widths: tuple[int, ...]  # taken in turn; one value: every width the same
+    heads: int
+    kv_heads: int
+    count: int
+    image: int
+    patch: int
+    window: int
+    vocab: int
+    classes: int
+    ratio: int
+
+
+# Every width is a multiple of 32 (A) or 16 (B), so head counts and groups divide them.
+VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 64, 8, 4, 1000, 10, 4),
+            Variant((48,), 2, 1, 3, 32, 4, 2, 500, 7, 2))
+
+_NOT_WIDTH = re.compile(r"(image|img|patch|kernel|window|vocab|batch|pool|stride|step|sample|max|seq|context|"
+                        r"block_size|num_class|n_class|buffer|cache|chunk|grid|input_size|resolution|fmap)")
+_WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|hidden|channels|planes|inplanes|in_planes|features|nf|ngf|ndf|nz|"
+                    r"d_model|d_ff|d_k|d_v|d_head|d_inner|d_hidden|d_embed|n_embd|n_embed|n_hidden|n_inner|nhid|ninp|"
+                    r"hidden_size|intermediate_size|emb|latent|units|filters|size)$|"
+                    r"(_dim|_dims|_channels|_chans|_ch|_features|_size|_width|_planes|_filters|_units|_hidden)$|"
+                    r"^(dim_|in_|out_|hidden_|embed|num_channels|n_channels|num_features|num_hidden|inner_)")
+_COUNT = re.compile(r"(depth|depths|layers|n_layer|blocks|n_block|num_block|stages|repeats|num_stages|n_res|"
+                    r"num_res|num_experts|n_experts|levels)$")
+_HEADS = re.compile(r"^(heads|num_heads|n_head|n_heads|nhead|nheads|num_attention_heads|attn_heads|groups|"
+                    r"num_groups|n_groups)$")
+_KV_HEADS = re.compile(r"kv_heads|key_value_heads|n_kv|num_kv")
+_SEQ = re.compile(r"^(seq_len|seq_length|sequence_length|max_len|max_length|max_seq_len|max_seq_length|block_size|"
+                  r"context_length|context_size|max_position_embeddings|n_ctx|n_positions|num_positions|"
+                  r"num_tokens_max|max_tokens|length|seqlen|max_seqlen|num_frames|frames)$")
+_IMAGE = re.compile(r"^(image_size|img_size|input_size|resolution|image_res|img_res|image_height|image_width|"
+                    r"img_height|img_width|height|width_px|input_resolution|image_shape)$")
+_VOCAB = re.compile(r"(vocab|num_tokens|n_token|ntoken|ntokens|num_embeddings|n_vocab|num_words|vocabulary)")
+_CLASSES = re.compile(r"^(num_classes|n_classes|classes|num_labels|out_classes|n_class|num_class|nclass|"
+                      r"num_outputs|n_outputs)$")
+_RATIO = re.compile(r"(ratio|mult|expansion|expand|factor|multiplier)$")
+_RATE = re.compile(r"(dropout|drop|rate|prob|^p$|_p$|eps|epsilon|alpha|beta|gamma|scale|temperature|tau|momentum)")
+_MODULE = re.compile(r"^(fn|func|module|net|layer|model|backbone|body|inner|submodule|sublayer|m|wrapped)$")
+_SMALL = {"kernel_size": 3, "kernel": 3, "k": 3, "stride": 1, "padding": 1, "dilation": 1, "top_k": 1,
+          "num_experts_per_tok": 1, "patch_stride": 1}
+
+
+class Assumed:
+    """One class's assumed arguments, and what the probe shows for them."""
+
+    def __init__(self, variant: Variant, seq: int) -> None:
+        self.variant, self.seq = variant, seq
+        self._next = 0
+        self.shown: dict[str, str] = {}
+
+    def width(self) -> int:
+        widths = self.variant.widths
+        value = widths[min(self._next, len(widths) - 1)]
+        self._next += 1
+        return value
+
+    def record(self, name: str, value: Any) -> Any:
+        if isinstance(value, nn.Module):
+            self.shown[name] = f"{type(value).__name__}()"
+        elif not isinstance(value, (AssumedConfig, _Fields)):
+            self.shown[name] = repr(value)
+        return value
+
+
+class _Fields:
+    """Marks a value whose fields were recorded one by one."""
+
+
+class AssumedConfig(_Fields):
+    """An unannotated `config` without a config class in the file: each attribute asked of it is
+    assumed by its name; one no rule knows is missing, so `getattr(config, "x", default)` keeps
+    its default."""
+
+    def __init__(self, assumed: Assumed, prefix: str) -> None:
+        object.__setattr__(self, "_sl_assumed", assumed)
+        object.__setattr__(self, "_sl_prefix", prefix)
+        object.__setattr__(self, "_sl_values", {})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        values = object.__getattribute__(self, "_sl_values")
+        if name not in values:
+            value = by_name(name, EMPTY, object.__getattribute__(self, "_sl_assumed"), set())
+            if value is EMPTY:
+                raise AttributeError(name)
+            values[name] = value
+            assumed = object.__getattribute__(self, "_sl_assumed")
+            assumed.record(f"{object.__getattribute__(self, '_sl_prefix')}.{name}", value)
+        return values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:  # a dict-like config
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            return default
+
+    def __repr__(self) -> str:
+        return "AssumedConfig()"
+
+
+def compared_strings(node: ast.AST, name: str) -> list[str]:
+    """Strings the class compares `name` (or `self.name`) with: `assert mode in {'sine', 'learnable'}`."""
+    out: list[str] = []
+
+    def is_param(e: ast.expr) -> bool:
+        return (isinstance(e, ast.Name) and e.id == name) or (
+            isinstance(e, ast.Attribute) and e.attr == name and isinstance(e.value, ast.Name) and e.value.id == "self")
+
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Compare) or not is_param(sub.left):
+            continue
+        for comp in sub.comparators:
+            items = comp.elts if isinstance(comp, (ast.Tuple, ast.List, ast.Set)) else [comp]
+            out += [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+    return out
+
+
+def _used_as_sequence(node: ast.AST | None, name: str) -> bool:
+    """`layers[0]`, `len(layers)`, `for d in depths`, `zip(dims, ...)`: a list, not a number."""
+    if node is None:
+        return False
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == name:
+            return True
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("len", "zip", "enumerate",
+                                                                                           "sum", "list", "tuple"):
+            if any(isinstance(a, ast.Name) and a.id == name for a in sub.args):
+                return True
+        if isinstance(sub, ast.For) and isinstance(sub.iter, ast.Name) and sub.iter.id == name:
+            return True
+    return False
+
+
+def _annotation_kind(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return ("literal", typing.get_args(annotation))
+    if origin in (list, tuple, typing.Sequence) or annotation in (list, tuple):
+        return "sequence"
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) < len(typing.get_args(annotation)):
+            return "optional"
+        return _annotation_kind(args[0]) if args else None
+    return annotation
+
+
+def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | list[str],
+            node: ast.AST | None = None) -> Any:
+    """A plausible value for a parameter, from its name and annotation; EMPTY when no rule knows."""
+    v = assumed.variant
+    low = name.lower()
+    kind = _annotation_kind(annotation)
+    if isinstance(kind, tuple) and kind[0] == "literal" and kind[1]:
+        return kind[1][0]
+    if kind == "optional":
+        return None
+    if kind is bool or low.startswith(("use_", "is_", "has_", "with_", "enable", "add_", "no_")):
+        return False
+    if kind is str or strings:
+        return next(iter(strings), EMPTY)
+    sequence = kind == "sequence" or _used_as_sequence(node, name)
+    if low in _SMALL:
+        return _SMALL[low]
+    if _KV_HEADS.search(low):
+        return v.kv_heads
+    if _HEADS.match(low):
+        return v.heads
+    if _SEQ.match(low):
+        return assumed.seq
+    if _IMAGE.match(low):
+        return v.image
+    if "patch" in low and ("size" in low or low == "patch"):
+        return v.patch
+    if "window" in low:
+        return v.window
+    if low.startswith("num_patches") or low == "n_patches":
+        return (v.image // v.patch) ** 2
+    if _VOCAB.search(low):
+        return v.vocab
+    if _CLASSES.match(low):
+        return v.classes
+    if _COUNT.search(low) and not (_WIDTH.search(low) and not low.endswith(("layers", "blocks", "depth"))):
+        return [v.count] * 4 if sequence else v.count
+    if _RATIO.search(low):
+        return v.ratio
+    if _RATE.search(low) or kind is float:
+        return 1e-5 if "eps" in low else (1.0 if any(s in low for s in ("scale", "temperature", "tau", "gamma"))
+                                          else 0.0)
+    if _MODULE.match(low) and (annotation is EMPTY or (isinstance(annotation, type)
+                                                        and issubclass(annotation, nn.Module))):
+        return nn.Identity()
+    if kind is int or kind is EMPTY and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
+        if sequence:
+            return [assumed.width() for _ in range(4)]
+        return assumed.width()
+    return EMPTY
+
+
+def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
+    """An instance of a dataclass config, each field without a default assumed by its name."""
+    try:
+        hints = typing.get_type_hints(cls, globalns=ns)
+    except Exception:  # noqa: BLE001
+        hints = {}
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            continue
+        value = by_name(f.name, hints.get(f.name, EMPTY), assumed, [])
+        if value is EMPTY:
+            return EMPTY
+        kwargs[f.name] = assumed.record(f"{prefix}.{f.name}", value)
+    try:
+        return cls(**kwargs)
+    except Exception:  # noqa: BLE001 — a __post_init__ that rejects the values
+        return EMPTY
+
+
+def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | None, variant: int,
+                seq: int) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """kwargs for the parameters nothing gave, under assumption `variant` (0 or 1), and their
+    texts for hovers; None when a parameter fits no rule."""
+    assumed = Assumed(VARIANTS[variant], seq)
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return None
+    try:
+        hints = typing.get_type_hints(cls.__init__, globalns=ns)
+    except Exception:  # noqa: BLE001
+        hints = {}
+    init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None) if node else None
+    kwargs: dict[str, Any] = {}
+    for name in missing:
+        p = params.get(name)
+        if p is None:
+            return None
+        annotation = hints.get(name, p.annotation)
+        if isinstance(annotation, str):
+            annotation = ns.get(annotation, EMPTY)
+        if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+            value = fill_dataclass(annotation, assumed, name, ns)
+        elif annotation is EMPTY and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args", "params",
+                                                         "opt", "opts", "settings", "model_args"):
+            value = AssumedConfig(assumed, name)
+        else:
+            value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], init)
+            value = assumed.record(name, value) if value is not EMPTY else EMPTY
+        if value is EMPTY:
+            return None
+        kwargs[name] = value
+    return kwargs, assumed.shown
+
+
+def shown_text(shown: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in shown.items())

@@ -1,0 +1,160 @@
+"""Installed packages a probe imports, imported once in the worker before it forks.
+
+A forked child inherits the worker's modules, so `import transformers` (seconds) is paid once
+per worker instead of once per probe: in a CLI batch of model files and on every edit in the
+editor alike. Only what the child would import anyway is imported here, and only from outside
+the workspace:
+
+- the import statements the plan keeps (the child runs exactly those), of trusted plans only
+  (an untrusted probe imports nothing);
+- never a module the child's own finder would find in the workspace first (the target's folder
+  and the workspace root come first on the child's `sys.path`), never a file of the plan: those
+  load only through their plans, in the child;
+- while importing, a guard refuses any workspace file or plan file that a package reaches for
+  (it would run workspace code in the worker); the import then fails as a whole and every module
+  it added is dropped again, so the child imports it as before.
+
+A name is tried once per worker: one that failed (not installed, raised, timed out) is left to
+each child, which reports it as it always did.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.abc
+import importlib.machinery
+import os
+import signal
+import sys
+
+from shapelens.analysis.source import flat_body, stmt_key
+
+TIME_LIMIT_S = 30  # one package's import in the worker (a cold `import transformers` on a busy machine)
+TRIED: dict[str, bool] = {}  # module name -> imported here (False: failed, left to the children)
+
+
+class WorkspaceImport(ImportError):
+    """A package reached for a workspace or plan file while the worker imported it."""
+
+
+class _Guard(importlib.abc.MetaPathFinder):
+    def __init__(self, refused) -> None:
+        self.refused = refused
+
+    def find_spec(self, fullname, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.origin and self.refused(os.path.realpath(spec.origin)):
+            raise WorkspaceImport(f"{fullname} is a workspace module: it loads only through its plan")
+        return None  # the normal finders import it
+
+
+def kept_imports(file_plan: dict) -> list[str]:
+    """Absolute names of the modules a file's kept import statements import (for `from m import
+    a`, `m`: `a` may be a name or a submodule, the child decides)."""
+    try:
+        tree = ast.parse(file_plan.get("source", ""))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    keep = set(file_plan.get("keep", []))
+    module = file_plan.get("module") or ""
+    package = module if file_plan.get("path", "").endswith("__init__.py") else module.rpartition(".")[0]
+    names: list[str] = []
+    for stmt in flat_body(tree.body):
+        if stmt_key(stmt) not in keep:
+            continue
+        if isinstance(stmt, ast.Import):
+            names += [alias.name for alias in stmt.names]
+        elif isinstance(stmt, ast.ImportFrom):
+            if stmt.level == 0 and stmt.module:
+                names.append(stmt.module)
+            elif stmt.level:
+                base = package.split(".") if package else []
+                if stmt.level - 1 > len(base) or not base:
+                    continue
+                base = base[: len(base) - (stmt.level - 1)]
+                names.append(".".join(base + ([stmt.module] if stmt.module else [])))
+    return names
+
+
+def _in_workspace(name: str, search: list[str]) -> bool:
+    """The child's finder would find the name's top package in the workspace first."""
+    try:
+        return importlib.machinery.PathFinder.find_spec(name.split(".")[0], search) is not None
+    except (ImportError, ValueError):
+        return True  # undecidable: leave it to the child
+
+
+def candidates(plan: dict, options: dict) -> list[str]:
+    if not options.get("trusted", True) or not plan.get("trusted", True):
+        return []
+    target, root = plan.get("target", ""), plan.get("root", "")
+    search = [p for p in (os.path.dirname(target), root) if p]
+    planned = {f.get("module") for f in plan.get("files", [])}
+    out: list[str] = []
+    for file_plan in plan.get("files", []):
+        for name in kept_imports(file_plan):
+            if name in TRIED or name in out or name in sys.modules or not name:
+                continue
+            if name in planned:
+                continue  # a plan file (a package that reaches for one is refused by the guard)
+            if not _in_workspace(name, search):
+                out.append(name)
+    return out
+
+
+def _refuser(plan: dict):
+    root = os.path.realpath(plan.get("root", "")) if plan.get("root") else ""
+    planned = {os.path.realpath(f["path"]) for f in plan.get("files", []) if f.get("path")}
+    search = [os.path.realpath(p) for p in (os.path.dirname(plan.get("target", "")),) if p]
+
+    def refused(origin: str) -> bool:
+        if origin in planned:
+            return True
+        inside = [d for d in (root, *search) if d and origin.startswith(d + os.sep)]
+        return bool(inside) and "site-packages" not in origin and "dist-packages" not in origin
+
+    return refused
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout()
+
+
+def import_one(name: str, refused) -> bool:
+    """Import `name` here; on any failure, drop every module the attempt added."""
+    before = set(sys.modules)
+    guard = _Guard(refused)
+    sys.meta_path.insert(0, guard)
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TIME_LIMIT_S)
+    try:
+        __import__(name)
+        return True
+    except BaseException as exc:  # noqa: BLE001 — a package that fails here fails in the child as before
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        for added in set(sys.modules) - before:
+            sys.modules.pop(added, None)
+        return False
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        sys.meta_path.remove(guard)
+
+
+def before_fork(plan: dict, options: dict) -> list[str]:
+    """Import the installed modules this probe's child would import; returns those imported now."""
+    names = candidates(plan, options)
+    if not names:
+        return []
+    refused = _refuser(plan)
+    done = []
+    for name in names:
+        TRIED[name] = import_one(name, refused)
+        if TRIED[name]:
+            done.append(name)
+    return done

@@ -1,0 +1,154 @@
+"""Library-style classes that nothing in the workspace builds: the probe assumes their
+constructor arguments by name, says which, and reports as an error only what holds under a
+second assumption."""
+
+from __future__ import annotations
+
+from helpers import locate
+from shapelens.lsp import render
+from test_breadth import assert_fix_cleans, errors, probe, text_at
+
+LIBRARY = """
+    class FeedForward(nn.Module):
+        def __init__(self, dim, hidden_dim, dropout=0.0):
+            super().__init__()
+            self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden_dim), nn.GELU(),
+                                     nn.Linear(hidden_dim, dim))
+
+        def forward(self, x):
+            return self.net(x)
+
+
+    class Encoder(nn.Module):
+        def __init__(self, *, dim, depth, heads, mlp_dim, num_classes):
+            super().__init__()
+            self.blocks = nn.ModuleList([FeedForward(dim, mlp_dim) for _ in range(depth)])
+            self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+            self.head = nn.Linear(HEAD_IN, num_classes)
+
+        def forward(self, x):
+            for blk in self.blocks:
+                x = blk(x) + x
+            x, _ = self.attn(x, x, x)
+            return self.head(x)
+"""
+
+
+def test_a_class_with_required_args_gets_shapes_with_the_assumed_values_marked(workspace):
+    report = probe(workspace, LIBRARY.replace("HEAD_IN", "dim"))
+    assert errors(report) == []
+    encoder = next(c for c in report.classes if c.name == "Encoder")
+    args = encoder.assumed_args
+    assert set(args) == {"dim", "depth", "heads", "mlp_dim", "num_classes"}
+    # Widths distinct (a width used for another shows), heads dividing them, a small depth.
+    assert args["dim"] != args["mlp_dim"]
+    assert int(args["dim"]) % int(args["heads"]) == 0 and 1 <= int(args["depth"]) <= 4
+    head = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.head")
+    assert head.input_shape[-1] == int(args["dim"]) and head.output_shape[-1] == int(args["num_classes"])
+    assert head.assumed_by == "Encoder"
+    assert f"dim={args['dim']}" in render.layer_hover(head)
+    table = render.class_summary(encoder)
+    assert "assumed arguments" in table and f"mlp_dim={args['mlp_dim']}" in table
+    # The blocks reached through Encoder are shaped too (FeedForward is never probed alone).
+    assert any(s.name == "nn.Linear" and s.input_shape is not None for s in report.shapes if s.kind == "layer")
+    note = next(f for f in report.findings if f.code == "probe-incomplete" and "Encoder" in f.message)
+    assert "# shapelens: Encoder(dim=..., depth=..., heads=..., mlp_dim=..., num_classes=...)" in note.message
+    path = workspace.root / "m.py"
+    assert note.range == locate(path, "class Encoder", "Encoder")
+
+
+def test_a_real_mismatch_under_assumed_values_is_still_an_error_with_a_fix_that_holds(workspace):
+    report = probe(workspace, LIBRARY.replace("HEAD_IN", "dim * 2"))
+    errs = errors(report)
+    assert [f.code for f in errs] == ["feature-mismatch"]
+    assert text_at(workspace, errs[0]) == "dim * 2"
+    assert "second assumption gives the same mismatch" in errs[0].message
+    # A fix writing the assumed number (`64`) is right only under that assumption: not offered.
+    texts = [e.new_text for fix in errs[0].fixes for e in fix.edits]
+    assert texts and all(not t.isdigit() for t in texts)
+    assert_fix_cleans(workspace, errs[0])
+
+
+def test_a_finding_only_an_assumed_value_makes_is_a_note_not_an_error(workspace):
+    report = probe(workspace, """
+        class Residual(nn.Module):
+            def __init__(self, in_channels, out_channels):
+                super().__init__()
+                self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+                self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+
+            def forward(self, x):
+                return x + self.conv2(self.conv1(x))
+    """)
+    assert errors(report) == []
+    note = next(f for f in report.findings if f.code == "probe-incomplete")
+    assert "second assumption" in note.message and "not reported as an error" in note.message
+    conv = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.conv2")
+    assert conv.output_shape is not None
+
+
+def test_a_dataclass_config_without_defaults_is_filled_per_field(workspace):
+    report = probe(workspace, """
+        from dataclasses import dataclass
+
+        @dataclass
+        class ModelArgs:
+            dim: int
+            n_layers: int
+            vocab_size: int
+            norm_eps: float = 1e-5
+
+        class Transformer(nn.Module):
+            def __init__(self, params: ModelArgs):
+                super().__init__()
+                self.tok = nn.Embedding(params.vocab_size, params.dim)
+                self.layers = nn.ModuleList([nn.Linear(params.dim, params.dim) for _ in range(params.n_layers)])
+                self.norm = nn.LayerNorm(params.dim, eps=params.norm_eps)
+
+            def forward(self, tokens):
+                h = self.tok(tokens)
+                for layer in self.layers:
+                    h = layer(h)
+                return self.norm(h)
+    """)
+    assert errors(report) == []
+    summary = next(c for c in report.classes if c.name == "Transformer")
+    assert {"params.dim", "params.n_layers", "params.vocab_size"} <= set(summary.assumed_args)
+    norm = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.norm")
+    assert norm.output_shape[-1] == int(summary.assumed_args["params.dim"])
+
+
+def test_an_unannotated_config_answers_each_attribute_by_its_name(workspace):
+    report = probe(workspace, """
+        class Block(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.fc = nn.Linear(config.hidden_size, config.intermediate_size)
+                self.drop = nn.Dropout(getattr(config, "hidden_dropout", 0.1))
+
+            def forward(self, hidden_states):
+                return self.drop(self.fc(hidden_states))
+    """)
+    assert errors(report) == []
+    summary = next(c for c in report.classes if c.name == "Block")
+    assert {"config.hidden_size", "config.intermediate_size"} <= set(summary.assumed_args)
+    fc = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.fc")
+    assert fc.output_shape is not None
+
+
+def test_a_string_argument_takes_a_value_the_class_compares_it_with(workspace):
+    report = probe(workspace, """
+        class Pooled(nn.Module):
+            def __init__(self, dim, pool):
+                super().__init__()
+                assert pool in {'cls', 'mean'}, 'pool type must be either cls or mean'
+                self.pool = pool
+                self.fc = nn.Linear(dim, 4)
+
+            def forward(self, x):
+                x = x.mean(dim=1) if self.pool == 'mean' else x[:, 0]
+                return self.fc(x)
+    """)
+    assert errors(report) == []
+    summary = next(c for c in report.classes if c.name == "Pooled")
+    assert summary.assumed_args["pool"] == "'cls'"

@@ -1,0 +1,108 @@
+"""Inputs whose rank the forward body says, not the first layer: `B, T, C = x.size()` in front of
+an nn.Linear is a 3-D input; probing it 2-D would be a false error. And scalar bookkeeping in
+`__init__` (`.item()` over a linspace) works on the meta device."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from shapelens.probe.worker.bodyrank import rank_of
+from test_breadth import errors, probe
+
+
+def test_a_block_unpacking_three_dims_is_probed_3d_without_a_false_error(workspace):
+    report = probe(workspace, """
+        class SelfAttention(nn.Module):
+            def __init__(self, n_embd=48, n_head=4):
+                super().__init__()
+                self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+                self.c_proj = nn.Linear(n_embd, n_embd)
+                self.n_head = n_head
+
+            def forward(self, x):
+                B, T, C = x.size()
+                q, k, v = self.c_attn(x).split(C, dim=2)
+                q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                y = F.scaled_dot_product_attention(q, k, v)
+                return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+    """)
+    assert errors(report) == []
+    attn = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.c_attn")
+    assert len(attn.input_shape) == 3 and attn.input_shape[-1] == 48
+    assert attn.output_shape[-1] == 144
+
+
+def test_a_subscript_after_a_rank_keeping_layer_gives_the_rank(workspace):
+    report = probe(workspace, """
+        class Pool(nn.Module):
+            def __init__(self, dim=32):
+                super().__init__()
+                self.proj = nn.Linear(dim, dim)
+                self.fc = nn.Linear(dim, 5)
+
+            def forward(self, x):
+                x = self.proj(x)
+                cls = x[:, 0, :]
+                return self.fc(cls)
+    """)
+    assert errors(report) == []
+    proj = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.proj")
+    assert len(proj.input_shape) == 3
+
+
+@pytest.mark.parametrize("body, rank", [
+    ("b, c, h, w = x.shape", (4, True)),
+    ("q = rearrange(x, 'b n (h d) -> b h n d', h=4)", (3, True)),
+    ("y = rearrange(x, 'b ... d -> b d ...')", (2, False)),
+    ("n = x.shape[-3]", (3, False)),
+    ("y = x.permute(0, 2, 3, 1)", (4, True)),
+    ("y = x.transpose(1, 2)", (3, False)),
+    ("x = x.view(-1, 8)\nb, t, c = x.shape", None),  # after a reshape the body no longer speaks of the input
+])
+def test_rank_read_from_the_body(body, rank):
+    fn = ast.parse("def forward(self, x):\n" + textwrap.indent(body, "    ") + "\n    return x\n").body[0]
+    assert rank_of(fn, "x") == rank
+
+
+def test_a_real_mismatch_is_still_found_at_the_body_rank(workspace):
+    report = probe(workspace, """
+        class Block(nn.Module):
+            def __init__(self, dim=32):
+                super().__init__()
+                self.fc1 = nn.Linear(dim, dim * 2)
+                self.fc2 = nn.Linear(dim, dim)
+
+            def forward(self, x):
+                B, N, C = x.shape
+                return self.fc2(self.fc1(x))
+    """)
+    errs = errors(report)
+    assert [f.code for f in errs] == ["feature-mismatch"]
+    fc1 = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.fc1")
+    assert len(fc1.input_shape) == 3
+
+
+def test_item_over_a_linspace_in_init_works_on_meta(workspace):
+    report = probe(workspace, """
+        class Stack(nn.Module):
+            def __init__(self, dim=32, depth=3, drop_path_rate=0.1):
+                super().__init__()
+                rates = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+                steps = torch.linspace(0, 1, depth).tolist()
+                assert len(steps) == depth and rates[-1] > 0.09
+                self.blocks = nn.ModuleList([nn.Linear(dim, dim) for _ in rates])
+
+            def forward(self, x):
+                for blk in self.blocks:
+                    x = blk(x)
+                return x
+    """)
+    assert report.findings == []
+    assert report.stats["device"] == "meta"
+    block = next(s for s in report.shapes if s.kind == "layer" and s.name == "nn.Linear")
+    assert block.output_shape[-1] == 32
