@@ -65,8 +65,9 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
+# BENCH_ARGS: e.g. --corpus DIR --corpus-python PY (the real-model-files row), --quick, --only users
 bench: $(BENCH_STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/measurements.py
 
 # Reach on real, unmodified model files (bench/realworld.py). The corpus lives outside this

@@ -33,9 +33,12 @@ ROWS: list[dict] = []
 
 
 def row(figure: str, target: str, measured: str, ok: bool | None) -> None:
-    ROWS.append({"figure": figure, "target": target, "measured": measured, "met": ok})
+    """One figure, with the machine's 1-minute load average when it was measured (the machine
+    is shared: a figure means little without it)."""
+    load = round(os.getloadavg()[0], 1)
+    ROWS.append({"figure": figure, "target": target, "measured": measured, "met": ok, "load": load})
     mark = {True: "yes", False: "NO", None: "-"}[ok]
-    print(f"  {figure:58s} {target:>18s} {measured:>26s} {mark:>4s}", flush=True)
+    print(f"  {figure:58s} {target:>18s} {measured:>26s} {mark:>4s}  load {load}", flush=True)
 
 
 def machine() -> str:

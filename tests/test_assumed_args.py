@@ -152,3 +152,57 @@ def test_a_string_argument_takes_a_value_the_class_compares_it_with(workspace):
     assert errors(report) == []
     summary = next(c for c in report.classes if c.name == "Pooled")
     assert summary.assumed_args["pool"] == "'cls'"
+
+
+def test_a_llama_style_definition_with_placeholder_config_and_own_norm_is_probed(workspace):
+    report = probe(workspace, """
+        from dataclasses import dataclass
+        from typing import Optional
+
+        @dataclass
+        class ModelArgs:
+            dim: int = 64
+            n_layers: int = 2
+            n_heads: int = 4
+            vocab_size: int = -1  # set later from the tokenizer
+
+        class RMSNorm(nn.Module):
+            def __init__(self, dim: int, eps: float = 1e-6):
+                super().__init__()
+                self.eps = eps
+                self.weight = nn.Parameter(torch.ones(dim))
+
+            def forward(self, x):
+                return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+        class Block(nn.Module):
+            def __init__(self, layer_id: int, args: ModelArgs):
+                super().__init__()
+                self.norm = RMSNorm(args.dim)
+                self.wq = nn.Linear(args.dim, args.dim, bias=False)
+
+            def forward(self, x, start_pos: int, mask: Optional[torch.Tensor]):
+                h = self.wq(self.norm(x))
+                return h if mask is None else h + mask
+
+        class Transformer(nn.Module):
+            def __init__(self, params: ModelArgs):
+                super().__init__()
+                self.tok = nn.Embedding(params.vocab_size, params.dim)
+                self.layers = nn.ModuleList([Block(i, params) for i in range(params.n_layers)])
+                self.out = nn.Linear(params.dim, params.vocab_size, bias=False)
+
+            def forward(self, tokens, start_pos: int):
+                h = self.tok(tokens)
+                for layer in self.layers:
+                    h = layer(h, start_pos, None)
+                return self.out(h)
+    """)
+    assert errors(report) == []
+    summary = next(c for c in report.classes if c.name == "Transformer")
+    assert set(summary.assumed_args) == {"params.vocab_size"}  # the placeholder, not the real defaults
+    out = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.out")
+    assert out.output_shape[-1] == int(summary.assumed_args["params.vocab_size"])
+    # RMSNorm alone: its input's last dim is its weight's size; Block's int and Optional inputs are filled.
+    notes = [f.message for f in report.findings if f.code == "probe-incomplete"]
+    assert not any("cannot tell what" in n for n in notes), notes

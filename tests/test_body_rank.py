@@ -106,3 +106,42 @@ def test_item_over_a_linspace_in_init_works_on_meta(workspace):
     assert report.stats["device"] == "meta"
     block = next(s for s in report.shapes if s.kind == "layer" and s.name == "nn.Linear")
     assert block.output_shape[-1] == 32
+
+
+def test_a_dict_batch_is_made_up_entry_by_entry(workspace):
+    report = probe(workspace, """
+        class TwoTower(nn.Module):
+            def __init__(self, vocab=50, dim=16):
+                super().__init__()
+                self.conv = nn.Conv2d(3, dim, 3, padding=1)
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.tok = nn.Embedding(vocab, dim)
+
+            def forward(self, batch, mask=None):
+                image = batch["image"]
+                img = self.pool(self.conv(image)).flatten(1)
+                txt = self.tok(batch["ids"]).mean(1)
+                return img * txt
+    """)
+    assert errors(report) == []
+    conv = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.conv")
+    tok = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.tok")
+    assert conv.input_shape[1] == 3 and len(conv.input_shape) == 4
+    assert len(tok.input_shape) == 2 and tok.output_shape[-1] == 16
+
+
+def test_a_tuple_input_is_unpacked_entry_by_entry(workspace):
+    report = probe(workspace, """
+        class Pair(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(8, 4)
+                self.b = nn.Linear(6, 4)
+
+            def forward(self, inputs):
+                left, right = inputs
+                return self.a(left) + self.b(right)
+    """)
+    assert errors(report) == []
+    b = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.b")
+    assert b.input_shape[-1] == 6

@@ -89,3 +89,16 @@ def test_another_document_is_served_while_a_long_plan_runs(tmp_path):
 def _open(client: LspClient, path) -> None:
     client.notify("textDocument/didOpen", {"textDocument": {"uri": path.as_uri(), "languageId": "python",
                                                              "version": 1, "text": path.read_text()}})
+
+
+def test_an_untrusted_plan_has_the_budget_too(workspace, worker):
+    from shapelens.analysis.budget import PlanBudget
+    from shapelens.engine import Engine, ProbeOptions
+
+    path = workspace.write("long.py", chain(300))
+    ticks = itertools.count()
+    report = Engine(str(workspace.root), worker=worker).submit(
+        str(path), path.read_text(), ProbeOptions(trusted=False),
+        budget=PlanBudget(25, clock=lambda: float(next(ticks))))[1].result(timeout=300)
+    notes = [f for f in report.findings if f.code == "probe-incomplete" and "budget" in f.message]
+    assert len(notes) == 1 and "not checked" in notes[0].message

@@ -110,6 +110,7 @@ SCRIPT = textwrap.dedent("""
         pass
     if __name__ == "__main__":
         q = layer(x)
+        open("main.txt", "w")
 """)
 
 
@@ -123,10 +124,12 @@ def test_only_tensor_pure_statements_are_kept(tmp_path):
         if isinstance(node, ast.stmt) and stmt_key(node) in plan.files[0].keep:
             kept_lines.add(SCRIPT.splitlines()[node.lineno - 1].strip())
     assert {"vocab = 1000", "dim = vocab // 8", "layer = nn.Linear(dim, 4)", "x = torch.randn(2, dim)",
-            "y = layer(x)", "w = layer(torch.zeros(1, dim))", "import os"} <= kept_lines
+            "y = layer(x)", "w = layer(torch.zeros(1, dim))", "import os",
+            "q = layer(x)"} <= kept_lines  # the __main__ block's tensor-pure subset runs
     for skipped in ("print(y.shape)", 'log = open("log.txt", "w")', 'os.system("echo hi")', 'subprocess.run(["ls"])',
                     "parser = argparse.ArgumentParser()", "loader = DataLoader([1, 2, 3])",
-                    'torch.save(layer.state_dict(), "w.pt")', "for step in range(3):", "q = layer(x)",
+                    'torch.save(layer.state_dict(), "w.pt")', "for step in range(3):", 'open("main.txt", "w")',
+                    'if __name__ == "__main__":',
                     "z = y.sum()"):  # `y` is unknown after the loop rebinds it
         assert skipped not in kept_lines, skipped
 

@@ -40,7 +40,7 @@ MODEL = textwrap.dedent("""\
 
 
     net = Net()
-    y = net(torch.zeros(2, WIDTH))
+    y = net(torch.zeros(2, 8))
     """)
 
 

@@ -4,7 +4,9 @@ model of our own reproducing a pattern of real code; each probe is a real worker
 
 from __future__ import annotations
 
-from helpers import by_code
+import pytest
+
+from helpers import by_code, shape_of
 
 PARTS = """\
 import torch.nn as nn
@@ -107,3 +109,208 @@ def test_a_module_named_like_its_package_does_not_shadow_the_package(workspace):
     report = workspace.check("blocks/blocks.py")
     assert not [f for f in report.findings if "import failed" in f.message], [f.message for f in report.findings]
     assert layer_shapes(report, workspace.root / "blocks/common.py")["self.fc"] == [17, 10]
+
+
+SCRIPT = """\
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, width, classes):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.fc = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+def train(model):
+    open({marker!r}, "w").write("trained")
+
+
+if __name__ == "__main__":
+    print("building")
+    open({marker!r}, "w").write("opened")
+    model = Net(24, 7)
+    images = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        out = model(images)
+    loss = out.sum()
+    loss.backward()  # training, not shapes: never run (it could only fail here)
+    train(model)
+    for step in range(3):
+        open({marker!r}, "w").write("looped")
+"""
+
+
+def test_a_main_block_builds_the_model_and_its_input_while_its_side_effects_never_run(workspace, tmp_path):
+    marker = tmp_path / "marker"
+    workspace.write("script.py", SCRIPT.format(marker=str(marker)))
+    report = workspace.check("script.py")
+    assert not marker.exists()
+    assert [f for f in report.findings if f.severity == "error"] == []
+    assert shape_of(report, "out").shape == [8, 7]
+    assert shape_of(report, "self.conv", "layer").input_shape == [8, 3, 32, 32]
+
+
+def test_a_width_bug_met_by_the_main_blocks_input_is_reported(workspace, tmp_path):
+    marker = tmp_path / "marker"
+    workspace.write("script.py", SCRIPT.format(marker=str(marker)).replace("torch.randn(8, 3, 32", "torch.randn(8, 4, 32"))
+    errors = [f for f in workspace.check("script.py").findings if f.severity == "error"]
+    assert len(errors) == 1 and "4" in errors[0].message
+    assert not marker.exists()
+
+
+def test_an_imported_files_main_block_never_runs(workspace, tmp_path):
+    marker = tmp_path / "marker"
+    workspace.write("script.py", SCRIPT.format(marker=str(marker)).replace("    model = Net(24, 7)", "    print(1)"))
+    workspace.write("user.py", "import torch\nfrom script import Net\n\nnet = Net(24, 7)\n"
+                               "y = net(torch.randn(2, 3, 16, 16))\n")
+    report = workspace.check("user.py")
+    assert shape_of(report, "y").shape == [2, 7]
+    assert not [s for s in report.shapes if s.name == "images"]  # script.py's __main__ block did not run
+    assert not marker.exists()
+
+
+ARGPARSE = """\
+import argparse
+
+import torch
+import torch.nn as nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--latent-dim", type=int, default=100, help="dimensionality of the latent space")
+parser.add_argument("--channels", type=int, default="3")
+group = parser.add_argument_group("model")
+group.add_argument("--hidden", dest="width", type=int, default=HIDDEN)
+group.add_argument("--no-bias", action="store_true")
+opt = parser.parse_args()
+print(opt)
+
+
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(opt.latent_dim, opt.width, bias=not opt.no_bias)
+        self.out = nn.Linear(opt.width, opt.channels * 16)
+
+    def forward(self, z):
+        return self.out(self.fc(z))
+"""
+
+
+def test_an_argparse_default_is_read_without_running_the_parser(workspace):
+    workspace.write("gan.py", "HIDDEN = 48\n" + ARGPARSE)
+    report = workspace.check("gan.py")
+    assert [f for f in report.findings if f.severity == "error"] == []
+    assert shape_of(report, "self.fc", "layer").input_shape == [17, 100]
+    assert shape_of(report, "self.fc", "layer").output_shape == [17, 48]  # dest= and a module constant
+    assert shape_of(report, "self.out", "layer").output_shape == [17, 48]  # a string default, converted by type=
+
+
+def test_a_parser_built_in_a_function_and_parse_args_of_an_empty_list(workspace):
+    text = ("HIDDEN = 48\n" + ARGPARSE).replace("parser = argparse", "def get_args():\n    parser = argparse")
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("def get_args"))
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("opt = "))
+    body = ["    " + ln for ln in lines[start + 2:end]]
+    text = "\n".join(lines[:start + 2] + body + ["    return parser.parse_args([])", "", "", "opt = get_args()"]
+                     + lines[end + 1:]) + "\n"
+    workspace.write("gan.py", text)
+    report = workspace.check("gan.py")
+    assert [f for f in report.findings if f.severity == "error"] == []
+    assert shape_of(report, "self.fc", "layer").input_shape == [17, 100]
+
+
+def test_a_width_bug_in_an_argparse_script_is_reported_on_its_line(workspace):
+    workspace.write("gan.py", "HIDDEN = 48\n" + ARGPARSE.replace("nn.Linear(opt.width, opt.channels", "nn.Linear(opt.latent_dim, opt.channels"))
+    errors = [f for f in workspace.check("gan.py").findings if f.severity == "error"]
+    assert len(errors) == 1 and errors[0].range["start"]["line"] == 20
+
+
+FACTORY = """\
+import torch.nn as nn
+
+
+class Decoder(nn.Module):
+    def __init__(self, *, transformer_dim, depth, num_outputs):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(transformer_dim, transformer_dim) for _ in range(depth)])
+        self.head = nn.Linear(transformer_dim, num_outputs)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def build_decoder(checkpoint=None, outputs=3):
+    d = 256
+    depth = 2
+    model = Decoder(transformer_dim=d, depth=depth, num_outputs=outputs * 2)
+    if checkpoint is not None:
+        with open(checkpoint, "rb") as f:
+            model.load_state_dict(f)
+    return model
+"""
+
+
+def test_a_factory_functions_locals_reach_the_constructor(workspace):
+    workspace.write("decoder.py", FACTORY)
+    report = workspace.check("decoder.py")
+    assert [f for f in report.findings if f.severity == "error"] == []
+    assert not [f for f in report.findings if "cannot construct `Decoder`" in f.message]
+    assert shape_of(report, "self.head", "layer").input_shape[-1] == 256
+    assert shape_of(report, "self.head", "layer").output_shape[-1] == 6  # a parameter's default, doubled
+
+
+def test_a_factory_local_bound_by_unknown_code_is_not_taken_from_the_module(workspace):
+    # `d` here is read from a file: the module-level `d = 64` must not stand in for it.
+    text = "d = 64\n" + FACTORY.replace("    d = 256\n", "    d = int(open('width.txt').read())\n")
+    workspace.write("decoder.py", text)
+    report = workspace.check("decoder.py")
+    # Without the factory's call, Decoder is built from assumed values (or not at all): never
+    # from `transformer_dim=64, num_outputs=6`, which the factory site with d = 64 would give.
+    assert not [s for s in report.shapes if s.name == "self.head" and s.input_shape
+                and s.input_shape[-1] == 64 and s.output_shape[-1] == 6]
+
+
+CLASSIFIER = """\
+import torch.nn as nn
+
+
+class Classifier(nn.Module):
+    def __init__(self, in_channels, width, classes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, width, 3)
+        self.fc = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+"""
+
+
+def test_a_test_function_of_the_workspace_says_how_the_class_is_built(workspace):
+    workspace.write("vision/__init__.py", "from .classifier import Classifier\n")
+    workspace.write("vision/classifier.py", CLASSIFIER)
+    workspace.write("tests/test_classifier.py", "import torch\nfrom vision import Classifier\n\n\n"
+                    "def test_logits():\n    width = 32\n    model = Classifier(3, width, classes=width // 4)\n"
+                    "    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 8)\n")
+    report = workspace.check("vision/classifier.py")
+    assert shape_of(report, "self.fc", "layer").input_shape[-1] == 32
+    assert shape_of(report, "self.fc", "layer").output_shape[-1] == 8
+
+
+@pytest.mark.parametrize("imports", ["from classifier import Classifier", "from classifier import *"])
+def test_a_training_scripts_argparse_defaults_say_how_the_class_is_built(workspace, imports):
+    workspace.write("classifier.py", CLASSIFIER)
+    workspace.write("train.py", f"import argparse\n{imports}\n\n"
+                    "parser = argparse.ArgumentParser()\nparser.add_argument('--channels', type=int, default=1)\n"
+                    "parser.add_argument('--width', type=int, default=24)\nopt = parser.parse_args()\n"
+                    "shape = (opt.channels, opt.width)\nnet = Classifier(shape[0], opt.width, 10)\n"
+                    "net = Classifier(opt.channels, opt.width, 10)\n")
+    report = workspace.check("classifier.py")
+    assert shape_of(report, "self.conv", "layer").input_shape[1] == 1
+    assert shape_of(report, "self.fc", "layer").input_shape[-1] == 24

@@ -79,6 +79,9 @@ def stopped_note(plan: ProbePlan, text: str) -> Finding:
     where, line = stop.get("path", plan.target), int(stop.get("line", 1))
     said = f"planning took more than its {stop.get('seconds', 0):g} s budget"
     what = "the statements from here on were not run"
+    if not plan.trusted:
+        return Finding.note(plan.target, LineIndex(text).to_range((1, 0, 1, 0)),
+                            f"{said}; some calls into torch were not checked (raise `planBudget`, or split the file)")
     if where != plan.target:
         what = f"in {os.path.relpath(where, plan.root)}, the statements from line {line} on were not run"
         line = 1
@@ -119,7 +122,7 @@ class Engine:
             return ProbeReport.note_only(os.path.realpath(path), f"not probed: {why}"), None
         with self._plan_lock:
             if not trusted:
-                return build_static_plan(self.resolver, path, text, tree), tree
+                return build_static_plan(self.resolver, path, text, tree, budget), tree
             return build_plan(self.resolver, path, text, tree, caches=self.statements, budget=budget), tree
 
     def submit(self, path: str, text: str, options: ProbeOptions | None = None,

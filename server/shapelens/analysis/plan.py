@@ -16,7 +16,9 @@ from pathlib import Path
 import jedi
 
 from shapelens.analysis import stmtcache
+from shapelens.analysis.argparse_ns import namespace_statement
 from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
+from shapelens.analysis.callsites import ctor_sites
 from shapelens.analysis.hints import collect_hints, hint_key, project_hints
 from shapelens.analysis.imports import import_search, workspace_imports
 from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
@@ -32,15 +34,18 @@ from shapelens.analysis.resolve import (
     shadows_library,
     torch_aliases,
 )
-from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, span_key, stmt_key
+from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, stmt_key
 
 
 class FilePlanner(PurityRules):
     """Decides the tensor-pure statements of one file (the rules: `analysis.purity`)."""
 
     def __init__(self, resolver: Resolver, path: str, text: str, tree: ast.Module,
-                 cache: stmtcache.StatementCache | None = None, budget: PlanBudget | None = None) -> None:
+                 cache: stmtcache.StatementCache | None = None, budget: PlanBudget | None = None,
+                 is_target: bool = True) -> None:
         self.resolver = resolver
+        self.is_target = is_target  # the file being probed: its `__main__` block is planned too
+        self._read_elsewhere = False  # the statement's outcome depends on others (argparse)
         self.budget = budget
         self.steps = 0  # expressions looked at (the budget is checked every so many)
         self.at: ast.stmt | None = None  # the top-level statement being planned
@@ -125,13 +130,13 @@ class FilePlanner(PurityRules):
     # -- statements -------------------------------------------------------------------------
     def skip(self, stmt: ast.stmt, why: str) -> None:
         self.plan.skipped.append((stmt_key(stmt), why))
-        self.pure -= assigned_names(stmt)
+        self.pure -= _bound_here(stmt)
 
     def keep(self, stmt: ast.stmt) -> None:
         self.plan.keep.append(stmt_key(stmt))
 
     def plan_body(self, body: list[ast.stmt], in_class: bool = False) -> None:
-        for stmt in flat_body(body) if not in_class else body:
+        for stmt in flat_body(body, self.is_target) if not in_class else body:
             if self.budget is not None:
                 self.budget.check()
             if not in_class:
@@ -181,10 +186,10 @@ class FilePlanner(PurityRules):
             return
         marks = len(self.plan.keep), len(self.plan.strip_decorators), len(self.plan.skipped)
         defined_before = set(self.defined)
-        self._asked_jedi = False
+        self._asked_jedi = self._read_elsewhere = False
         self._plan_one(stmt, False)
         self.cache.replanned.append(stmt.lineno)
-        if self._asked_jedi:
+        if self._asked_jedi or self._read_elsewhere:  # (argparse: what other statements add)
             return  # its verdict depends on what Jedi sees elsewhere: plan it again next time
         names = stmtcache.affected(stmt, assigned_names(stmt))
         skipped = [(k.split(":"), why) for k, why in self.plan.skipped[marks[2]:]]
@@ -206,6 +211,9 @@ class FilePlanner(PurityRules):
     def plan_statement(self, stmt: ast.stmt, in_class: bool) -> None:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.keep(stmt)  # what it binds is judged where it is used (`import_names`)
+            bound = assigned_names(stmt)
+            self.pure -= bound  # `x = 3` then `from os import system as x`: x is no longer data
+            self.defined -= bound
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if not self._define(stmt, self._def_refused(stmt, in_class)):
                 return
@@ -273,7 +281,12 @@ class FilePlanner(PurityRules):
         if isinstance(stmt, ast.AnnAssign):
             ok = ok and (value is not None or in_class)
             ok = ok and (self.lazy_annotations and not in_class or self.value_is_inert(stmt.annotation))
-        if ok:
+        # `opt = parser.parse_args()` runs as the Namespace of the file's add_argument defaults.
+        replacement = None if ok or in_class else namespace_statement(stmt, self.tree)
+        if replacement is not None:
+            self._read_elsewhere = True
+            self.plan.replace[stmt_key(stmt)] = replacement
+        if ok or replacement is not None:
             self.keep(stmt)
             self.pure |= assigned_names(stmt)
         else:
@@ -299,16 +312,6 @@ class FilePlanner(PurityRules):
         """Whether the worker may evaluate a call's arguments in the module namespace: a call
         site of the file, a hint comment, a pyproject.toml `init` string."""
         return all(self.expr_is_pure(a) for a in call.args) and all(self.expr_is_pure(k.value) for k in call.keywords)
-
-    def ctor_sites(self, classes: set[str]) -> dict[str, list[str]]:
-        """Call sites of the file's own classes whose arguments the worker may evaluate."""
-        sites: dict[str, list[str]] = {}
-        for node in ast.walk(self.scan):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
-                if self.call_args_pure(node):
-                    key = span_key(node)
-                    sites.setdefault(node.func.id, []).append(key)
-        return sites
 
 
 def _bound_here(stmt: ast.stmt) -> set[str]:
@@ -361,7 +364,7 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         except (SyntaxError, ValueError):
             continue  # the importer's probe reports the failed import
         cache = caches.setdefault(fpath, stmtcache.StatementCache()) if caches is not None else None
-        planner = FilePlanner(resolver, fpath, ftext, tree, cache, budget)
+        planner = FilePlanner(resolver, fpath, ftext, tree, cache, budget, is_target=fpath == path)
         if cache is not None:
             cache.begin()
         try:
@@ -386,6 +389,6 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         target_planner.budget = None
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
         if stopped is None:
-            plan.ctor_sites = target_planner.ctor_sites(classes)
+            plan.ctor_sites = ctor_sites(target_planner, classes)
         plan.pure_hints, plan.pure_models = pure_hint_keys(target_planner, root)
     return plan

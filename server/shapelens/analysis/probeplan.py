@@ -16,6 +16,8 @@ class FilePlan:
     keep: list[str] = field(default_factory=list)  # stmt keys of module-level and class-body statements
     strip_decorators: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (stmt key, why)
+    # stmt key -> the statement the probe runs instead (`opt = parser.parse_args()` -> a Namespace)
+    replace: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -24,7 +26,8 @@ class ProbePlan:
     root: str
     files: list[FilePlan]
     # class name -> spans "l:c:el:ec" of call sites in the target whose arguments the worker may
-    # evaluate in the module namespace (pure given module-level names).
+    # evaluate in the module namespace (pure given module-level names), or "call:<text>", a
+    # factory function's call with its locals put in (callsites.py).
     ctor_sites: dict[str, list[str]] = field(default_factory=dict)
     # Untrusted workspaces: calls into torch whose arguments are all literals, checked without
     # running any user code ({"span": "l:c:el:ec", "name": resolved torch name}).

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 DENIED_METHODS = frozenset(
     {"save", "save_pretrained", "tofile", "numpy", "share_memory_", "pin_memory", "register_hook",
      "load_state_dict", "apply", "apply_", "map_", "map2_", "to_file", "write", "dump", "dumps", "load",
-     "from_file", "storage", "untyped_storage", "from_pretrained", "system", "popen", "exec", "eval"}
+     "from_file", "storage", "untyped_storage", "from_pretrained", "system", "popen", "exec", "eval",
+     # training, not shapes: a script's `__main__` block calls it, and under the probe's no_grad
+     # it could only fail
+     "backward"}
 )
 CALLABLE_KINDS = {CalleeKind.TORCH, CalleeKind.WORKSPACE_MODULE, CalleeKind.WORKSPACE_CONFIG, CalleeKind.SAFE}
 # Builtins that may be passed around as values (to `map`, `sorted(key=)`): none of them can reach
@@ -124,8 +127,8 @@ class PurityRules:
         """A class of the file is a value when it is a model or a config (calling it is allowed
         anyway); a function of the file is not (it would run when `map` or a hook calls it)."""
         node = self.def_nodes.get(name)
-        if not isinstance(node, ast.ClassDef):
-            return False
+        if not isinstance(node, ast.ClassDef) or name in self.import_names:
+            return False  # (an import that rebinds the class's name: not the class any more)
         return self.resolver.class_kind(self.path, node.lineno) in (CalleeKind.WORKSPACE_MODULE,
                                                                     CalleeKind.WORKSPACE_CONFIG)
 

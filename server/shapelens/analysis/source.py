@@ -66,22 +66,26 @@ def is_main_guard(stmt: ast.stmt) -> bool:
     )
 
 
-def flat_body(body: list[ast.stmt]) -> list[ast.stmt]:
+def flat_body(body: list[ast.stmt], main: bool = True) -> list[ast.stmt]:
     """Top-level statements as the probe sees them.
 
     A statement inside `try:` (or `with ...:`) is analysed as if it stood outside: seed 000's
     example 2 wraps its faulty call in try/except and the bug must still be reported. The
-    except handlers and the context managers themselves never run. `if __name__ == "__main__":`
-    is dropped whole; other compound statements stay single units (the planner skips them).
+    except handlers and the context managers themselves never run. The body of
+    `if __name__ == "__main__":` is flattened the same way for the file being probed (`main`),
+    where scripts build their model and a test input; its statements go through the same
+    tensor-pure test as any other. An imported file's `__main__` block is dropped whole, as
+    Python drops it. Other compound statements stay single units (the planner skips them).
     """
     out: list[ast.stmt] = []
     for stmt in body:
         if isinstance(stmt, (ast.Try, ast.TryStar)):
-            out += flat_body(stmt.body) + flat_body(stmt.orelse) + flat_body(stmt.finalbody)
+            out += flat_body(stmt.body, main) + flat_body(stmt.orelse, main) + flat_body(stmt.finalbody, main)
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-            out += flat_body(stmt.body)
-        elif is_main_guard(stmt):
-            continue
+            out += flat_body(stmt.body, main)
+        elif isinstance(stmt, ast.If) and is_main_guard(stmt):
+            if main:
+                out += flat_body(stmt.body, main)
         else:
             out.append(stmt)
     return out

@@ -90,7 +90,8 @@ async def _probe(job: Job) -> ProbeReport:
     superseded = threading.Event()
 
     def plan_and_submit(may_yield: bool):
-        job.engines.queued(-1)
+        if may_yield:
+            job.engines.queued(-1)
         # An edit may have superseded this job while it queued behind other plans.
         if superseded.is_set():
             return None
@@ -99,7 +100,8 @@ async def _probe(job: Job) -> ProbeReport:
             may_yield and job.engines.others_waiting()))
 
     for may_yield in (True, False):
-        job.engines.queued(+1)
+        if may_yield:  # a plan that already gave way once does not make others give way to it
+            job.engines.queued(+1)
         planned = loop.run_in_executor(job.engines.planner, plan_and_submit, may_yield)
         try:
             # Shielded: a cancelled await must not orphan a probe the planner is about to start.

@@ -47,7 +47,8 @@ VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 6
 
 _NOT_WIDTH = re.compile(r"(image|img|patch|kernel|window|vocab|batch|pool|stride|step|sample|max|seq|context|"
                         r"block_size|num_class|n_class|buffer|cache|chunk|grid|input_size|resolution|fmap)")
-_WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|hidden|channels|planes|inplanes|in_planes|features|nf|ngf|ndf|nz|"
+_WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|widths|hidden|channels|channel|chans|planes|inplanes|in_planes|"
+                    r"outplanes|inp|oup|inc|outc|nin|nout|c_in|c_out|n_in|n_out|ni|no|nc|features|nf|ngf|ndf|nz|"
                     r"d_model|d_ff|d_k|d_v|d_head|d_inner|d_hidden|d_embed|n_embd|n_embed|n_hidden|n_inner|nhid|ninp|"
                     r"hidden_size|intermediate_size|emb|latent|units|filters|size)$|"
                     r"(_dim|_dims|_channels|_chans|_ch|_features|_size|_width|_planes|_filters|_units|_hidden)$|"
@@ -148,20 +149,34 @@ def compared_strings(node: ast.AST, name: str) -> list[str]:
     return out
 
 
-def _used_as_sequence(node: ast.AST | None, name: str) -> bool:
-    """`layers[0]`, `len(layers)`, `for d in depths`, `zip(dims, ...)`: a list, not a number."""
+def sequence_length(node: ast.AST | None, name: str) -> int | None:
+    """How long a list `name` must be when the class uses it as one: `a, b = patch_size` -> 2,
+    `channels[9]` -> 10, `len(layers)` / `for d in depths` / `zip(dims, ...)` -> 4. None: a number."""
     if node is None:
-        return False
+        return None
+    found: int | None = None
     for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name) and sub.value.id == name \
+                and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Tuple):
+            elts = sub.targets[0].elts
+            if not any(isinstance(e, ast.Starred) for e in elts):
+                return len(elts)
+            found = max(found or 0, len(elts) - 1)
+        if isinstance(sub, ast.Compare) and isinstance(sub.left, ast.Call) and isinstance(sub.left.func, ast.Name) \
+                and sub.left.func.id == "len" and any(isinstance(a, ast.Name) and a.id == name for a in sub.left.args) \
+                and isinstance(sub.ops[0], ast.Eq) and isinstance(sub.comparators[0], ast.Constant) \
+                and type(sub.comparators[0].value) is int:
+            return sub.comparators[0].value  # `assert len(dims) == 3`
         if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == name:
-            return True
-        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in ("len", "zip", "enumerate",
-                                                                                           "sum", "list", "tuple"):
+            index = sub.slice.value if isinstance(sub.slice, ast.Constant) and type(sub.slice.value) is int else 3
+            found = max(found or 4, index + 1 if index >= 0 else -index)
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in (
+                "len", "zip", "enumerate", "sum", "list", "tuple", "reversed"):
             if any(isinstance(a, ast.Name) and a.id == name for a in sub.args):
-                return True
-        if isinstance(sub, ast.For) and isinstance(sub.iter, ast.Name) and sub.iter.id == name:
-            return True
-    return False
+                found = max(found or 4, 4)
+        elif isinstance(sub, (ast.For, ast.comprehension)) and isinstance(sub.iter, ast.Name) and sub.iter.id == name:
+            found = max(found or 4, 4)
+    return found
 
 
 def _annotation_kind(annotation: Any) -> Any:
@@ -192,9 +207,15 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return False
     if kind is str or strings:
         return next(iter(strings), EMPTY)
-    sequence = kind == "sequence" or _used_as_sequence(node, name)
+    length = sequence_length(node, name) or (4 if kind == "sequence" else None)
+    if length is not None and length <= 3 and (_IMAGE.match(low) or "patch" in low or "window" in low
+                                               or "kernel" in low or "stride" in low):
+        single = by_name(name, int, assumed, [], None)
+        return tuple([single] * length) if single is not EMPTY else EMPTY
     if low in _SMALL:
         return _SMALL[low]
+    if low.endswith(("_id", "_idx", "_index")) or low in ("idx", "index", "layer_id", "i"):
+        return 0  # `layer_id`: which block this is
     if _KV_HEADS.search(low):
         return v.kv_heads
     if _HEADS.match(low):
@@ -214,7 +235,7 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
     if _CLASSES.match(low):
         return v.classes
     if _COUNT.search(low) and not (_WIDTH.search(low) and not low.endswith(("layers", "blocks", "depth"))):
-        return [v.count] * 4 if sequence else v.count
+        return [v.count] * length if length else v.count
     if _RATIO.search(low):
         return v.ratio
     if _RATE.search(low) or kind is float:
@@ -224,8 +245,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
                                                         and issubclass(annotation, nn.Module))):
         return nn.Identity()
     if kind is int or kind is EMPTY and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
-        if sequence:
-            return [assumed.width() for _ in range(4)]
+        if length:
+            return [assumed.width() for _ in range(length)]
         return assumed.width()
     return EMPTY
 
@@ -238,7 +259,9 @@ def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
         hints = {}
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if not f.init or f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+        placeholder = f.default == -1  # `vocab_size: int = -1  # defined later by tokenizer`
+        if not f.init or not placeholder and (f.default is not dataclasses.MISSING
+                                              or f.default_factory is not dataclasses.MISSING):
             continue
         value = by_name(f.name, hints.get(f.name, EMPTY), assumed, [])
         if value is EMPTY:

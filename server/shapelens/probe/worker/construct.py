@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from shapelens.analysis.callsites import FACTORY_PREFIX
 from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
@@ -29,6 +30,15 @@ def _eval_call_args(call: ast.Call, ns: dict) -> tuple[tuple, dict]:
     expr = ast.Expression(ast.Tuple([args, kwargs], ast.Load()))
     ast.fix_missing_locations(expr)
     return eval(compile(expr, "<shapelens-call-site>", "eval"), ns)  # noqa: S307 — planned pure
+
+
+def factory_call(key: str) -> ast.Call | None:
+    """A site the plan wrote out as call text (a factory function's call, locals put in)."""
+    try:
+        node = ast.parse(key.removeprefix(FACTORY_PREFIX), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return node if isinstance(node, ast.Call) else None
 
 
 def hint_for(hints: dict[int, Hint], *lines: int) -> list[Hint]:
@@ -55,9 +65,12 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
         return inspect.Parameter.empty
     if isinstance(annotation, type) and not issubclass(annotation, (nn.Module, torch.Tensor)):
         try:
-            return annotation()  # a dataclass / config class whose fields all have defaults
+            made = annotation()  # a dataclass / config class whose fields all have defaults
         except Exception:  # noqa: BLE001
             return inspect.Parameter.empty
+        if dataclasses.is_dataclass(made) and any(getattr(made, f.name, None) == -1 for f in dataclasses.fields(made)):
+            return inspect.Parameter.empty  # `vocab_size: int = -1  # set later`: assumed instead (assume.py)
+        return made
     return inspect.Parameter.empty
 
 
@@ -78,11 +91,12 @@ def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: a
             except Exception as exc:  # noqa: BLE001
                 state.finding(PROBE_INCOMPLETE, path, span(node), f"cannot use the hint `{hint.text}`: {exc}")
     for key in sites:
-        cs = index.call_at(parse_span_key(key))
-        if cs is None:
+        call = factory_call(key) if key.startswith(FACTORY_PREFIX) else getattr(
+            index.call_at(parse_span_key(key)), "call", None)
+        if call is None:
             continue
         try:
-            attempts.append(_eval_call_args(cs.call, ns))
+            attempts.append(_eval_call_args(call, ns))
         except Exception:  # noqa: BLE001 — a call site whose names are unknown here
             continue
     kwargs, missing = config_kwargs(cls, ns)

@@ -17,12 +17,15 @@ from shapelens.probe.worker import state as probe
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
+from shapelens.probe.worker.standins import parallel_stand_in, stand_in
 from shapelens.probe.worker.state import ProbeTimeout, Site, State
 from shapelens.report.codes import PROBE_INCOMPLETE
 
 
-def sanitize(tree: ast.Module, keep: set[str], strip: set[str]) -> list[ast.stmt]:
-    """The statements of a file that the plan allows, class bodies filtered the same way."""
+def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
+             replace: dict[str, str] | None = None) -> list[ast.stmt]:
+    """The statements of a file that the plan allows, class bodies filtered the same way; a
+    statement the plan replaces (`opt = parser.parse_args()`) runs as its replacement, at its line."""
 
     def strip_decorators(node: ast.AST) -> None:
         for n in ast.walk(node):
@@ -43,11 +46,21 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str]) -> list[ast.stmt
     for stmt in flat_body(tree.body):
         if stmt_key(stmt) not in keep:
             continue
+        if replace and stmt_key(stmt) in replace:
+            stmt = _at(ast.parse(replace[stmt_key(stmt)]).body[0], stmt)
         if isinstance(stmt, ast.ClassDef):
             filter_class(stmt)
         strip_decorators(stmt)
         out.append(stmt)
     return out
+
+
+def _at(new: ast.stmt, old: ast.stmt) -> ast.stmt:
+    for node in ast.walk(new):
+        if "lineno" in node._attributes:
+            node.lineno, node.col_offset = old.lineno, old.col_offset
+            node.end_lineno, node.end_col_offset = old.end_lineno, old.end_col_offset
+    return new
 
 
 def make_rec(state: State, path: str):
@@ -101,6 +114,9 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     stand-in, and one note says which import failed."""
     try:
         exec(compile(ast.Module([stmt], []), path, "exec"), ns)  # noqa: S102 — an import the plan kept
+        for bound, _ in bound_names(stmt, list(stmt.names)):
+            if (replaced := parallel_stand_in(ns.get(bound))) is not None:
+                ns[bound] = replaced  # a tensor-parallel layer needs a process group: its nn equivalent
         return
     except ProbeTimeout:
         raise
@@ -122,6 +138,12 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     names = bound_names(stmt, failed)
     for bound, full in names:
         ns[bound] = Missing(full, text.splitlines()[0], where)
+    standing = [(b, f) for b, f in names if stand_in(f) is not None]
+    for bound, full in standing:
+        ns[bound] = stand_in(full)
+    names = [n for n in names if n not in standing]
+    if not names:
+        return  # only helpers with stand-ins: nothing is unknown
     if _imports_the_probed_file(error):
         return  # a package __init__ re-exporting the file being probed, which is still running: no fault
     listed = ", ".join(f"`{b}`" for b, _ in names) or "its names"

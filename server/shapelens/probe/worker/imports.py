@@ -67,6 +67,7 @@ class PlannedLoader(importlib.abc.Loader):
         index = state.index(path)
         if index is None:
             raise ImportError(f"{path} has a syntax error")
-        stmts = sanitize(ast.parse(index.text, index.path), set(self.plan["keep"]), set(self.plan["strip_decorators"]))
+        stmts = sanitize(ast.parse(index.text, index.path), set(self.plan["keep"]), set(self.plan["strip_decorators"]),
+                         self.plan.get("replace"))
         run_statements(state, path, module, stmts, set(), report=False)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import inspect
 import os
+import typing
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,7 +22,14 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
-AnySpec = Spec | InputSpec | tuple  # a tuple: several tensors, like an LSTM's (h0, c0)
+
+class Const(typing.NamedTuple):
+    """An input that is not a tensor: passed as it is."""
+
+    value: Any
+
+
+AnySpec = Spec | InputSpec | tuple | dict | Const  # a tuple: several tensors, like an LSTM's (h0, c0); a dict: a batch
 DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
           "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
           "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
@@ -62,16 +71,18 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
     params = [a.arg for a in fwd.args.posonlyargs + fwd.args.args][1:]
     if position >= len(params):
         return None
-    return param_spec(state, fwd, params[position], module, node, depth + 1)
+    found = param_spec(state, fwd, params[position], module, node, depth + 1)
+    return found if found is not None or position else own_weight_spec(module)
 
 
-def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: ast.ClassDef,
+def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Module, node: ast.ClassDef,
                depth: int = 0) -> AnySpec | None:
-    """Follow `param` through `fn` to the first layer that takes it."""
+    """Follow `param` (a name, or an expression such as `batch["image"]`) through `fn` to the
+    first layer that takes it."""
     if depth > MAX_DEPTH:
         return None
     loops = _loop_containers(fn, owner)
-    rank = rank_of(fn, param)
+    rank = rank_of(fn, param) if isinstance(param, str) else None
     for call in source_order_calls(fn):
         position = next((i for i, a in enumerate(call.args) if _carries(a, param)), None)
         if position is None:
@@ -91,10 +102,38 @@ def param_spec(state, fn: ast.FunctionDef, param: str, owner: nn.Module, node: a
     return None
 
 
-def _carries(arg: ast.expr, param: str) -> bool:
+def plain_value(annotation: Any) -> Const | None:
+    """A forward parameter annotated `int`/`float`/`bool` (a start position, a flag) gets 0/1.0/
+    False, one annotated `Optional[...]` None."""
+    if annotation in (int, "int"):
+        return Const(0)
+    if annotation in (float, "float"):
+        return Const(1.0)
+    if annotation in (bool, "bool"):
+        return Const(False)
+    if typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation):
+        return Const(None)
+    if isinstance(annotation, str) and annotation.replace(" ", "").startswith("Optional["):
+        return Const(None)
+    return None
+
+
+def own_weight_spec(module: nn.Module) -> Spec | None:
+    """A layer of the user's own with no torch layer inside (an RMSNorm): its input's last dim
+    is the size of its 1-D weights, when they all have one size."""
+    own = list(module.parameters(recurse=False))
+    if not own or list(module.children()) or any(p.dim() != 1 for p in own) or len({p.shape[0] for p in own}) > 1:
+        return None
+    return Spec(("B", "T", int(own[0].shape[0])))
+
+
+def _carries(arg: ast.expr, param: str | ast.expr) -> bool:
     """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
     while True:
-        if isinstance(arg, ast.Name):
+        if not isinstance(param, str):
+            if ast.dump(arg) == ast.dump(param):
+                return True
+        elif isinstance(arg, ast.Name):
             return arg.id == param
         if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
             arg = arg.func.value
@@ -147,6 +186,10 @@ def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Modu
         first = container_first(container) if isinstance(container, nn.Module) else None
         if first is not None and isinstance(target, ast.Name):
             out[target.id] = first
+        elif isinstance(first, (nn.ModuleList, nn.Sequential)) and isinstance(target, ast.Tuple) \
+                and len(target.elts) == len(first):
+            # `for attn, ff in self.layers:` over a ModuleList of [attention, feed-forward] pairs
+            out.update({t.id: m for t, m in zip(target.elts, first) if isinstance(t, ast.Name)})
     return out
 
 
@@ -171,6 +214,10 @@ def merge(annotated: InputSpec, inferred: AnySpec | None) -> tuple[InputSpec | S
 
 def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | None = None):
     """A made-up input; each dim not given as a number is a symbol (shown by its label)."""
+    if isinstance(spec, Const):
+        return spec.value
+    if isinstance(spec, dict):
+        return {k: make_input(s, sizes, labels) for k, s in spec.items()}
     if isinstance(spec, tuple):
         return tuple(make_input(s, sizes, labels) for s in spec)
     dims, names = [], []
@@ -194,6 +241,10 @@ def make_input(spec: AnySpec, sizes: dict[str, int], labels: dict[str, str] | No
 
 
 def dims_of(spec: AnySpec) -> list:
+    if isinstance(spec, Const):
+        return []
+    if isinstance(spec, dict):
+        return [d for s in spec.values() for d in dims_of(s)]
     if isinstance(spec, tuple):
         return [d for s in spec for d in dims_of(s)]
     return list(spec.dims)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 
+from shapelens.probe.worker.standins import stand_in
+
 
 class MissingName(Exception):
     """Code used a name from an import that failed."""
@@ -31,7 +33,8 @@ class Missing:
     def __getattr__(self, attr: str) -> Missing:
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
-        return self._more(f"{self._sl_name}.{attr}")
+        known = stand_in(attr)  # `timm.layers.DropPath`: a helper whose effect on shapes is known
+        return known if known is not None else self._more(f"{self._sl_name}.{attr}")
 
     def __getitem__(self, key) -> Missing:
         return self._more(f"{self._sl_name}[...]")  # `Float[Tensor, "b c"]` in an annotation

@@ -26,6 +26,7 @@ import importlib.machinery
 import os
 import signal
 import sys
+from functools import partial
 
 from shapelens.analysis.source import flat_body, stmt_key
 
@@ -48,9 +49,10 @@ class _Guard(importlib.abc.MetaPathFinder):
         return None  # the normal finders import it
 
 
-def kept_imports(file_plan: dict) -> list[str]:
-    """Absolute names of the modules a file's kept import statements import (for `from m import
-    a`, `m`: `a` may be a name or a submodule, the child decides)."""
+def kept_imports(file_plan: dict) -> list[tuple[str, tuple[str, ...]]]:
+    """(module, names) of a file's kept import statements, module names absolute: `import m`
+    is (m, ()), `from m import a, b` is (m, (a, b)) — a name may be a submodule, or an
+    attribute a lazy package imports on first access (transformers' `GenerationMixin`)."""
     try:
         tree = ast.parse(file_plan.get("source", ""))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -58,22 +60,23 @@ def kept_imports(file_plan: dict) -> list[str]:
     keep = set(file_plan.get("keep", []))
     module = file_plan.get("module") or ""
     package = module if file_plan.get("path", "").endswith("__init__.py") else module.rpartition(".")[0]
-    names: list[str] = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     for stmt in flat_body(tree.body):
         if stmt_key(stmt) not in keep:
             continue
         if isinstance(stmt, ast.Import):
-            names += [alias.name for alias in stmt.names]
+            out += [(alias.name, ()) for alias in stmt.names]
         elif isinstance(stmt, ast.ImportFrom):
+            names = tuple(a.name for a in stmt.names if a.name != "*")
             if stmt.level == 0 and stmt.module:
-                names.append(stmt.module)
+                out.append((stmt.module, names))
             elif stmt.level:
                 base = package.split(".") if package else []
-                if stmt.level - 1 > len(base) or not base:
+                if stmt.level - 1 >= len(base):
                     continue
                 base = base[: len(base) - (stmt.level - 1)]
-                names.append(".".join(base + ([stmt.module] if stmt.module else [])))
-    return names
+                out.append((".".join(base + ([stmt.module] if stmt.module else [])), names))
+    return out
 
 
 def _in_workspace(name: str, search: list[str]) -> bool:
@@ -84,21 +87,20 @@ def _in_workspace(name: str, search: list[str]) -> bool:
         return True  # undecidable: leave it to the child
 
 
-def candidates(plan: dict, options: dict) -> list[str]:
+def candidates(plan: dict, options: dict) -> list[tuple[str, tuple[str, ...]]]:
     if not options.get("trusted", True) or not plan.get("trusted", True):
         return []
     target, root = plan.get("target", ""), plan.get("root", "")
     search = [p for p in (os.path.dirname(target), root) if p]
     planned = {f.get("module") for f in plan.get("files", [])}
-    out: list[str] = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     for file_plan in plan.get("files", []):
-        for name in kept_imports(file_plan):
-            if name in TRIED or name in out or name in sys.modules or not name:
-                continue
-            if name in planned:
+        for name, attrs in kept_imports(file_plan):
+            attrs = tuple(a for a in attrs if f"{name}:{a}" not in TRIED and f"{name}.{a}" not in planned)
+            if not name or name in planned or (name in TRIED and not attrs):
                 continue  # a plan file (a package that reaches for one is refused by the guard)
             if not _in_workspace(name, search):
-                out.append(name)
+                out.append((name, attrs))
     return out
 
 
@@ -124,37 +126,52 @@ def _on_alarm(signum, frame):
     raise _Timeout()
 
 
-def import_one(name: str, refused) -> bool:
-    """Import `name` here; on any failure, drop every module the attempt added."""
+def _rolled_back(fn, what: str) -> bool:
+    """Run `fn`; on any failure, drop every module it added."""
     before = set(sys.modules)
+    try:
+        fn()
+        return True
+    except BaseException as exc:  # noqa: BLE001 — a package that fails here fails in the child as before
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        print(f"shapelens worker: {what} is left to each probe ({type(exc).__name__}: {exc})", file=sys.stderr)
+        for added in set(sys.modules) - before:
+            sys.modules.pop(added, None)
+        return False
+
+
+def _touch(module: str, attr: str) -> None:
+    """What `from module import attr` does: the attribute, else the submodule."""
+    mod = sys.modules[module]
+    try:
+        getattr(mod, attr)
+    except AttributeError:
+        __import__(f"{module}.{attr}")
+
+
+def import_one(name: str, attrs: tuple[str, ...], refused) -> None:
+    """Import `name` (and touch `attrs`) here, under the guard and a time limit."""
     guard = _Guard(refused)
     sys.meta_path.insert(0, guard)
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(TIME_LIMIT_S)
     try:
-        __import__(name)
-        return True
-    except BaseException as exc:  # noqa: BLE001 — a package that fails here fails in the child as before
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        for added in set(sys.modules) - before:
-            sys.modules.pop(added, None)
-        return False
+        if name not in TRIED:
+            TRIED[name] = name in sys.modules or _rolled_back(partial(__import__, name), name)
+        if TRIED[name]:
+            for attr in attrs:
+                TRIED[f"{name}:{attr}"] = _rolled_back(partial(_touch, name, attr), f"{name}.{attr}")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
         sys.meta_path.remove(guard)
 
 
-def before_fork(plan: dict, options: dict) -> list[str]:
-    """Import the installed modules this probe's child would import; returns those imported now."""
+def before_fork(plan: dict, options: dict) -> None:
+    """Import the installed modules this probe's child would import."""
     names = candidates(plan, options)
-    if not names:
-        return []
-    refused = _refuser(plan)
-    done = []
-    for name in names:
-        TRIED[name] = import_one(name, refused)
-        if TRIED[name]:
-            done.append(name)
-    return done
+    if names:
+        refused = _refuser(plan)
+        for name, attrs in names:
+            import_one(name, attrs, refused)

@@ -19,8 +19,9 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
-from shapelens.probe.worker.inputs import dims_of, make_input, merge, param_spec
+from shapelens.probe.worker.inputs import dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
 from shapelens.probe.worker.state import ProbeTimeout, State
+from shapelens.probe.worker.structured import keyed_specs
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 
 # Sizes the probe makes up when the file does not give them; picked so they are not mistaken for
@@ -65,6 +66,12 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         if p.default is not inspect.Parameter.empty:
             continue  # an optional input (a mask, targets) keeps its default
         inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
+        if inferred is None:  # a batch: `batch["image"]`, `x, lengths = inputs`
+            inferred = keyed_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node))
+        if inferred is None:
+            inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
+        if inferred is None:
+            inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)
@@ -142,39 +149,60 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
 
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
                  node: ast.ClassDef) -> str:
-    """Run forward; when that gives errors and an input's rank came only from its first layer
-    (`[B, 64]` before an nn.Linear), try it with one more made-up dim (`[B, T, 64]`), and keep
-    whichever gives fewer errors: the body may need a sequence the first layer does not show."""
-    mark = state.mark()
-    used, aborted = attempt(state, instance, found, None, project, path, node)
-    errors = state.errors_since(mark)
+    """Run forward; when that gives errors, try what the first layer cannot say: one more
+    made-up dim when an input's rank came only from it (`[B, 64]` before an nn.Linear may be
+    `[B, T, 64]`), and a sequence as long as a learned position table (`nn.Parameter(torch.zeros(1,
+    num_patches, dim))`) instead of the made-up T. The first try without errors is kept, else
+    the one with the fewest (the file's own rank first on a tie)."""
+    tries: list[tuple[Inputs, dict[str, int]]] = [(found, {})]
     wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
-    if not errors or not wider:
-        return used
-    state.rollback(mark)
-    other = Inputs({**found.specs, **wider}, found.labels)
-    used2, aborted2 = attempt(state, instance, other, None, project, path, node)
-    if (aborted2, state.errors_since(mark)) < (aborted, errors):
-        return used2
-    state.rollback(mark)
-    return attempt(state, instance, found, None, project, path, node)[0]
+    if wider:
+        tries.append((Inputs({**found.specs, **wider}, found.labels), {}))
+    best: tuple[tuple, int] | None = None
+    for i, (inputs, extra) in enumerate(tries):
+        mark = state.mark()
+        used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
+        errors = state.errors_since(mark)
+        if not errors:
+            return used
+        if i == len(tries) - 1 and len(tries) <= 2:
+            tries += [(t, {"T": n}) for n in _table_lengths(instance) for t, _ in tries
+                      if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
+        if best is None or (aborted, errors) < best[0]:
+            best = ((aborted, errors), i)
+        state.rollback(mark)
+    assert best is not None
+    inputs, extra = tries[best[1]]
+    return attempt(state, instance, inputs, None, project, path, node, extra)[0]
+
+
+def _table_lengths(instance: nn.Module) -> list[int]:
+    """Lengths of learned position tables: parameters and buffers shaped [1, n, d]."""
+    found: list[int] = []
+    for t in [*instance.parameters(), *instance.buffers()]:
+        if t.dim() == 3 and t.shape[0] == 1 and t.shape[1] > 1 and t.shape[1] not in found:
+            found.append(int(t.shape[1]))
+    return found[:3]
 
 
 def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,
-            node: ast.ClassDef) -> tuple[str, bool]:
-    """Run forward once; the assumption made, and whether forward stopped on an error."""
-    sizes = {**ASSUMED, **project.sizes}
+            node: ast.ClassDef, lengths: dict[str, int] | None = None) -> tuple[str, bool]:
+    """Run forward once; the assumption made, and whether forward stopped on an error.
+    `lengths`: made-up sizes taken from the model (a position table's length), searched like
+    the spatial ones, so not matched back by value either."""
+    sizes = {**ASSUMED, **project.sizes, **(lengths or {})}
     if size is not None:
         sizes.update(H=size, W=size, D=size, L=size)
+    searched = set(SPATIAL) | set(lengths or {})
     with torch.no_grad():
         made = {name: make_input(spec, sizes, found.labels) for name, spec in found.specs.items()}
     dims = {d for s in found.specs.values() for d in dims_of(s)}
     used = {k: v for k, v in sizes.items() if k in dims}
-    state.assumed = {v: found.labels.get(k, k) for k, v in used.items() if k not in SPATIAL}
+    state.assumed = {v: found.labels.get(k, k) for k, v in used.items() if k not in searched}
     # Spatial sides are searched among common sizes (32, 64, ...) that real widths have too:
     # only batch, sequence and the other made-up sizes are rare enough to match back by value.
     symexpr.begin({found.labels.get(k, k): v for k, v in used.items()},
-                  {found.labels.get(k, k) for k in used if k not in SPATIAL})
+                  {found.labels.get(k, k) for k in used if k not in searched})
     aborted = False
     try:
         with torch.no_grad():

@@ -84,7 +84,8 @@ class Probe:
         if self.project.error:
             state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), self.project.error)
         assumptions: dict[str, str] = {}
-        stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]))
+        stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]),
+                         tplan.get("replace"))
         classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
         with torch.device(self.device), ProbeMode():
             try:
