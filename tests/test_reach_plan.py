@@ -4,9 +4,12 @@ model of our own reproducing a pattern of real code; each probe is a real worker
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from helpers import by_code, shape_of
+from shapelens.analysis.argparse_ns import namespace_statement
 
 PARTS = """\
 import torch.nn as nn
@@ -314,3 +317,12 @@ def test_a_training_scripts_argparse_defaults_say_how_the_class_is_built(workspa
     report = workspace.check("classifier.py")
     assert shape_of(report, "self.conv", "layer").input_shape[1] == 1
     assert shape_of(report, "self.fc", "layer").input_shape[-1] == 24
+
+
+def test_a_required_option_is_unknown_rather_than_none(workspace):
+    # `Net(upscale_factor=opt.upscale_factor)` with `required=True`: no value, never Net(None).
+    text = ("import argparse\n\nparser = argparse.ArgumentParser()\n"
+            "parser.add_argument('--width', type=int, required=True)\nparser.add_argument('data')\n"
+            "parser.add_argument('--depth', type=int, default=2)\nopt = parser.parse_args()\n")
+    tree = ast.parse(text)
+    assert namespace_statement(tree.body[-1], tree) == "opt = __import__('argparse').Namespace(**{'depth': 2})"

@@ -78,7 +78,8 @@ def _dest(call: ast.Call) -> str | None:
 
 
 def _value(call: ast.Call, constants: dict[str, Any]) -> tuple[bool, Any]:
-    """What the option holds when the command line does not give it; (False, _) for SUPPRESS."""
+    """What the option holds when the command line does not give it; (False, _) when nothing
+    does (`default=SUPPRESS`, a required option or positional): the name is then unknown."""
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     default = kw.get("default")
     if isinstance(default, ast.Attribute) and default.attr == "SUPPRESS":
@@ -86,6 +87,12 @@ def _value(call: ast.Call, constants: dict[str, Any]) -> tuple[bool, Any]:
     ok, value = _literal(default, constants)
     action = kw.get("action")
     action_name = action.value if isinstance(action, ast.Constant) else None
+    required_kw = kw.get("required")
+    required = isinstance(required_kw, ast.Constant) and required_kw.value is True
+    positional = not any(isinstance(a, ast.Constant) and str(a.value).startswith("-") for a in call.args)
+    nargs = kw.get("nargs")
+    if default is None and (required or positional and not (isinstance(nargs, ast.Constant) and nargs.value in ("?", "*"))):
+        return False, None  # the command line must give it: unknown, never a made-up None
     if default is None:
         return True, {"store_true": False, "store_false": True}.get(str(action_name))
     if not ok:
