@@ -162,6 +162,10 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         else:
             f["message"] += (f" (with an assumed {side} input: no plausible input size ({listed}) makes every "
                              f"declared width agree; hint the real size on the def line)")
+            # A number this width takes at one assumed size is right only there: the title says so.
+            for fix in [*f["fixes"], *(x for a in f.get("alts", []) for x in a["fixes"])]:
+                if any(e["new_text"].strip().isdigit() for e in fix["edits"]) and "assumed" not in fix["title"]:
+                    fix["title"] += f" (right for the assumed {side} input)"
     return used
 
 
