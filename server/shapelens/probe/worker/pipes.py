@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from shapelens.probe.worker import audit, reaper
+from shapelens.probe.worker import audit, reaper, sandbox
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -58,6 +58,7 @@ def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
         os.close(read)
         data = b""
         try:
+            sandbox.forbid_fork()
             signal.setitimer(signal.ITIMER_REAL, budget)
             data = work()
             signal.setitimer(signal.ITIMER_REAL, 0)

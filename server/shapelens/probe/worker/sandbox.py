@@ -78,6 +78,14 @@ def enter(result_fd: int, files: set[str]) -> str:
     return "+".join(layers) + (f" (not enforced: {'; '.join(missing)})" if missing else "")
 
 
+def forbid_fork() -> None:
+    """In a copy the probe forked (a fix re-probe, a second assumption): copies never fork again
+    (`pipes.in_copy`), so the kernel refuses any new process before the file's code runs there.
+    Filters stack, so this only narrows the one `enter` installed."""
+    if enabled():
+        seccomp.install(allow_fork=False, files=False)
+
+
 def add_notes(findings: list) -> None:
     """One probe-incomplete note per operation the audit hook blocked, unless the error it raised
     was already reported on that line."""
