@@ -33,6 +33,8 @@ FORMS: dict[str, str] = {
     "container_alias": HEAD + 'd = {{"f": os.system}}\nd["f"]("touch {m}")\n',
     "import_after_assign": "x = 3\nfrom os import system as x\nlist(map(x, ['touch {m}']))\n",
     "import_over_model_class": HEAD + MODEL + "\nfrom os import system as Net\nlist(map(Net, ['touch {m}']))\n",
+    "from_sys_import_modules": "from sys import modules\nm = modules['os']\nm.system('touch {m}')\n"
+                               "list(map(modules['os'].system, ['touch {m}']))\n",
     "sys_modules": "import sys\nsys.modules['os'].system('touch {m}')\n",
     "file_function_in_map": HEAD + f"def evil(x):\n    {TOUCH}\n\nlist(map(evil, [1]))\n",
     # -- what runs when a def or a class statement runs ---------------------------------------------------

@@ -206,3 +206,33 @@ def test_a_llama_style_definition_with_placeholder_config_and_own_norm_is_probed
     # RMSNorm alone: its input's last dim is its weight's size; Block's int and Optional inputs are filled.
     notes = [f.message for f in report.findings if f.code == "probe-incomplete"]
     assert not any("cannot tell what" in n for n in notes), notes
+
+
+LENET = """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 6, 5)
+            self.pool = nn.MaxPool2d(2, 2)
+            self.conv2 = nn.Conv2d(6, 16, 5)
+            self.fc1 = nn.Linear(FC_IN, 120)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = self.pool(F.relu(self.conv2(x)))
+            return self.fc1(torch.flatten(x, 1))
+"""
+
+
+def test_the_size_search_finds_the_consistent_size_before_any_fix(workspace):
+    report = probe(workspace, LENET.replace("FC_IN", "16 * 5 * 5"))
+    assert errors(report) == []  # consistent at 32x32: no fix bakes 28x28's 256 in
+    fc1 = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.fc1")
+    assert fc1.input_shape[-1] == 400
+
+
+def test_a_fix_right_only_at_an_assumed_size_says_so_in_its_title(workspace):
+    report = probe(workspace, LENET.replace("FC_IN", "16 * 5 * 6"))
+    errs = errors(report)
+    assert len(errs) == 1 and errs[0].fixes
+    assert all("assumed" in fix.title and "input" in fix.title for fix in errs[0].fixes)

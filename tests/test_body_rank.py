@@ -145,3 +145,66 @@ def test_a_tuple_input_is_unpacked_entry_by_entry(workspace):
     assert errors(report) == []
     b = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.b")
     assert b.input_shape[-1] == 6
+
+
+LIBRARY_FORWARD = """
+    class Embeddings(nn.Module):
+        def __init__(self, vocab=100, dim=16):
+            super().__init__()
+            self.word = nn.Embedding(vocab, dim)
+
+        def forward(self, input_ids=None, inputs_embeds=None):
+            return self.word(input_ids) if inputs_embeds is None else inputs_embeds
+
+    class Model(nn.Module):
+        def __init__(self, dim=16):
+            super().__init__()
+            self.embeddings = Embeddings(dim=dim)
+            self.out = nn.Linear(dim, 3)
+
+        def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None):
+            if (input_ids is None) ^ (inputs_embeds is not None):
+                raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+            return self.out(self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds))
+"""
+
+
+def test_all_optional_inputs_feed_the_main_one_through_keyword_calls(workspace):
+    report = probe(workspace, LIBRARY_FORWARD)
+    assert errors(report) == []
+    out = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.out")
+    assert out.output_shape is not None and out.output_shape[-1] == 3
+    word = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.word")
+    assert len(word.input_shape) == 2
+
+
+def test_a_raise_against_made_up_inputs_is_a_note_but_against_the_files_own_input_an_error(workspace):
+    report = probe(workspace, """
+        class Strict(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 2)
+
+            def forward(self, x):
+                if x.shape[0] != 4:
+                    raise ValueError("batches of exactly 4, please")
+                return self.fc(x)
+    """)
+    assert errors(report) == []
+    note = next(f for f in report.findings if f.code == "probe-incomplete")
+    assert "inputs the probe made up" in note.message and "batches of exactly 4" in note.message
+    report = probe(workspace, """
+        class Strict(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 2)
+
+            def forward(self, x):
+                if x.shape[0] != 4:
+                    raise ValueError("batches of exactly 4, please")
+                return self.fc(x)
+
+        m = Strict()
+        y = m(torch.randn(3, 8))
+    """)
+    assert [f.code for f in errors(report)] == ["shape-error"]

@@ -43,7 +43,8 @@ def test_a_spent_budget_probes_what_was_planned_and_says_where_it_stopped(worksp
 
 
 def test_the_options_budget_bounds_a_real_plan(workspace):
-    """The same through the options (what the CLI and the editor set): seconds of real time."""
+    """The same through the options (what the CLI and the editor set): seconds of real time, so
+    where it stops depends on the machine; 1,500 Jedi questions take far longer than 0.5 s."""
     path = workspace.write("long.py", chain(1500))
     report = workspace.check("long.py", plan_budget=0.5)
     notes = [f for f in report.findings if f.code == "probe-incomplete" and "budget" in f.message]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,35 @@ def test_a_file_of_an_installed_package_keeps_its_import_name(tmp_path, monkeypa
     finally:
         engine.close()
     assert [f.code for f in report.findings if f.severity == "error"] == ["feature-mismatch"], report.findings
+
+
+def test_the_benchmarks_realistic_edits_hit_the_caches(worker, tmp_path):
+    """The edits `make bench` times (bench/users.py: typing inside a forward, one constructor
+    argument, a line at the end) on the GPT-2 file: planning redoes only the edited statement
+    (and a statement that needs Jedi, which is never stored), and a line at the end re-probes no
+    class at all."""
+    import importlib.util
+
+    from shapelens.engine import Engine
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_users", root / "bench" / "users.py")
+    assert spec is not None and spec.loader is not None
+    users = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(users)
+    path = tmp_path / "gpt2_small.py"
+    text = (root / "bench" / "models" / "gpt2_small.py").read_text()
+    path.write_text(text)
+    engine = Engine(str(tmp_path), worker=worker)
+    engine.check(str(path), text)
+    cache = engine.statements[str(path.resolve())]
+    kinds = set()
+    for kind, new in users.realistic_edits(text):
+        hits = engine.cache.hits
+        report = engine.check(str(path), new)
+        kinds.add(kind)
+        assert len(cache.replanned) <= 2 and cache.reused >= 10, (kind, cache.replanned)
+        if kind == "line at the end":
+            assert engine.cache.hits - hits == 4, kind  # CausalSelfAttention, MLP, Block, GPT
+            assert report.error_count == 0
+    assert kinds == {"typing inside forward", "constructor argument", "line at the end"}

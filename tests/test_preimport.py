@@ -64,6 +64,7 @@ def setup(tmp_path_factory):
     log.write_text("")
     old = {k: os.environ.get(k) for k in ("PYTHONPATH", "SHAPELENS_TEST_IMPORT_LOG", "SHAPELENS_SANDBOX")}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(site), str(ws)])
+    os.environ["SHAPELENS_SANDBOX"] = "off"  # the fake packages log from the probe child: a file write
     os.environ["SHAPELENS_TEST_IMPORT_LOG"] = str(log)
     # The fake packages write their log from the probe children too, which the sandbox forbids.
     os.environ["SHAPELENS_SANDBOX"] = "off"

@@ -13,6 +13,8 @@ export interface ClientSettings {
   enable: boolean;
   device: Device;
   probeTimeout: number;
+  /** Seconds planning one document may take (the server's planning budget). */
+  planBudget: number;
   debounce: number;
   inlayHints: boolean;
   /** Empty: the Python extension's environment, else python3. */
@@ -33,13 +35,15 @@ export const DEFAULTS: ClientSettings = {
   enable: true,
   device: "meta",
   probeTimeout: 5,
+  planBudget: 30,
   debounce: 300,
   inlayHints: true,
   interpreter: "",
   importStrategy: "useBundled",
 };
 
-/** The server's limits (server/shapelens/lsp/settings.py); outside them it uses its default. */
+/** The server's limits (server/shapelens/lsp/settings.py); outside them it uses its default.
+ *  MAX_PROBE_TIMEOUT bounds planBudget too. */
 export const MAX_PROBE_TIMEOUT = 600;
 export const MAX_DEBOUNCE = 10_000;
 
@@ -52,6 +56,7 @@ export function readSettings(get: (key: string) => unknown): ClientSettings {
   const enable = get("enable");
   const device = get("device");
   const timeout = get("probeTimeout");
+  const budget = get("planBudget");
   const debounce = get("debounce");
   const inlay = get("inlayHints");
   const interp = get("interpreter");
@@ -60,6 +65,7 @@ export function readSettings(get: (key: string) => unknown): ClientSettings {
     enable: typeof enable === "boolean" ? enable : DEFAULTS.enable,
     device: typeof device === "string" && (DEVICES as readonly string[]).includes(device) ? (device as Device) : DEFAULTS.device,
     probeTimeout: typeof timeout === "number" && timeout > 0 && timeout <= MAX_PROBE_TIMEOUT ? timeout : DEFAULTS.probeTimeout,
+    planBudget: typeof budget === "number" && budget > 0 && budget <= MAX_PROBE_TIMEOUT ? budget : DEFAULTS.planBudget,
     debounce: typeof debounce === "number" && debounce >= 0 && debounce <= MAX_DEBOUNCE ? Math.round(debounce) : DEFAULTS.debounce,
     inlayHints: typeof inlay === "boolean" ? inlay : DEFAULTS.inlayHints,
     interpreter: typeof interp === "string" ? interp.trim() : DEFAULTS.interpreter,
@@ -77,6 +83,7 @@ export function toServerOptions(settings: ClientSettings, trusted: boolean, inte
     enable: settings.enable,
     device: settings.device,
     probeTimeout: settings.probeTimeout,
+    planBudget: settings.planBudget,
     debounce: settings.debounce,
     inlayHints: settings.inlayHints,
     interpreter: interpreter || settings.interpreter || null,

@@ -8,16 +8,16 @@ const from = (o: Record<string, unknown>) => (k: string) => o[k];
 describe("readSettings", () => {
   it("gives the defaults for an empty configuration", () => {
     assert.deepEqual(readSettings(from({})), DEFAULTS);
-    assert.deepEqual(DEFAULTS, { enable: true, device: "meta", probeTimeout: 5, debounce: 300, inlayHints: true, interpreter: "", importStrategy: "useBundled" });
+    assert.deepEqual(DEFAULTS, { enable: true, device: "meta", probeTimeout: 5, planBudget: 30, debounce: 300, inlayHints: true, interpreter: "", importStrategy: "useBundled" });
   });
 
   it("reads every setting", () => {
-    const s = readSettings(from({ enable: false, device: "cuda", probeTimeout: 12.5, debounce: 50, inlayHints: false, interpreter: " /v/bin/python ", importStrategy: "fromEnvironment" }));
-    assert.deepEqual(s, { enable: false, device: "cuda", probeTimeout: 12.5, debounce: 50, inlayHints: false, interpreter: "/v/bin/python", importStrategy: "fromEnvironment" });
+    const s = readSettings(from({ enable: false, device: "cuda", probeTimeout: 12.5, planBudget: 8, debounce: 50, inlayHints: false, interpreter: " /v/bin/python ", importStrategy: "fromEnvironment" }));
+    assert.deepEqual(s, { enable: false, device: "cuda", probeTimeout: 12.5, planBudget: 8, debounce: 50, inlayHints: false, interpreter: "/v/bin/python", importStrategy: "fromEnvironment" });
   });
 
   it("replaces invalid values with the defaults (the server's limits)", () => {
-    const s = readSettings(from({ enable: "yes", device: "tpu", probeTimeout: -1, debounce: 20000, inlayHints: 1, interpreter: "", importStrategy: "sometimes" }));
+    const s = readSettings(from({ enable: "yes", device: "tpu", probeTimeout: -1, planBudget: 0, debounce: 20000, inlayHints: 1, interpreter: "", importStrategy: "sometimes" }));
     assert.deepEqual(s, DEFAULTS);
     assert.equal(readSettings(from({ probeTimeout: 601 })).probeTimeout, 5);
     assert.equal(readSettings(from({ probeTimeout: Number.NaN })).probeTimeout, 5);
@@ -30,8 +30,8 @@ describe("readSettings", () => {
 describe("toServerOptions (initializationOptions)", () => {
   it("has exactly the server's keys, with trusted from workspace trust", () => {
     const opts = toServerOptions(DEFAULTS, true, "/v/bin/python");
-    assert.deepEqual(opts, { enable: true, device: "meta", probeTimeout: 5, debounce: 300, inlayHints: true, interpreter: "/v/bin/python", trusted: true });
-    assert.deepEqual(Object.keys(opts).sort(), ["debounce", "device", "enable", "inlayHints", "interpreter", "probeTimeout", "trusted"]);
+    assert.deepEqual(opts, { enable: true, device: "meta", probeTimeout: 5, planBudget: 30, debounce: 300, inlayHints: true, interpreter: "/v/bin/python", trusted: true });
+    assert.deepEqual(Object.keys(opts).sort(), ["debounce", "device", "enable", "inlayHints", "interpreter", "planBudget", "probeTimeout", "trusted"]);
   });
 
   it("passes trusted=false in Restricted Mode", () => {
@@ -74,6 +74,6 @@ describe("classifyChange", () => {
   });
 
   it("knows every setting", () => {
-    assert.deepEqual(SETTING_KEYS, ["enable", "device", "probeTimeout", "debounce", "inlayHints", "interpreter", "importStrategy"]);
+    assert.deepEqual(SETTING_KEYS, ["enable", "device", "probeTimeout", "planBudget", "debounce", "inlayHints", "interpreter", "importStrategy"]);
   });
 });

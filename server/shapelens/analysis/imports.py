@@ -40,7 +40,7 @@ def import_search(path: str, root: str, module: str) -> list[str]:
 
 
 def has_relative_import(tree: ast.Module) -> bool:
-    return any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree))
+    return any(isinstance(n, ast.ImportFrom) and n.level for n in walk_statements(tree))
 
 
 def workspace_imports(tree: ast.Module, path: str, resolver: Resolver, module: str = "") -> list[str]:

@@ -140,7 +140,9 @@ class PurityRules:
     def _imported_value_ok(self, node: ast.expr) -> bool:
         """A name an import binds (or an attribute chain on one), used as a value: allowed torch
         names, safe stdlib helpers, the workspace's model and config classes, and constants of
-        other workspace files (whose own plans ran them); never a module object."""
+        other workspace files (whose own plans ran them); never a module object, nor a value of
+        an installed package or the standard library (`sys.modules`, a library's callable
+        object: module-level code would hand them to `map`)."""
         res = self.resolve(node)
         if res.type == "module":
             return False

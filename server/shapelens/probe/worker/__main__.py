@@ -52,7 +52,8 @@ _hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 
 from shapelens.probe import validate  # noqa: E402
-from shapelens.probe.worker import preimport, reaper, sandbox, warmup  # noqa: E402
+from shapelens.probe.worker import answers, preimport, reaper, sandbox, warmup  # noqa: E402
+from shapelens.probe.worker.answers import json_lines  # noqa: E402
 from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
@@ -196,7 +197,7 @@ def main() -> int:
                     chunk = b""
                 if chunk:
                     child.buf += chunk
-                    if not answered(child.buf):
+                    if not answers.answered(child.buf):
                         continue
                 finish(child, children, sel)  # its answer is in (or it closed the pipe)
         now = time.monotonic()
@@ -292,7 +293,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
     sandbox.discard(child.pid)
     while QUEUE and len(children) < MAX_CHILDREN:
         spawn(QUEUE.pop(0), children, sel)
-    payload = checked(next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None))
+    payload = answers.checked(next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None))
     if child.cancelled:
         send({"id": child.id, "ok": False, "cancelled": True, "error": "cancelled"})
     elif payload and "result" in payload:
@@ -311,23 +312,6 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
               "at": dumped_location(child)})
 
 
-def checked(payload: dict | None) -> dict | None:
-    """The child's answer when it is what the protocol says; otherwise an error naming what was
-    wrong (user code can write to the child's result pipe: it must not reach the editor side)."""
-    if payload is None:
-        return None
-    if "result" in payload:
-        bad = validate.result_problem(payload["result"])
-        if bad is None:
-            return payload
-        return {"error": f"the probe's answer was malformed ({bad[:200]}); did the file's code write to the probe's "
-                         "result pipe?", "at": None}
-    error = payload.get("error")
-    trace = payload.get("trace")
-    return {"error": error[:2000] if isinstance(error, str) else "the probe's error report was malformed",
-            "trace": trace[:8000] if isinstance(trace, str) else None, "at": validate.location(payload.get("at"))}
-
-
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 
 
@@ -340,26 +324,6 @@ def dumped_location(child: Child) -> list | None:
             return [m.group("path"), int(m.group("line")), kind]
     marks = [m["at"] for m in json_lines(child.buf) if validate.location(m.get("at")) and len(m["at"]) == 2]
     return [marks[-1][0], marks[-1][1], kind] if marks else None
-
-
-def answered(buf: bytes) -> bool:
-    """Whether the child's last complete line is its answer (a result or an error)."""
-    if not buf.endswith(b"\n"):
-        return False
-    last = buf[buf.rfind(b"\n", 0, len(buf) - 1) + 1:]
-    return (b'"result"' in last or b'"error"' in last) and any("result" in m or "error" in m
-                                                               for m in json_lines(last))
-
-
-def json_lines(buf: bytes):
-    """The JSON objects a child wrote (a faulthandler dump may be interleaved)."""
-    for line in buf.splitlines():
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(msg, dict):
-            yield msg
 
 
 if __name__ == "__main__":

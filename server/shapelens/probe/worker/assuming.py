@@ -21,7 +21,7 @@ from shapelens.probe.protocol import Finding
 from shapelens.probe.worker import state as probe_state
 from shapelens.probe.worker.assume import assume_args, shown_text
 from shapelens.probe.worker.construct import build
-from shapelens.probe.worker.pipes import run_forked
+from shapelens.probe.worker.pipes import in_copy, run_forked
 from shapelens.probe.worker.probing import ASSUMED, probe_class
 from shapelens.probe.worker.results import class_name_span
 from shapelens.probe.worker.state import State
@@ -110,6 +110,16 @@ def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: 
             probe_class(state, again, node, hints, project, path)
         return json.dumps({"shown": theirs[1], "errors": _summary(state.findings[start:])}).encode()
 
+    if in_copy():  # a re-probe copy may not fork again: probe here, then put the first findings back
+        kept = state.findings[mark[0]:]
+        try:
+            answer = json.loads(work() or b"{}")
+        except ValueError:
+            answer = {}
+        state.rollback(mark)
+        for f in kept:
+            state.restore(f)
+        return answer
     try:
         return json.loads(run_forked(work, deadline) or b"{}")
     except ValueError:

@@ -134,7 +134,8 @@ def rank_of(fn: ast.FunctionDef, param: str) -> tuple[int, bool] | None:
 def fit(spec, rank: tuple[int, bool] | None):
     """A first layer's spec brought to the body's rank: made-up dims inserted after the batch
     (`[B, 64]` -> `[B, T, 64]`), or dropped when the body unpacks fewer. Only specs that fix just
-    their last dims (Linear, LayerNorm) change; a convolution's spec is its own."""
+    their last dims (Linear, LayerNorm, and an Embedding's `[B, T]` indices) change; a
+    convolution's spec is its own."""
     if rank is None or not isinstance(spec, Spec) or not _last_dims_only(spec):
         return spec
     want, exact = rank
@@ -155,7 +156,8 @@ def widened(spec):
 
 
 def _last_dims_only(spec: Spec) -> bool:
-    if not spec.dtype.is_floating_point or not spec.dims or spec.dims[0] != "B":
+    if not spec.dims or spec.dims[0] != "B" or not spec.dtype.is_floating_point and any(
+            isinstance(d, int) for d in spec.dims):
         return False
     names = [d for d in spec.dims if isinstance(d, str)]
     if SPATIAL & set(names):

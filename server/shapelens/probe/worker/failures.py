@@ -4,6 +4,7 @@ of the user's code that raised."""
 from __future__ import annotations
 
 import ast
+import linecache
 import types
 
 from torch import nn
@@ -84,10 +85,38 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
     if deeper and _in_torch_module_init(deeper[0]):
         state.finding(INVALID_LAYER_CONFIG, fpath, fspan, f"torch rejects this layer's arguments: {msg}")
         return
+    if state.made_up_inputs and _raised_by_statement(exc):
+        # The model's own `raise ValueError("You must specify exactly one of input_ids or
+        # inputs_embeds")` against inputs the probe made up: their fault, not the model's.
+        state.finding(PROBE_INCOMPLETE, fpath, fspan,
+                      f"forward rejects the inputs the probe made up ({msg}); shapes after this are unknown: hint "
+                      "the real inputs on the def line (`# shapelens: x=float[B,3,224,224]`)")
+        return
     if isinstance(exc, (RuntimeError, ValueError, IndexError, AssertionError)):
         state.finding(SHAPE_ERROR, fpath, fspan, msg)
         return
     state.finding(PROBE_INCOMPLETE, fpath, fspan, f"the probe could not run this: {type(exc).__name__}: {msg}")
+
+
+def _raised_by_statement(exc: BaseException) -> bool:
+    """Raised by a `raise`/`assert` of Python code outside torch (the model's, or a library
+    helper's such as transformers' input checks), not by an op."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    tb = frames[-1]
+    name = tb.tb_frame.f_globals.get("__name__", "") or ""
+    if name == "torch" and tb.tb_frame.f_code.co_name.startswith("_check") and len(frames) > 1:
+        caller = frames[-2].tb_frame.f_globals.get("__name__", "") or ""
+        return not caller.startswith(("torch", "shapelens."))  # `torch._check(cond, msg)` of a library's check
+    if name == "torch" or name.startswith(("torch.", "shapelens.")):
+        return False
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).lstrip()
+    return line.startswith(("raise ", "raise(", "assert "))
 
 
 def _unpacked_split(state: State, path: str, where: Span) -> bool:

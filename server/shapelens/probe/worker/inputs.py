@@ -85,9 +85,12 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
     rank = rank_of(fn, param) if isinstance(param, str) else None
     for call in source_order_calls(fn):
         position = next((i for i, a in enumerate(call.args) if _carries(a, param)), None)
+        target = _callee(call.func, owner, loops)
+        if position is None:  # `self.embeddings(input_ids=input_ids)`: the keyword's place in the callee
+            keyword = next((k.arg for k in call.keywords if k.arg and _carries(k.value, param)), None)
+            position = _position(target, keyword) if keyword else None
         if position is None:
             continue
-        target = _callee(call.func, owner, loops)
         spec = None
         if isinstance(target, nn.Module):
             spec = spec_for(state, target, position, depth + 1)
@@ -125,6 +128,16 @@ def own_weight_spec(module: nn.Module) -> Spec | None:
     if not own or list(module.children()) or any(p.dim() != 1 for p in own) or len({p.shape[0] for p in own}) > 1:
         return None
     return Spec(("B", "T", int(own[0].shape[0])))
+
+
+def _position(target, keyword: str) -> int | None:
+    """Where the parameter `keyword` is in the callee's signature (a submodule's forward, or a method)."""
+    func = getattr(target, "forward", None) if isinstance(target, nn.Module) else None
+    try:
+        names = list(inspect.signature(func).parameters) if func is not None else []
+    except (TypeError, ValueError):
+        return None
+    return names.index(keyword) if keyword in names else None
 
 
 def _carries(arg: ast.expr, param: str | ast.expr) -> bool:

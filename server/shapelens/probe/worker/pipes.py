@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from shapelens.probe.worker import audit, sandbox
+from shapelens.probe.worker import audit, reaper
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -36,6 +36,13 @@ def read_all(fd: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
+_IN_COPY = False  # this process is a copy run_forked made (it may not fork again)
+
+
+def in_copy() -> bool:
+    return _IN_COPY
+
+
 def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
     """`work()` in a forked copy of this process, thrown away afterwards: its answer, or b""
     when it did not finish by `deadline` (the child's own timer stops it there too)."""
@@ -43,13 +50,14 @@ def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
     if budget <= 0.05:
         return b""
     read, write = os.pipe()
-    with audit.trusted():
+    with audit.trusted():  # the worker's own fork, not the file's code: let through the audit hook
         pid = os.fork()
     if pid == 0:
+        global _IN_COPY
+        _IN_COPY = True
         os.close(read)
         data = b""
         try:
-            sandbox.forbid_fork()
             signal.setitimer(signal.ITIMER_REAL, budget)
             data = work()
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -69,15 +77,16 @@ def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
 
 
 def _end(pid: int) -> None:
-    """Inside the sandbox a probe may signal only itself, so a copy that overran its budget is
-    left to its own timer, or to the worker, which kills the probe's whole process group when the
-    probe ends (and reaps what is left)."""
+    """Kill and reap a forked copy. Inside the sandbox a probe may signal only itself, so a copy
+    that overran is left to its own timer, or to the worker, which kills the probe's process group
+    when the probe ends and reaps what is left (worker/reaper.py)."""
     try:
         with audit.trusted():
             os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     try:
-        os.waitpid(pid, os.WNOHANG)
+        os.waitpid(pid, 0 if reaper.exited(pid) else os.WNOHANG)
     except ChildProcessError:
         pass
+

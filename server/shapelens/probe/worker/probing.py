@@ -19,7 +19,7 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
-from shapelens.probe.worker.inputs import dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
+from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
@@ -30,6 +30,9 @@ ASSUMED = {"B": 17, "T": 13}
 SPATIAL_CANDIDATES = (28, 32, 64, 96, 128, 224, 256, 299, 512)  # images: square sides
 SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D signals: lengths
 SPATIAL = ("H", "W", "D", "L")
+# The main input of a forward whose inputs are all optional, by the names libraries give it.
+MAIN_INPUTS = frozenset({"input_ids", "pixel_values", "input_features", "input_values", "x", "inputs", "input",
+                         "hidden_states", "sample", "images", "tokens", "idx", "src", "inputs_embeds"})
 
 
 class Inputs(typing.NamedTuple):
@@ -87,6 +90,21 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
                           f"(jaxtyping: `{p.name}: Float[Tensor, \"batch 3 224 224\"]`)")
             return None
         specs[p.name] = inferred
+    if not any(not isinstance(v, Const) for v in specs.values()):
+        # Every input optional (`forward(self, input_ids=None, inputs_embeds=None, ...)`): calling
+        # it with none is no call at all; feed the main one, the first that reaches a layer.
+        optional = sorted((p for p in sig.parameters.values() if p.default is not inspect.Parameter.empty
+                           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)),
+                          key=lambda p: p.name not in MAIN_INPUTS)
+        for p in optional:
+            inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
+            if inferred is not None:
+                specs[p.name] = inferred
+                # An encoder-decoder takes its decoder's ids beside (T5: `decoder_input_ids`).
+                paired = sig.parameters.get(f"decoder_{p.name}")
+                if paired is not None:
+                    specs[paired.name] = inferred
+                break
     return Inputs(specs, labels)
 
 
@@ -144,6 +162,10 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         else:
             f["message"] += (f" (with an assumed {side} input: no plausible input size ({listed}) makes every "
                              f"declared width agree; hint the real size on the def line)")
+            # A number this width takes at one assumed size is right only there: the title says so.
+            for fix in [*f["fixes"], *(x for a in f.get("alts", []) for x in a["fixes"])]:
+                if any(e["new_text"].strip().isdigit() for e in fix["edits"]) and "assumed" not in fix["title"]:
+                    fix["title"] += f" (right for the assumed {side} input)"
     return used
 
 
@@ -204,6 +226,7 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
     symexpr.begin({found.labels.get(k, k): v for k, v in used.items()},
                   {found.labels.get(k, k) for k in used if k not in searched})
     aborted = False
+    state.made_up_inputs = True
     try:
         with torch.no_grad():
             instance(**made)
@@ -214,5 +237,6 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
         report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
     finally:
         state.assumed = {}
+        state.made_up_inputs = False
         symexpr.end()
     return ", ".join(f"{found.labels.get(k, k)}={v}" for k, v in used.items()), aborted

@@ -21,7 +21,7 @@ from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
 from shapelens.probe.worker import state as probe_state
-from shapelens.probe.worker import verify
+from shapelens.probe.worker import units, verify
 from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed
 from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
@@ -86,19 +86,28 @@ class Probe:
         assumptions: dict[str, str] = {}
         stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]),
                          tplan.get("replace"))
+        classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
         with torch.device(self.device), ProbeMode():
             try:
-                run_statements(state, target, module, stmts, set(), report=True)
+                self.unit(state, classes, lambda: run_statements(state, target, module, stmts, set(), report=True))
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
             except ProbeTimeout as exc:
-                state.timed_out = True
-                where = innermost(state, exc)
-                path, line = (where[0], where[1][0]) if where else (state.at or (target, 1))
-                state.finding(PROBE_INCOMPLETE, path, (line, 0, line, 10_000),
-                              f"the probe timed out after {self.options.get('timeout', 5)} s here; shapes after this "
-                              "point are unknown (an endless loop, or a model too large for the device?)")
+                self.overran(state, exc)
         return state, module, index, assumptions
+
+    def unit(self, state: State, units_after: int, work) -> None:
+        """`work` under its own share of the time limit (worker/units.py)."""
+        units.guarded(units_after, float(self.options.get("timeout", 5.0)), work,
+                      lambda exc: self.overran(state, exc))
+
+    def overran(self, state: State, exc: ProbeTimeout) -> None:
+        state.timed_out = True  # a re-probe that overran decides nothing
+        where = innermost(state, exc)
+        path, line = (where[0], where[1][0]) if where else (state.at or (self.target, 1))
+        state.finding(PROBE_INCOMPLETE, path, (line, 0, line, 10_000),
+                      f"the probe timed out after {self.options.get('timeout', 5)} s here; shapes after this "
+                      "point are unknown (an endless loop, or a model too large for the device?)")
 
     def probe_classes(self, state: State, module: types.ModuleType, index: SourceIndex, hints: dict[int, Hint],
                       assumptions: dict[str, str], skip: set[str]) -> None:
@@ -106,35 +115,50 @@ class Probe:
         cannot be built on its own (a block taking its widths from its parent) may still be
         reached through another call site of a class that builds it (`ResNet(Bottleneck, [3, 4,
         6, 3])`). What each class's probe records is tagged with the class (`state.owner`)."""
-        target = self.target
         classes = [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
                    and v.__module__ == module.__name__]
         pending: list[tuple[type, ast.ClassDef, list[str]]] = []
         spare: list[tuple[type, ast.ClassDef, tuple, dict]] = []
-        for cls in reversed(classes):
-            if cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip:
-                continue
-            node = index.class_def(cls.__name__)
-            if node is None or method_def(node, "forward") is None:
-                continue
-            self.progress(state, node)
-            state.owner = cls.__name__
-            state.probed.append(cls.__name__)
-            instance = state.instances.get(cls)
+        todo = [(cls, node) for cls in reversed(classes)
+                if not (cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip)
+                and (node := index.class_def(cls.__name__)) is not None and method_def(node, "forward") is not None]
+        for i, (cls, node) in enumerate(todo):
+            self.unit(state, len(todo) - i - 1,
+                      lambda cls=cls, node=node: self.probe_one(state, cls, node, module, index, hints, assumptions,
+                                                                pending, spare))
+        self.probe_pending(state, module, index, hints, assumptions, pending, spare, classes, skip)
+
+    def probe_one(self, state: State, cls: type, node: ast.ClassDef, module: types.ModuleType, index: SourceIndex,
+                  hints: dict[int, Hint], assumptions: dict[str, str], pending: list, spare: list) -> None:
+        """One class on its own: built from the first way that works, then probed."""
+        target = self.target
+        if cls in state.called:
+            return  # another class's probe reached it meanwhile
+        self.progress(state, node)
+        state.owner = cls.__name__
+        state.probed.append(cls.__name__)
+        instance = state.instances.get(cls)
+        if instance is None:
+            attempts, missing = ctor_attempts(state, cls, module.__dict__, index, node, hints, self.project,
+                                              self.plan.get("ctor_sites", {}).get(cls.__name__, []), target,
+                                              self.plan["root"])
+            if not attempts:
+                pending.append((cls, node, missing))
+                return
+            instance = build(state, cls, *attempts[0], target, node)
             if instance is None:
-                attempts, missing = ctor_attempts(state, cls, module.__dict__, index, node, hints, self.project,
-                                                  self.plan.get("ctor_sites", {}).get(cls.__name__, []), target,
-                                                  self.plan["root"])
-                if not attempts:
-                    pending.append((cls, node, missing))
-                    continue
-                instance = build(state, cls, *attempts[0], target, node)
-                if instance is None:
-                    continue
-                spare += [(cls, node, *a) for a in attempts[1:4]]
-            assumed = probe_class(state, instance, node, hints, self.project, target)
-            if assumed:
-                assumptions[cls.__name__] = assumed
+                return
+            spare += [(cls, node, *a) for a in attempts[1:4]]
+        assumed = probe_class(state, instance, node, hints, self.project, target)
+        if assumed:
+            assumptions[cls.__name__] = assumed
+
+    def probe_pending(self, state: State, module: types.ModuleType, index: SourceIndex, hints: dict[int, Hint],
+                      assumptions: dict[str, str], pending: list, spare: list, classes: list[type],
+                      skip: set[str]) -> None:
+        """The classes that could not be built on their own: through another class's call site,
+        else with assumed arguments."""
+        target = self.target
         for cls, _node, _ in pending:
             for other, onode, args, kwargs in spare:
                 if cls in state.called:

@@ -10,8 +10,8 @@ no extra process per probe is needed, and what a filter forbids stays forbidden 
 the child starts.
 
 Fork: the kernel filter of a probe child still allows fork/clone (never exec), because choosing a
-fix re-probes the file in forked copies of the child; a fork is refused for the file's code by the
-audit hook, and a re-probe copy forbids fork at the kernel level before it runs any of it. So a
+fix, and assuming constructor arguments, probe the file again in forked copies of the child
+(pipes.run_forked, which nest); a fork is refused for the file's code by the audit hook. So a
 process the file's code forks through ctypes can run nothing but Python in this same sandbox, and
 dies with the probe (its process group, the worker's subreaper).
 """
@@ -76,12 +76,6 @@ def enter(result_fd: int, files: set[str]) -> str:
     audit.install(files, scratch)
     layers.append("audit")
     return "+".join(layers) + (f" (not enforced: {'; '.join(missing)})" if missing else "")
-
-
-def forbid_fork() -> None:
-    """In a re-probe copy, before it runs the file's code: no more processes at all."""
-    if enabled():
-        seccomp.install(allow_fork=False, files=False)
 
 
 def add_notes(findings: list) -> None:

@@ -109,6 +109,7 @@ class State:
         self.called: set[type] = set()
         self.instances: dict[type, nn.Module] = {}
         self.assumed: dict[int, str] = {}
+        self.made_up_inputs = False  # forward runs on inputs the probe made up (a class probe)
         self.at: tuple[str, int] | None = None
         self.missing_notes: dict[tuple[str, int], Finding] = {}  # failed import -> its note
         self.timed_out = False
@@ -147,6 +148,11 @@ class State:
             entry["chain"] = steps
         self.findings.append(entry)
         return entry
+
+    def restore(self, f: Finding) -> None:
+        """Put back a finding taken back by a rollback."""
+        self.findings.append(f)
+        self._finding_keys.add((f["code"], f["path"], tuple(f["span"])))
 
     def drop(self, f: Finding) -> None:
         """Take back a finding (one an assumed value made)."""
