@@ -212,13 +212,21 @@ function installExtension(tools, dir, vsix, name) {
   if (r.status !== 0 || !/successfully installed/i.test(out)) throw new Error(`installing ${vsix} failed:\n${out}`);
 }
 
+// The trusted and restricted scenarios test workspace trust through the canary's marker file. With
+// the probe's sandbox on, the canary's write would be refused in both, so the trusted control could
+// not see its __init__ run, and the restricted check could not fail. There the sandbox is off
+// (its own tests: tests/test_sandbox.py); the notebook and notorch scenarios run with it on.
+function trustOnly(name) {
+  return name === "trusted" || name === "restricted" ? { SHAPELENS_SANDBOX: "off" } : {};
+}
+
 async function startCodeServer(tools, dir, folder, name, marker) {
   const port = await freePort();
   const logFile = fs.openSync(path.join(ART, `${name}-code-server.log`), "w");
   const child = spawn(tools.node, [...codeServerArgs(tools, dir), "--bind-addr", `127.0.0.1:${port}`, folder], {
     detached: true, // own process group: killing it takes the extension host and the server along
     stdio: ["ignore", logFile, logFile],
-    env: { ...process.env, SHELL: "/bin/bash", SHAPELENS_UNTRUSTED_MARKER: marker },
+    env: { ...process.env, SHELL: "/bin/bash", SHAPELENS_UNTRUSTED_MARKER: marker, ...trustOnly(name) },
   });
   children.add(child);
   child.on("exit", () => children.delete(child));
