@@ -14,40 +14,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".
 export const NOTEBOOK_SOURCE = path.join(ROOT, "tests", "data", "notebooks", "seed000_ex2.ipynb");
 export const NOTEBOOK = "seed000_ex2_notebook.ipynb"; // its name in the project folder
 const IMAGE = path.join(ROOT, "docs", "images", "vscode-notebook.png");
+// The rendered lines of every cell editor: where run.mjs's textBox looks in a notebook.
+const CELL_LINES = ".notebook-editor .cell .monaco-editor .view-lines .view-line";
 
-/** The screen box of `needle` in the first rendered line, of any cell editor, containing
- *  `lineIncludes` (after `after` in that line, when given). */
-async function cellTextBox(page, lineIncludes, needle, after = "") {
-  return page.evaluate(({ lineIncludes, needle, after }) => {
-    const norm = (s) => s.replace(/\u00a0/g, " ");
-    const lines = [...document.querySelectorAll(".notebook-editor .cell .monaco-editor .view-lines .view-line")];
-    const line = lines.find((l) => norm(l.textContent).includes(lineIncludes));
-    if (!line) return null;
-    const text = norm(line.textContent);
-    const start = text.indexOf(needle, after ? text.indexOf(after) + after.length : 0);
-    if (start < 0) return null;
-    const end = start + needle.length;
-    const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
-    const range = document.createRange();
-    let offset = 0;
-    let started = false;
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const len = node.textContent.length;
-      if (!started && start < offset + len) {
-        range.setStart(node, start - offset);
-        started = true;
-      }
-      if (started && end <= offset + len) {
-        range.setEnd(node, end - offset);
-        break;
-      }
-      offset += len;
-    }
-    const r = range.getBoundingClientRect();
-    const lr = line.getBoundingClientRect();
-    return { x: r.x, y: r.y, width: r.width, height: r.height, lineTop: lr.top, lineBottom: lr.bottom };
-  }, { lineIncludes, needle, after });
-}
 
 async function cellLineText(page, lineIncludes) {
   return page.evaluate((lineIncludes) => {
@@ -69,7 +38,7 @@ async function openNotebook(page, h) {
     const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: NOTEBOOK }).first();
     if (!(await row.waitFor({ state: "visible", timeout: 15000 }).then(() => true, () => false))) continue;
     await page.keyboard.press("Enter");
-    const shown = await h.until("the notebook's class cell to render", () => cellTextBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear("), { timeout: 30000 })
+    const shown = await h.until("the notebook's class cell to render", () => h.textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(", CELL_LINES), { timeout: 30000 })
       .then(() => true, () => false);
     if (shown) return;
   }
@@ -94,7 +63,7 @@ export async function notebookScenario(ctx, h) {
   await h.sleep(500);
 
   // The squiggle sits under `embed_dim` of `nn.Linear(embed_dim, 256)` in the class cell.
-  const word = await h.until("the embed_dim line", () => cellTextBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear("));
+  const word = await h.until("the embed_dim line", () => h.textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(", CELL_LINES));
   const sq = await h.until("an error squiggle in the cell", async () => {
     const all = await h.squiggles(page, "error");
     return all.find((s) => s.y >= word.lineTop - 2 && s.y + s.height <= word.lineBottom + 2);
@@ -111,12 +80,12 @@ export async function notebookScenario(ctx, h) {
   h.check(true, "the inlay hint `projected: [1, 10, 256]` is shown in the cell", hint.trim());
 
   // Hover `projected`.
-  const projected = await cellTextBox(page, "= self.projection(embedded)", "projected");
+  const projected = await h.textBox(page, "= self.projection(embedded)", "projected", "", CELL_LINES);
   const hoverText = await h.hoverOver(page, projected, "256");
   h.check(/\[1, 10, 256\]/.test(hoverText.replace(/\s+/g, " ")), "hovering `projected` in the cell shows [1, 10, 256]", hoverText.replace(/\s+/g, " "));
   // The picture: the class cell from its first line, with the squiggle and the hover below.
   const editorBox = await page.locator(".part.editor").boundingBox();
-  const classLine = await cellTextBox(page, "class MismatchedEmbeddingModel", "class");
+  const classLine = await h.textBox(page, "class MismatchedEmbeddingModel", "class", "", CELL_LINES);
   const top = Math.max(editorBox.y, classLine.lineTop - 150); // the end of the magics cell too
   const picture = await h.shot(page, `${name}-2-squiggle-hover`, {
     clip: { x: editorBox.x, y: top, width: Math.min(editorBox.width, 900), height: Math.min(editorBox.y + editorBox.height - top, 440) },
@@ -133,7 +102,7 @@ export async function notebookScenario(ctx, h) {
   const bulb = page.locator(".lightBulbWidget, .lightbulb-glyph").first();
   let bulbShown = false;
   for (let i = 0; i < 3 && !bulbShown; i++) {
-    const arg = await cellTextBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(");
+    const arg = await h.textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(", CELL_LINES);
     await page.mouse.click(arg.x + arg.width / 2, arg.y + arg.height / 2);
     bulbShown = await bulb.waitFor({ state: "visible", timeout: 8000 }).then(() => true, () => false);
   }

@@ -302,14 +302,15 @@ async function openFile(page, fileName) {
   throw new Error(`could not open ${fileName} with Quick Open`);
 }
 
-/** The screen box of `len` characters at `col` of the first visible editor line containing
- *  `lineIncludes`, measured with a DOM Range over the rendered text. */
-async function textBox(page, lineIncludes, needle, occurrenceAfter = "") {
+/** The screen box of `needle` in the first visible editor line containing `lineIncludes` (after
+ *  `occurrenceAfter` in that line, when given), measured with a DOM Range over the rendered text.
+ *  `linesSelector` picks the lines to search (default: the active text editor's). */
+async function textBox(page, lineIncludes, needle, occurrenceAfter = "", linesSelector = "") {
   return page.evaluate(
-    ({ lineIncludes, needle, occurrenceAfter }) => {
+    ({ lineIncludes, needle, occurrenceAfter, linesSelector }) => {
       const norm = (s) => s.replace(/\u00a0/g, " ");
       const editor = document.querySelector(".editor-instance .monaco-editor") || document.querySelector(".monaco-editor");
-      const lines = [...editor.querySelectorAll(".view-lines .view-line")];
+      const lines = [...(linesSelector ? document.querySelectorAll(linesSelector) : editor.querySelectorAll(".view-lines .view-line"))];
       const line = lines.find((l) => norm(l.textContent).includes(lineIncludes));
       if (!line) return null;
       const text = norm(line.textContent);
@@ -336,7 +337,7 @@ async function textBox(page, lineIncludes, needle, occurrenceAfter = "") {
       const lr = line.getBoundingClientRect();
       return { x: r.x, y: r.y, width: r.width, height: r.height, lineTop: lr.top, lineBottom: lr.bottom, col: start };
     },
-    { lineIncludes, needle, occurrenceAfter },
+    { lineIncludes, needle, occurrenceAfter, linesSelector },
   );
 }
 
@@ -859,7 +860,7 @@ async function main() {
   if (!only || only === "trusted") results.push(await runScenario("trusted", tools, vsix, python, marker, trustedScenario));
   if (!only || only === "restricted") results.push(await runScenario("restricted", tools, vsix, python, marker, restrictedScenario));
   if (!only || only === "notebook") {
-    const helpers = { check, until, sleep, log, shot, squiggles, hoverOver, openProblems };
+    const helpers = { check, until, sleep, log, shot, squiggles, hoverOver, openProblems, textBox };
     results.push(await runScenario("notebook", tools, vsix, python, marker, (ctx) => notebookScenario(ctx, helpers)));
   }
   if (!only || only === "notorch") {
