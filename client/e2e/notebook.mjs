@@ -99,15 +99,7 @@ export async function notebookScenario(ctx, h) {
   // The quick fix from the lightbulb edits the cell.
   await page.mouse.move(10, 10);
   await page.keyboard.press("Escape");
-  const bulb = page.locator(".lightBulbWidget, .lightbulb-glyph").first();
-  let bulbShown = false;
-  for (let i = 0; i < 3 && !bulbShown; i++) {
-    const arg = await h.textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(", CELL_LINES);
-    await page.mouse.click(arg.x + arg.width / 2, arg.y + arg.height / 2);
-    bulbShown = await bulb.waitFor({ state: "visible", timeout: 8000 }).then(() => true, () => false);
-  }
-  if (bulbShown) await bulb.click();
-  else await page.keyboard.press("Control+Period");
+  await h.openQuickFix(page, () => h.textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(", CELL_LINES));
   const action = page.locator(".action-widget .monaco-list-row", { hasText: "embed_dim * 2" }).first();
   await action.waitFor({ state: "visible", timeout: 15000 });
   await h.shot(page, `${name}-3-lightbulb-menu`);

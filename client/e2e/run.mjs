@@ -220,6 +220,20 @@ function trustOnly(name) {
   return name === "trusted" || name === "restricted" ? { SHAPELENS_SANDBOX: "off" } : {};
 }
 
+/** Opens the quick-fix menu on the box `measure()` returns: click there until the lightbulb shows
+ *  (the box is re-measured each time, the layout moves), else the Quick Fix command. */
+async function openQuickFix(page, measure) {
+  const bulb = page.locator(".lightBulbWidget, .lightbulb-glyph").first();
+  let bulbShown = false;
+  for (let i = 0; i < 3 && !bulbShown; i++) {
+    const arg = await measure();
+    await page.mouse.click(arg.x + arg.width / 2, arg.y + arg.height / 2);
+    bulbShown = await bulb.waitFor({ state: "visible", timeout: 8000 }).then(() => true, () => false);
+  }
+  if (bulbShown) await bulb.click();
+  else await page.keyboard.press("Control+Period");
+}
+
 async function startCodeServer(tools, dir, folder, name, marker) {
   const port = await freePort();
   const logFile = fs.openSync(path.join(ART, `${name}-code-server.log`), "w");
@@ -631,15 +645,7 @@ async function trustedScenario(ctx) {
   // After the model view had focus the bulb sometimes never shows for the first click: click the
   // argument again (its box is re-measured, the layout moves), then fall back to the Quick Fix
   // command, which opens the same menu.
-  const bulb = page.locator(".lightBulbWidget, .lightbulb-glyph").first();
-  let bulbShown = false;
-  for (let i = 0; i < 3 && !bulbShown; i++) {
-    const arg = await textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear(");
-    await page.mouse.click(arg.x + arg.width / 2, arg.y + arg.height / 2);
-    bulbShown = await bulb.waitFor({ state: "visible", timeout: 8000 }).then(() => true, () => false);
-  }
-  if (bulbShown) await bulb.click();
-  else await page.keyboard.press("Control+Period");
+  await openQuickFix(page, () => textBox(page, "self.linear = nn.Linear(", "embed_dim", "Linear("));
   const action = page.locator(".action-widget .monaco-list-row", { hasText: "embed_dim * 2" }).first();
   await action.waitFor({ state: "visible", timeout: 15000 });
   await shot(page, `${name}-4-lightbulb-menu`);
@@ -860,7 +866,7 @@ async function main() {
   if (!only || only === "trusted") results.push(await runScenario("trusted", tools, vsix, python, marker, trustedScenario));
   if (!only || only === "restricted") results.push(await runScenario("restricted", tools, vsix, python, marker, restrictedScenario));
   if (!only || only === "notebook") {
-    const helpers = { check, until, sleep, log, shot, squiggles, hoverOver, openProblems, textBox };
+    const helpers = { check, until, sleep, log, shot, squiggles, hoverOver, openProblems, textBox, openQuickFix };
     results.push(await runScenario("notebook", tools, vsix, python, marker, (ctx) => notebookScenario(ctx, helpers)));
   }
   if (!only || only === "notorch") {
