@@ -15,6 +15,7 @@ from shapelens.probe import protocol
 from shapelens.probe.protocol import ClassShape, LayerShape, Result
 from shapelens.probe.worker.origin import call_site
 from shapelens.probe.worker.state import LayerInfo, State, layer_info
+from shapelens.probe.worker.unreached import note_unreached
 from shapelens.report.codes import PROBE_INCOMPLETE
 
 
@@ -65,6 +66,7 @@ def collect(state: State, module: types.ModuleType, index: SourceIndex, target: 
                     storage += p.untyped_storage().nbytes()
         except Exception:  # noqa: BLE001
             continue
+    note_unreached(state, _own_classes(module), module, index, target, class_name_span)
     for note in notes:
         state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), note)
     stats = {"device": state.device, "param_storage_bytes": storage, "modules": len(state.layers),

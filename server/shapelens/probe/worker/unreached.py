@@ -1,0 +1,138 @@
+"""Layers of a probed class that got no shape, and why: the probe ran the class, yet some torch
+layer its code builds was never built or never called with the values the probe used (a branch
+on a constructor argument, `if labels is not None:` in forward, weights used without a call).
+Without a note such a layer would be a silent gap: no shape and nothing saying why."""
+
+from __future__ import annotations
+
+import ast
+import types
+
+from torch import nn
+
+from shapelens.analysis.index import SourceIndex
+from shapelens.analysis.source import dotted_name, span
+from shapelens.probe import protocol
+from shapelens.probe.worker.state import LayerInfo, State
+from shapelens.report.codes import PROBE_INCOMPLETE, is_error
+
+# Holders of layers, not layers: they have no shape of their own.
+HOLDERS = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+MAX_LISTED = 4
+
+
+def torch_layer(func: ast.expr, scope: dict) -> type | None:
+    """The torch.nn layer class `func` names in the module's namespace, else None. Only attributes
+    of torch's own modules are looked up: a workspace module's `__getattr__` is never run here."""
+    name = dotted_name(func)
+    if name is None:
+        return None
+    head, *rest = name.split(".")
+    obj = scope.get(head)
+    for part in rest:
+        if not (isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] == "torch"):
+            return None
+        obj = getattr(obj, part, None)
+    if (isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__.startswith("torch.nn")
+            and not issubclass(obj, HOLDERS) and obj is not nn.Module):
+        return obj
+    return None
+
+
+def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
+
+
+def _branch(call: ast.AST, parents: dict[ast.AST, ast.AST], index: SourceIndex) -> str | None:
+    """`if expansion == 1:` (line 108): the innermost condition the call sits under."""
+    node = call
+    while node in parents:
+        up = parents[node]
+        if isinstance(up, ast.If | ast.While):
+            word = "if" if isinstance(up, ast.If) else "while"
+            if node in up.orelse:
+                return f"the `else` of `{word} {index.segment(span(up.test))}:` (line {up.lineno})"
+            if node is not up.test:
+                return f"`{word} {index.segment(span(up.test))}:` (line {up.lineno})"
+        if isinstance(up, ast.IfExp) and node is not up.test:
+            shown = f"`... if {index.segment(span(up.test))} else ...` (line {up.lineno})"
+            return f"the `else` of {shown}" if node is up.orelse else shown
+        if isinstance(up, ast.FunctionDef | ast.AsyncFunctionDef):
+            return None
+        node = up
+    return None
+
+
+def _label(call: ast.Call, parents: dict[ast.AST, ast.AST], index: SourceIndex) -> str:
+    """`self.spare` for `self.spare = nn.Dropout(0.1)`, else the callee, `nn.Linear`."""
+    up = parents.get(call)
+    if isinstance(up, ast.Assign) and len(up.targets) == 1:
+        return index.segment(span(up.targets[0]))
+    if isinstance(up, ast.AnnAssign):
+        return index.segment(span(up.target))
+    return index.segment(span(call.func))
+
+
+def _why(info: LayerInfo | None, method: str, where: str | None) -> str:
+    if info is not None:
+        return "built, but never called with the probed inputs" + (f" (under {where})" if where else "")
+    if where is not None:
+        taken_by = "constructor arguments" if method == "__init__" else "inputs"
+        return f"not built: under {where}, a branch the probed {taken_by} did not take"
+    if method not in ("__init__", "forward"):
+        return f"not built: `{method}` did not run in the probe"
+    return "not built in the probe"
+
+
+def note_unreached(state: State, classes: list[type], module: types.ModuleType, index: SourceIndex,
+                   target: str, class_span) -> None:
+    """One note per class the probe ran, on the class name, listing its unshaped layers."""
+    built: dict[tuple, LayerInfo] = {}
+    for info in state.layers:
+        if info.site is not None and info.site.path == target:
+            key = tuple(info.site.span)
+            if key not in built or (built[key].first_in is None and info.first_in is not None):
+                built[key] = info
+    for cls in classes:
+        node = index.class_def(cls.__name__)
+        if cls not in state.called or node is None or _told(state, cls.__name__, node, target):
+            continue  # not run, or stopped by an error or a fault another finding reports
+        misses = []
+        for method in (m for m in node.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)):
+            parents = _parents(method)
+            for call in (c for c in ast.walk(method) if isinstance(c, ast.Call)):
+                if torch_layer(call.func, module.__dict__) is None:
+                    continue
+                info = built.get(span(call))
+                if info is not None and info.first_in is not None:
+                    continue
+                misses.append((call, _label(call, parents, index), _why(info, method.name, _branch(call, parents, index))))
+        if misses:
+            misses.sort(key=lambda m: (m[0].lineno, m[0].col_offset))
+            _add(state, target, class_span(index, node), cls.__name__, misses, index)
+
+
+def _told(state: State, name: str, node: ast.ClassDef, target: str) -> bool:
+    """Another finding already explains missing shapes in this class: an error it raised, or a
+    note in its body (a raise against made-up inputs, a blocked call). The note on the class name
+    (its assumed arguments) explains nothing about single layers."""
+    for f in state.findings:
+        inside = f["path"] == target and node.lineno < f["span"][0] <= node.end_lineno
+        if (is_error(f["code"]) and (f.get("owner") == name or inside)) or (not is_error(f["code"]) and inside):
+            return True
+    return False
+
+
+def _add(state: State, target: str, where, name: str, misses: list, index: SourceIndex) -> None:
+    listed = "; ".join(f"`{label}` (line {c.lineno}): {why}" for c, label, why in misses[:MAX_LISTED])
+    more = f"; and {len(misses) - MAX_LISTED} more" if len(misses) > MAX_LISTED else ""
+    text = (f"{len(misses)} layer{'s' if len(misses) > 1 else ''} of `{name}` got no shape: {listed}{more}. "
+            f"To probe a branch, hint the inputs that take it on the def line (`# shapelens: name=float[...]`) "
+            f"or the constructor arguments on the class line (`# shapelens: {name}(...)`).")
+    related = [protocol.related(target, span(c), f"{label}: {why}") for c, label, why in misses]
+    if state.finding(PROBE_INCOMPLETE, target, where, text, related) is None:
+        # The class line already carries a note (assumed arguments): say this there too.
+        same = next(f for f in state.findings if f["code"] == PROBE_INCOMPLETE and f["path"] == target
+                    and tuple(f["span"]) == tuple(where))
+        same["message"] += "\n" + text
+        same["related"] = [*same["related"], *related]

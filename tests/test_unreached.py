@@ -1,0 +1,89 @@
+"""No silent gap: a layer of a class the probe ran that got no shape has a note on its class
+saying why (a branch not taken, built but never called), with its own related location."""
+
+from __future__ import annotations
+
+from helpers import locate
+from test_breadth import errors, probe
+
+BRANCHY = """
+    from torch.nn import CrossEntropyLoss
+
+
+    class Head(nn.Module):
+        def __init__(self, dim=32, expansion=4, classes=10):
+            super().__init__()
+            if expansion == 1:
+                self.conv = nn.Linear(dim, dim)
+            else:
+                self.conv = nn.Sequential(nn.Linear(dim, dim * expansion), nn.GELU(),
+                                          nn.Linear(dim * expansion, dim))
+            self.spare = nn.Dropout(0.1)
+            self.out = nn.Linear(dim, classes)
+
+        def forward(self, x, labels=None):
+            logits = self.out(self.conv(x))
+            if labels is not None:
+                loss_fct = CrossEntropyLoss()
+                return loss_fct(logits, labels)
+            return logits
+
+
+    model = Head()
+    y = model(torch.randn(2, 32))
+"""
+
+
+def notes_on(report, needle: str):
+    return [f for f in report.findings if f.code == "probe-incomplete" and needle in f.message]
+
+
+def test_each_unshaped_layer_of_a_probed_class_is_named_with_why(workspace):
+    report = probe(workspace, BRANCHY)
+    assert errors(report) == []
+    (note,) = notes_on(report, "got no shape")
+    path = workspace.root / "m.py"
+    assert note.range == locate(path, "class Head", "Head")
+    assert note.message.startswith("3 layers of `Head` got no shape: ")
+    assert "`self.conv` (line " in note.message and "under `if expansion == 1:`" in note.message
+    assert "`self.spare`" in note.message and "never called" in note.message
+    assert "`loss_fct`" in note.message and "`if labels is not None:`" in note.message
+    lines = [r.range["start"]["line"] for r in note.related]
+    assert lines == [locate(path, "nn.Linear(dim, dim)", "nn.Linear(dim, dim)")["start"]["line"],
+                     locate(path, "nn.Dropout(0.1)", "nn.Dropout(0.1)")["start"]["line"],
+                     locate(path, "CrossEntropyLoss()", "CrossEntropyLoss()")["start"]["line"]]
+    # The layers that ran have shapes and are not listed.
+    shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
+    assert {"self.out"} <= shaped and "self.out" not in note.message
+
+
+def test_a_class_whose_layers_all_ran_gets_no_such_note(workspace):
+    report = probe(workspace, """
+        class Head(nn.Module):
+            def __init__(self, dim=32, classes=10):
+                super().__init__()
+                self.conv = nn.Linear(dim, dim) if dim > 1 else nn.Identity()
+                self.out = nn.Linear(dim, classes)
+
+            def forward(self, x):
+                return self.out(self.conv(x))
+
+
+        y = Head()(torch.randn(2, 32))
+    """)
+    (note,) = notes_on(report, "got no shape")  # only the branch of the conditional expression not taken
+    assert note.message.startswith("1 layer of `Head` got no shape: `nn.Identity` (line ")
+    assert "under the `else` of `... if dim > 1 else ...`" in note.message
+    all_ran = probe(workspace, BRANCHY.replace("self.spare = nn.Dropout(0.1)", "self.spare = None")
+                    .replace("loss_fct = CrossEntropyLoss()", "loss_fct = None")
+                    .replace("if expansion == 1:", "if expansion == 4:").replace("expansion=4", "expansion=4, x=0")
+                    .replace("        else:\n", "        if expansion != 4:\n"))
+    assert errors(all_ran) == []
+    (left,) = notes_on(all_ran, "got no shape")
+    assert "under `if expansion != 4:`" in left.message and "`self.spare`" not in left.message
+
+
+def test_a_class_an_error_stopped_is_not_told_twice(workspace):
+    report = probe(workspace, BRANCHY.replace("self.out = nn.Linear(dim, classes)", "self.out = nn.Linear(dim + 1, classes)"))
+    assert [f.code for f in errors(report)] == ["feature-mismatch"]
+    assert notes_on(report, "got no shape") == []
