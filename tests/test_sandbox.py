@@ -4,6 +4,9 @@ note, and through raw C calls (ctypes), where only the kernel filters stand in t
 
 from __future__ import annotations
 
+import os
+import textwrap
+
 import pytest
 
 from helpers import shape_of
@@ -88,3 +91,33 @@ def test_a_fix_is_still_verified_inside_the_sandbox(workspace):
     report = workspace.check("m.py")
     assert [f.code for f in report.findings] == ["feature-mismatch"]
     assert report.findings[0].fixes
+
+
+# Raw process creation from the first probe child: fork (57), clone with SIGCHLD and without
+# CLONE_THREAD, i.e. a new process (56), and clone3 (435, refused as missing so the C library
+# falls back to clone). Syscall numbers of x86_64, the one architecture with a filter table.
+FORKS = {"fork": ("libc.syscall(57)", 1), "clone": ("libc.syscall(56, 17, 0, 0, 0, 0)", 1),
+         "clone3": ("libc.syscall(435, 0, 88)", 38)}
+
+
+@pytest.mark.skipif(NO_SECCOMP is not None, reason=f"no seccomp here: {NO_SECCOMP}")
+@pytest.mark.parametrize("what", sorted(FORKS))
+def test_the_kernel_refuses_fork_in_the_first_probe_child(workspace, worker, what):
+    from support.procs import descendants
+
+    call, refused = FORKS[what]
+    marker = workspace.root / f"forked-{what}"
+    body = LIBC + textwrap.dedent(f"""
+        rc = {call}
+        if rc == 0:  # a new process: it says so where the sandbox lets it, then ends
+            open({str(marker)!r}, "w").write("x")
+            libc._exit(0)
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what} returned {{rc}}: {{os.strerror(err)}}")
+    """)
+    report = probe(workspace, body)
+    notes = [f for f in report.findings if f.code == "probe-incomplete"]
+    assert any(f"{what} returned -1: {os.strerror(refused)}" in f.message for f in notes), notes
+    assert not marker.exists()
+    assert "seccomp" in report.stats["sandbox"]
+    assert not descendants(worker.pid), "a process outlived its probe"

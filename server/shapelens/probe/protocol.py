@@ -214,3 +214,85 @@ def hello(torch_origin: str, torch_version: str) -> Hello:
 
 def torch_names(version: str, path: str, names: dict[str, list[str]]) -> TorchNames:
     return {"version": version, "path": path, "names": names}
+
+
+# -- a probe's requests to the worker (a probe child may not fork: the worker forks its helpers) -------
+class Reprobe(TypedDict):
+    """Probe the file again with `edits` applied (choosing among fixes, worker/verify.py)."""
+    op: str  # "reprobe"
+    seq: int  # echoed by the answer: a late answer to an abandoned request is not taken for the next
+    seconds: float  # what the asking probe can still wait
+    edits: list[Edit]
+
+
+class SecondAssumption(TypedDict):
+    """Probe class `cls` alone under assumption `variant` of its `missing` arguments (assuming.py)."""
+    op: str  # "assume"
+    seq: int
+    seconds: float
+    cls: str
+    missing: list[str]
+    variant: int
+
+
+class FoundAt(TypedDict):
+    """A re-probe's finding, as much of it as choosing a fix compares."""
+    code: str
+    path: str
+    span: SpanList
+
+
+class EditText(TypedDict):
+    span: SpanList
+    new_text: str
+
+
+class AssumedError(TypedDict):
+    """An error of the second assumption's probe: where, and the texts of its fixes."""
+    code: str
+    path: str
+    span: SpanList
+    fixes: list[list[EditText]]
+
+
+class AssumedErrors(TypedDict):
+    shown: dict[str, str]  # the arguments the second assumption gave
+    errors: list[AssumedError]
+
+
+class Answer(TypedDict):
+    """A helper probe's answer (helper -> worker -> the asking probe); null when it decided nothing."""
+    seq: int
+    answer: list[FoundAt] | AssumedErrors | None
+
+
+# The answer each request expects.
+ANSWERS: dict[str, Any] = {"reprobe": list[FoundAt] | None, "assume": AssumedErrors | None}
+
+
+def reprobe(seq: int, seconds: float, edits: list[Edit]) -> Reprobe:
+    return {"op": "reprobe", "seq": seq, "seconds": seconds, "edits": edits}
+
+
+def second_assumption(seq: int, seconds: float, cls: str, missing: list[str], variant: int) -> SecondAssumption:
+    return {"op": "assume", "seq": seq, "seconds": seconds, "cls": cls, "missing": missing, "variant": variant}
+
+
+def found_at(code: str, path: str, span: Sequence[int]) -> FoundAt:
+    return {"code": code, "path": path, "span": list(span)}
+
+
+def edit_text(span: Sequence[int], new_text: str) -> EditText:
+    return {"span": list(span), "new_text": new_text}
+
+
+def assumed_error(code: str, path: str, span: Sequence[int], fixes: list[list[EditText]]) -> AssumedError:
+    return {"code": code, "path": path, "span": list(span), "fixes": fixes}
+
+
+def assumed_errors(shown: dict[str, str], errors: list[AssumedError]) -> AssumedErrors:
+    return {"shown": shown, "errors": errors}
+
+
+def answer(seq: int, value: list[FoundAt] | AssumedErrors | None) -> Answer:
+    return {"seq": seq, "answer": value}

@@ -93,6 +93,22 @@ def result_problem(result: Any) -> str | None:
     return problem(result, protocol.Result)
 
 
+REQUESTS: dict[str, Any] = {"reprobe": protocol.Reprobe, "assume": protocol.SecondAssumption}
+
+
+def request_problem(request: Any) -> str | None:
+    """A probe child's request for a helper probe against protocol.Reprobe / SecondAssumption."""
+    kind = REQUESTS.get(str(request.get("op"))) if isinstance(request, dict) else None
+    if kind is None:
+        return f"request: expected an object with op {' or '.join(REQUESTS)}, got {request!r:.60}"
+    return problem(request, kind, "request")
+
+
+def answer_problem(op: str, answer: Any) -> str | None:
+    """A helper probe's answer to a request `op` against protocol.Answer and what that op expects."""
+    return problem(answer, protocol.Answer, "answer") or problem(answer["answer"], protocol.ANSWERS[op], "answer")
+
+
 def location(value: Any) -> list | None:
     """A child's `at` ([path, line] or [path, line, kind]) when well-formed, else None."""
     if isinstance(value, list) and len(value) in (2, 3) and isinstance(value[0], str) \

@@ -3,7 +3,9 @@
 Protocol: JSON lines. In: {"id", "op": "probe", "plan", "options"} | {"op": "cancel", "id"} |
 {"op": "shutdown"}. Out: {"event": "ready", ...} once, then {"id", "ok", "result" | "error"} per
 probe. A child that hangs past its timeout, crashes or exhausts its memory is killed; its
-request still gets an answer saying where it was. The parent never runs user code.
+request still gets an answer saying where it was. The parent never runs user code. A child may
+not fork: the probes it needs run for it (re-probes, second assumptions) the parent forks as
+helper children on its request (worker/children.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import resource
 import selectors
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -51,9 +54,11 @@ def _hello() -> None:
 _hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 
-from shapelens.probe import validate  # noqa: E402
-from shapelens.probe.worker import answers, preimport, reaper, sandbox, warmup  # noqa: E402
+from shapelens.probe import protocol  # noqa: E402
+from shapelens.probe.worker import answers, pipes, preimport, reaper, sandbox, warmup  # noqa: E402
+from shapelens.probe.worker import children as kids  # noqa: E402
 from shapelens.probe.worker.answers import json_lines  # noqa: E402
+from shapelens.probe.worker.children import Child  # noqa: E402
 from shapelens.probe.worker.pipes import read_all, write_all  # noqa: E402
 
 GRACE_S = 1.5
@@ -70,19 +75,13 @@ def send(msg: dict) -> None:
     write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
 
 
-class Child:
-    def __init__(self, req_id, pid: int, fd: int, deadline: float, files: set[str]) -> None:
-        self.id, self.pid, self.fd, self.deadline, self.files = req_id, pid, fd, deadline, files
-        self.buf = b""
-        self.result: dict | None = None
-        self.cancelled = False
-
-
 REAL_EXIT = os._exit
 
 
 def child_main(write_fd: int, plan: dict, options: dict) -> None:
     sandboxed = sandbox.enter(write_fd, {f["path"] for f in plan.get("files", [])})
+    helping = options.get("helper")
+    pipes.connect(write_fd, helper=helping is not None)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1) if os.environ.get("SHAPELENS_WORKER_DEBUG") else (0, 1, 2):
         os.dup2(devnull, fd)
@@ -104,7 +103,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
         write_all(write_fd, (json.dumps(msg) + "\n").encode())
 
     # Where the probe is, for a child that dies without a word (SIGKILL from the OOM killer).
-    probe_state.on_progress = lambda path, line: out({"at": [path, line]})
+    probe_state.on_progress = None if helping else lambda path, line: out({"at": [path, line]})
 
     def on_alarm(signum, frame):
         raise probe_state.ProbeTimeout()
@@ -112,11 +111,17 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
     # A crash (segfault, abort) or a hang inside C code still tells the parent where it was.
     dump = os.fdopen(os.dup(write_fd), "w")
     faulthandler.enable(file=dump)
-    faulthandler.dump_traceback_later(float(options.get("timeout", 5.0)) + GRACE_S / 2, exit=True, file=dump)
+    seconds = float(helping["seconds"] if helping else options.get("timeout", 5.0))
+    faulthandler.dump_traceback_later(seconds + GRACE_S / 2, exit=True, file=dump)
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(options.get("timeout", 5.0)))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     torch.set_num_threads(1)
     try:
+        if helping:
+            answer = run.run_helper(plan, options, helping)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            out(protocol.answer(helping["seq"], answer))
+            REAL_EXIT(0)
         if options.get("trusted", True):
             result = run.run_probe(plan, options)
         else:
@@ -172,7 +177,7 @@ def main() -> int:
                 warmup.WARMING.pop(0)()  # nothing to read: a warm-up step now
             except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
                 print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
-        for key, _ in events:
+        for key, mask in events:
             if key.data is None:
                 try:
                     chunk = os.read(stdin_fd, 1 << 20)
@@ -191,17 +196,27 @@ def main() -> int:
                         running = handle(json.loads(line), children, sel) and running
             else:
                 child = key.data
+                if children.get(child.fd) is not child:
+                    continue  # finished meanwhile (a helper with its probe), its fd maybe reused
+                if mask & selectors.EVENT_WRITE:
+                    kids.flush(child, sel)
+                if not mask & selectors.EVENT_READ:
+                    continue
                 try:
                     chunk = os.read(child.fd, 1 << 20)
                 except OSError:
                     chunk = b""
                 if chunk:
                     child.buf += chunk
-                    if not answers.answered(child.buf):
+                    if not on_requests(child, children, sel):
+                        continue  # failed for a malformed request
+                    if not answers.answered(child.buf, helper=child.requester is not None):
                         continue
-                finish(child, children, sel)  # its answer is in (or it closed the pipe)
+                finish(child, children, sel)  # its answer is in (or it closed its channel)
         now = time.monotonic()
         for child in list(children.values()):
+            if children.get(child.fd) is not child:
+                continue
             if reaper.exited(child.pid):  # gone, though something it started holds its pipe open
                 finish(child, children, sel)
             elif now >= child.deadline:
@@ -237,7 +252,7 @@ def handle(msg: dict, children: dict, sel) -> bool:
     if op != "probe":
         send({"id": msg.get("id"), "ok": False, "error": f"unknown op {op!r}"})
         return True
-    if len(children) >= MAX_CHILDREN:
+    if kids.probes(children) >= MAX_CHILDREN:
         QUEUE.append(msg)
         return True
     spawn(msg, children, sel)
@@ -253,20 +268,58 @@ def spawn(msg: dict, children: dict, sel) -> None:
         warmup.warm_now()
     if warmup.WARMING:
         options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
-    read_fd, write_fd = os.pipe()
+    fork_child(msg["plan"], options, msg.get("id"), float(options.get("timeout", 5.0)) + GRACE_S, children, sel)
+
+
+def fork_child(plan: dict, options: dict, req_id, seconds: float, children: dict, sel,
+               requester: Child | None = None) -> Child:
+    """A probe child (or a helper, for `requester`), its channel a socket: it both answers and asks."""
+    ours, theirs = (s.detach() for s in socket.socketpair())
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
+        os.close(ours)
         try:
-            child_main(write_fd, msg["plan"], options)
+            child_main(theirs, plan, options)
         finally:
             os._exit(1)
-    os.close(write_fd)
-    os.set_blocking(read_fd, False)
-    deadline = time.monotonic() + float(options.get("timeout", 5.0)) + GRACE_S
-    child = Child(msg.get("id"), pid, read_fd, deadline, {f["path"] for f in msg["plan"].get("files", [])})
-    children[read_fd] = child
-    sel.register(read_fd, selectors.EVENT_READ, child)
+    os.close(theirs)
+    os.set_blocking(ours, False)
+    child = Child(req_id, pid, ours, time.monotonic() + seconds, plan, options, requester)
+    children[ours] = child
+    sel.register(ours, selectors.EVENT_READ, child)
+    return child
+
+
+def on_requests(child: Child, children: dict, sel) -> bool:
+    """Start the helpers `child` asks for. False when it sent a malformed request (or, being a
+    helper, any): then that probe is failed and finished."""
+    for request in kids.new_requests(child):
+        if isinstance(request, str) or child.requester is not None:
+            why = request if isinstance(request, str) else "a helper asks for no helpers"
+            child.failure = (f"the probe sent a malformed request ({why[:200]}); did the file's code write to "
+                             "the probe's channel?")
+            finish(child, children, sel)
+            return False
+        if child.helper is not None:  # it stopped waiting for the last one
+            end_helper(child, children, sel)
+        seconds = kids.seconds_for(child, request, time.monotonic(), GRACE_S)
+        if seconds <= pipes.MIN_SECONDS or child.helpers >= kids.MAX_HELPERS:
+            kids.relay(child, request["seq"], None, sel)
+            continue
+        if warmup.WARMING:
+            warmup.warm_now()  # once, not in every helper (the asking probe waits meanwhile)
+        child.helpers += 1
+        child.helper = fork_child(child.plan, kids.helper_options(child, request, seconds), child.id,
+                                  seconds + kids.HELPER_GRACE_S, children, sel, requester=child)
+    return True
+
+
+def end_helper(child: Child, children: dict, sel) -> None:
+    """Kill the helper `child` waits for, telling it nothing (it stopped waiting, or it ends)."""
+    helper, child.helper = child.helper, None
+    if helper is not None:
+        _kill(helper)
+        finish(helper, children, sel)
 
 
 def _kill(child: Child) -> None:
@@ -280,6 +333,9 @@ def _kill(child: Child) -> None:
 
 
 def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
+    if children.get(child.fd) is not child:
+        return  # finished already
+    end_helper(child, children, sel)
     try:
         sel.unregister(child.fd)
     except (KeyError, ValueError):
@@ -291,9 +347,18 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
     _, status = os.waitpid(child.pid, 0)
     reaper.kill_strays({c.pid for c in children.values()})  # and what left the group (setsid)
     sandbox.discard(child.pid)
-    while QUEUE and len(children) < MAX_CHILDREN:
+    if child.requester is not None:
+        if child.requester.helper is child:
+            child.requester.helper = None
+            kids.relay(child.requester, child.options["helper"]["seq"], kids.answer_of(child), sel)
+        return
+    while QUEUE and kids.probes(children) < MAX_CHILDREN:
         spawn(QUEUE.pop(0), children, sel)
     payload = answers.checked(next((m for m in json_lines(child.buf) if "result" in m or "error" in m), None))
+    if child.failure:
+        payload = {"error": child.failure, "at": None}
+    elif payload and "result" in payload:
+        payload["result"]["stats"]["helper_probes"] = child.helpers  # re-probes and second assumptions
     if child.cancelled:
         send({"id": child.id, "ok": False, "cancelled": True, "error": "cancelled"})
     elif payload and "result" in payload:
@@ -309,21 +374,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
         else:
             why = f"exited with status {os.WEXITSTATUS(status)}"
         send({"id": child.id, "ok": False, "crashed": why, "error": f"the probe process {why}",
-              "at": dumped_location(child)})
-
-
-_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
-
-
-def dumped_location(child: Child) -> list | None:
-    """The innermost workspace frame of a faulthandler dump (it lists the most recent first)."""
-    text = child.buf.decode("utf-8", "replace")
-    kind = "timeout" if "Timeout" in text else "crash"
-    for m in _FRAME.finditer(text):
-        if m.group("path") in child.files:
-            return [m.group("path"), int(m.group("line")), kind]
-    marks = [m["at"] for m in json_lines(child.buf) if validate.location(m.get("at")) and len(m["at"]) == 2]
-    return [marks[-1][0], marks[-1][1], kind] if marks else None
+              "at": answers.dumped_location(child.buf, child.files)})
 
 
 if __name__ == "__main__":

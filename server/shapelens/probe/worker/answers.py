@@ -5,17 +5,19 @@ reach the editor side)."""
 from __future__ import annotations
 
 import json
+import re
 
 from shapelens.probe import validate
 
 
-def answered(buf: bytes) -> bool:
-    """Whether the child's last complete line is its answer (a result or an error)."""
+def answered(buf: bytes, helper: bool = False) -> bool:
+    """Whether the child's last complete line is its answer (a result or an error; a helper's
+    answer or an error)."""
     if not buf.endswith(b"\n"):
         return False
     last = buf[buf.rfind(b"\n", 0, len(buf) - 1) + 1:]
-    return (b'"result"' in last or b'"error"' in last) and any("result" in m or "error" in m
-                                                               for m in json_lines(last))
+    final = ("answer" if helper else "result", "error")
+    return any(f'"{k}"'.encode() in last for k in final) and any(k in m for m in json_lines(last) for k in final)
 
 
 def checked(payload: dict | None) -> dict | None:
@@ -44,3 +46,17 @@ def json_lines(buf: bytes):
             continue
         if isinstance(msg, dict):
             yield msg
+
+
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
+
+
+def dumped_location(buf: bytes, files: set[str]) -> list | None:
+    """The innermost workspace frame of a faulthandler dump (it lists the most recent first)."""
+    text = buf.decode("utf-8", "replace")
+    kind = "timeout" if "Timeout" in text else "crash"
+    for m in _FRAME.finditer(text):
+        if m.group("path") in files:
+            return [m.group("path"), int(m.group("line")), kind]
+    marks = [m["at"] for m in json_lines(buf) if validate.location(m.get("at")) and len(m["at"]) == 2]
+    return [marks[-1][0], marks[-1][1], kind] if marks else None

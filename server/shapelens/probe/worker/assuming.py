@@ -3,7 +3,9 @@ in the workspace says how it is built.
 
 A finding that exists only because of an assumed value is not the user's error. So when the
 probe under the first assumption reports errors, the class is built and probed again under the
-second (in a forked copy of the probe, thrown away afterwards): an error is kept only when the
+second (in a helper probe the worker forks on request, which builds and probes the class alone
+after the file's statements; a helper itself probes the second assumption in place and takes the
+first's findings back): an error is kept only when the
 second probe reports it too, at the same place, and of its fixes only those the second probe
 proposes with the same text (a fix that writes an assumed number is right only under that
 assumption). What is dropped is said in one `probe-incomplete` note on the class, which also
@@ -13,15 +15,15 @@ names the values assumed and the hint that gives the real ones.
 from __future__ import annotations
 
 import ast
-import json
+import time
 from typing import Any
 
 from shapelens.analysis.hints import Hint, ProjectHints
+from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
-from shapelens.probe.worker import state as probe_state
+from shapelens.probe.worker import pipes
 from shapelens.probe.worker.assume import assume_args, shown_text
 from shapelens.probe.worker.construct import build
-from shapelens.probe.worker.pipes import in_copy, run_forked
 from shapelens.probe.worker.probing import ASSUMED, probe_class
 from shapelens.probe.worker.results import class_name_span
 from shapelens.probe.worker.state import State
@@ -40,10 +42,19 @@ def _key(f: Finding | dict) -> tuple:
 
 
 def _fix_texts(f: Finding | dict) -> list[tuple]:
-    return [tuple((tuple(e["span"]), e["new_text"]) for e in fix["edits"]) for fix in f.get("fixes", [])]
+    return _texts(_fix_edits(f))
 
 
-def _summary(findings: list[Finding]) -> list[dict]:
+def _texts(fixes: list[list[protocol.EditText]]) -> list[tuple]:
+    """Each fix as its (span, text) pairs, comparable and hashable."""
+    return [tuple((tuple(e["span"]), e["new_text"]) for e in fix) for fix in fixes]
+
+
+def _fix_edits(f: Finding | dict) -> list[list[protocol.EditText]]:
+    return [[protocol.edit_text(e["span"], e["new_text"]) for e in fix["edits"]] for fix in f.get("fixes", [])]
+
+
+def _summary(findings: list[Finding]) -> list[protocol.AssumedError]:
     """The second probe's errors as the first compares them: place, code and fix texts, also of
     the alternatives (the same problem told from another constructor argument)."""
     out = []
@@ -51,8 +62,12 @@ def _summary(findings: list[Finding]) -> list[dict]:
         if not is_error(f["code"]):
             continue
         for g in [f, *f.get("alts", [])]:
-            out.append({"code": g["code"], "path": g["path"], "span": list(g["span"]), "fixes": _fix_texts(g)})
+            out.append(protocol.assumed_error(g["code"], g["path"], g["span"], _fix_edits(g)))
     return out
+
+
+def _seq(project: ProjectHints) -> int:
+    return {**ASSUMED, **project.sizes}["T"]
 
 
 def hint_example(cls: type, names: list[str]) -> str:
@@ -64,7 +79,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
                   deadline: float) -> Assumption | str | None:
     """Build and probe `cls` with the parameters in `missing` assumed. None when some parameter
     fits no rule; why building failed when no assumption builds it."""
-    seq = {**ASSUMED, **project.sizes}["T"]
+    seq = _seq(project)
     why = None
     order = ((0, 1), (1, 0))  # when the first assumption cannot build the class, try the second first
     for first, second in order:
@@ -85,7 +100,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         other_shown: dict[str, str] = {}
         dropped: list[Finding] = []
         if errors:
-            answer = _second_probe(state, mark, cls, node, ns, missing, given, second, seq, hints, project, path,
+            answer = _second_probe(state, mark, cls, node, ns, missing, given, second, hints, project, path,
                                    deadline)
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
@@ -95,42 +110,43 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
 
 
 def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: dict, missing: list[str],
-                  given: dict[str, Any], variant: int, seq: int, hints: dict[int, Hint], project: ProjectHints,
-                  path: str, deadline: float) -> dict:
-    """The errors of `cls` probed under assumption `variant`, in a forked copy of this probe."""
-    def work() -> bytes:
-        probe_state.on_progress = None
-        theirs = assume_args(cls, missing, ns, node, variant, seq)
-        if theirs is None:
-            return b""
-        state.rollback(mark)  # the first probe's findings would hide the same ones again
-        start = len(state.findings)
-        again = build(state, cls, (), {**given, **theirs[0]}, path, node)
-        if again is not None:
-            probe_class(state, again, node, hints, project, path)
-        return json.dumps({"shown": theirs[1], "errors": _summary(state.findings[start:])}).encode()
+                  given: dict[str, Any], variant: int, hints: dict[int, Hint], project: ProjectHints,
+                  path: str, deadline: float) -> protocol.AssumedErrors | dict:
+    """The errors of `cls` probed under assumption `variant`: by a helper probe ({} when it
+    decided nothing), or, in a helper, here."""
+    if not pipes.is_helper():
+        seconds = deadline - time.monotonic()
+        return pipes.ask(protocol.second_assumption(pipes.next_seq(), seconds, cls.__name__, missing, variant),
+                         seconds) or {}
+    kept = state.findings[mark[0]:]
+    state.rollback(mark)  # the first probe's findings would hide the same ones again
+    answer = second_errors(state, cls, node, ns, missing, given, variant, hints, project, path)
+    state.rollback(mark)
+    for f in kept:
+        state.restore(f)
+    return answer or {}
 
-    if in_copy():  # a re-probe copy may not fork again: probe here, then put the first findings back
-        kept = state.findings[mark[0]:]
-        try:
-            answer = json.loads(work() or b"{}")
-        except ValueError:
-            answer = {}
-        state.rollback(mark)
-        for f in kept:
-            state.restore(f)
-        return answer
-    try:
-        return json.loads(run_forked(work, deadline) or b"{}")
-    except ValueError:
-        return {}
+
+def second_errors(state: State, cls: type, node: ast.ClassDef, ns: dict, missing: list[str], given: dict[str, Any],
+                  variant: int, hints: dict[int, Hint], project: ProjectHints,
+                  path: str) -> protocol.AssumedErrors | None:
+    """`cls` built and probed under assumption `variant`: the arguments shown and its errors
+    (None when no value fits a parameter)."""
+    theirs = assume_args(cls, missing, ns, node, variant, _seq(project))
+    if theirs is None:
+        return None
+    start = len(state.findings)
+    again = build(state, cls, (), {**given, **theirs[0]}, path, node)
+    if again is not None:
+        probe_class(state, again, node, hints, project, path)
+    return protocol.assumed_errors(theirs[1], _summary(state.findings[start:]))
 
 
 def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) -> list[Finding]:
     """Drop the errors the second probe did not report, and the fixes it did not propose alike."""
     fixes_of = {}
     for g in theirs:
-        fixes_of.setdefault(_key(g), set()).update(tuple((tuple(s), t) for s, t in fix) for fix in g["fixes"])
+        fixes_of.setdefault(_key(g), set()).update(_texts(g["fixes"]))
     dropped = []
     for f in errors:
         if _key(f) not in fixes_of:

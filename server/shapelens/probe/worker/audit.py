@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
 
 WRITE_MODES = set("wax+")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -31,7 +30,6 @@ class Auditor:
     def __init__(self, files: set[str], scratch: str) -> None:
         self.files, self.scratch = files, scratch.rstrip("/") + "/"
         self.blocked: list[tuple[str, str, int]] = []  # (operation, path, line) in the file's code
-        self.trusted = 0  # >0 while the worker's own code forks (a fix's re-probe)
         self.watched = set(PROCESS + FILES + NETWORK + SIGNALS + ("open", "socket.__new__"))
 
     def __call__(self, event: str, args: tuple) -> None:
@@ -61,11 +59,9 @@ class Auditor:
             return None if family in (getattr(__import__("socket"), "AF_UNIX", 1), -1) else "socket.socket"
         if event in SIGNALS:
             pid = args[0] if args else None
-            if event == "signal.pthread_kill" or pid in (0, os.getpid()) or self.trusted:
+            if event == "signal.pthread_kill" or pid in (0, os.getpid()):
                 return None
             return event
-        if event == "os.fork" and self.trusted:
-            return None
         if event in FILES:
             paths = [os.path.realpath(os.fsdecode(a)) for a in args if isinstance(a, (str, bytes, os.PathLike))]
             if paths and all(self._inside(p) for p in paths):
@@ -99,19 +95,6 @@ def install(files: set[str], scratch: str) -> Auditor:
     AUDITOR = Auditor(files, scratch)
     sys.addaudithook(AUDITOR)
     return AUDITOR
-
-
-@contextmanager
-def trusted():
-    """The worker's own fork of the probe (re-probing a fix) and the kill that ends the copy,
-    let through the hook (the kernel filter still decides)."""
-    if AUDITOR is not None:
-        AUDITOR.trusted += 1
-    try:
-        yield
-    finally:
-        if AUDITOR is not None:
-            AUDITOR.trusted -= 1
 
 
 def notes() -> list[tuple[str, int, str]]:

@@ -1,15 +1,27 @@
-"""Whole messages over pipes between the worker and its forked children."""
+"""Whole messages between the worker and its probe children, and a probe's requests for helpers.
+
+A probe child may not fork (its seccomp filter refuses it before the file's code runs), so the
+probes it needs run for it (a fix's re-probe, a second assumption) it asks the worker for over its
+channel, a socket whose other end the worker holds: results and requests go out, answers come in.
+The worker forks each helper, a fresh sandboxed probe child (worker/helpers.py). A helper asks for
+no helpers of its own: what it would ask for it does in place (`is_helper`).
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
-import posix
 import select
-import signal
 import time
-from collections.abc import Callable
+from typing import Any
 
-from shapelens.probe.worker import audit, reaper, sandbox
+ANSWER_SLACK_S = 0.3  # past the seconds a request names: the worker ends a helper 0.2 s after them and says so
+MIN_SECONDS = 0.05  # less than this left: asking decides nothing
+
+CHANNEL: list[int] = []  # this probe child's channel to the worker, once it has one
+_HELPER = [False]
+_SEQ = itertools.count(1)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -36,58 +48,44 @@ def read_all(fd: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
-_IN_COPY = False  # this process is a copy run_forked made (it may not fork again)
+def connect(fd: int, helper: bool) -> None:
+    """In a probe child: `fd` is its channel; `helper` when the worker forked it for another probe."""
+    CHANNEL[:] = [fd]
+    _HELPER[0] = helper
 
 
-def in_copy() -> bool:
-    return _IN_COPY
+def is_helper() -> bool:
+    return _HELPER[0]
 
 
-def run_forked(work: Callable[[], bytes], deadline: float) -> bytes:
-    """`work()` in a forked copy of this process, thrown away afterwards: its answer, or b""
-    when it did not finish by `deadline` (the child's own timer stops it there too)."""
-    budget = deadline - time.monotonic()
-    if budget <= 0.05:
-        return b""
-    read, write = os.pipe()
-    with audit.trusted():  # the worker's own fork, not the file's code: let through the audit hook
-        pid = os.fork()
-    if pid == 0:
-        global _IN_COPY
-        _IN_COPY = True
-        os.close(read)
-        data = b""
-        try:
-            sandbox.forbid_fork()
-            signal.setitimer(signal.ITIMER_REAL, budget)
-            data = work()
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        except BaseException:  # noqa: BLE001 — an unfinished child decides nothing
-            data = b""
-        try:
-            write_all(write, data)
-        finally:
-            posix._exit(0)
-    os.close(write)
-    try:
-        answer = read_all(read, deadline)
-    finally:
-        os.close(read)
-        _end(pid)
-    return answer
+def next_seq() -> int:
+    return next(_SEQ)
 
 
-def _end(pid: int) -> None:
-    """Kill and reap a forked copy. Inside the sandbox a probe may signal only itself, so a copy
-    that overran is left to its own timer, or to the worker, which kills the probe's process group
-    when the probe ends and reaps what is left (worker/reaper.py)."""
-    try:
-        with audit.trusted():
-            os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.waitpid(pid, 0 if reaper.exited(pid) else os.WNOHANG)
-    except ChildProcessError:
-        pass
-
+def ask(request: dict, seconds: float) -> Any:
+    """Send `request` (a protocol.Reprobe or SecondAssumption built with `seconds` and
+    `next_seq()`) to the worker and wait for its answer: the helper's answer value, or None when
+    none came in time (the probe's own timer can still stop the wait, as any other step)."""
+    if not CHANNEL or seconds <= MIN_SECONDS:
+        return None
+    fd = CHANNEL[0]
+    write_all(fd, (json.dumps({"request": request}) + "\n").encode())
+    deadline = time.monotonic() + seconds + ANSWER_SLACK_S
+    pending = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return None
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            # An answer to an earlier request this probe stopped waiting for is not this one's.
+            if isinstance(msg, dict) and msg.get("seq") == request["seq"]:
+                return msg.get("answer")

@@ -1,13 +1,13 @@
 """One probe, run inside a forked child of the worker: execute the plan's statements of the
 target file, then probe every nn.Module class of the file that nothing called yet; where a
 mismatch could be fixed in more than one place, keep the fix that makes the file consistent
-(each candidate is tried in a forked re-probe)."""
+(each candidate is tried in a re-probe: a helper probe the worker forks on this probe's request,
+worker/children.py)."""
 
 from __future__ import annotations
 
 import ast
 import inspect
-import json
 import os
 import sys
 import time
@@ -20,16 +20,15 @@ from shapelens.analysis.hints import Hint, collect_hints, project_hints, withhol
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
+from shapelens.probe.worker import pipes, units, verify
 from shapelens.probe.worker import state as probe_state
-from shapelens.probe.worker import units, verify
-from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed
+from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed, second_errors
 from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
-from shapelens.probe.worker.imports import LOADED, WorkspaceFinder
+from shapelens.probe.worker.imports import WorkspaceFinder
 from shapelens.probe.worker.mode import ProbeMode
 from shapelens.probe.worker.patches import install
-from shapelens.probe.worker.pipes import run_forked
 from shapelens.probe.worker.probing import probe_class
 from shapelens.probe.worker.results import class_name_span, collect
 from shapelens.probe.worker.state import ProbeTimeout, State
@@ -37,7 +36,7 @@ from shapelens.report.codes import PROBE_INCOMPLETE
 
 
 class Probe:
-    """One file's probe. `run` can be repeated on edited sources (a re-probe forks first)."""
+    """One file's probe (`run`), or what a helper probe does for another (`run_helper`)."""
 
     def __init__(self, plan: dict, options: dict) -> None:
         self.plan, self.options = plan, options
@@ -63,6 +62,42 @@ class Probe:
                                                                           dict[str, str]]:
         """`reuse`: skip the classes whose results the engine holds (plan["skip_classes"]); a
         re-probe that verifies a fix probes everything."""
+        state, module, index, hints, stmts = self.start(sources)
+        assumptions: dict[str, str] = {}
+        classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
+        with torch.device(self.device), ProbeMode():
+            try:
+                self.unit(state, classes, lambda: run_statements(state, self.target, module, stmts, set(), report=True))
+                self.probe_classes(state, module, index, hints, assumptions,
+                                   set(self.plan.get("skip_classes") or []) if reuse else set())
+            except ProbeTimeout as exc:
+                self.overran(state, exc)
+        return state, module, index, assumptions
+
+    def run_assumed(self, sources: dict[str, str], name: str, missing: list[str],
+                    variant: int) -> protocol.AssumedErrors | None:
+        """The file's statements, then class `name` alone under assumption `variant` of its
+        `missing` arguments: its errors (None: it could not be probed so, or ran out of time)."""
+        state, module, index, hints, stmts = self.start(sources)
+        with torch.device(self.device), ProbeMode():
+            try:
+                run_statements(state, self.target, module, stmts, set(), report=True)
+                cls = next((v for v in list(module.__dict__.values()) if isinstance(v, type)
+                            and issubclass(v, nn.Module) and v.__module__ == module.__name__ and v.__name__ == name),
+                           None)
+                node = index.class_def(name) if cls is not None else None
+                if cls is None or node is None:
+                    return None
+                state.owner = name
+                given, _ = config_kwargs(cls, module.__dict__)
+                return second_errors(state, cls, node, module.__dict__, missing, given or {}, variant, hints,
+                                     self.project, self.target)
+            except ProbeTimeout:
+                return None
+
+    def start(self, sources: dict[str, str]) -> tuple[State, types.ModuleType, SourceIndex, dict[int, Hint],
+                                                      list[ast.stmt]]:
+        """A fresh record and module for the target, its hints, and the statements to run."""
         state = State(sources, self.device)
         probe_state.activate(state)
         target, tplan = self.target, self.files[self.target]
@@ -83,18 +118,9 @@ class Probe:
                 state.finding(PROBE_INCOMPLETE, target, (hint.line, 0, hint.line, 0), hint.error)
         if self.project.error:
             state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), self.project.error)
-        assumptions: dict[str, str] = {}
         stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]),
                          tplan.get("replace"))
-        classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
-        with torch.device(self.device), ProbeMode():
-            try:
-                self.unit(state, classes, lambda: run_statements(state, target, module, stmts, set(), report=True))
-                self.probe_classes(state, module, index, hints, assumptions,
-                                   set(self.plan.get("skip_classes") or []) if reuse else set())
-            except ProbeTimeout as exc:
-                self.overran(state, exc)
-        return state, module, index, assumptions
+        return state, module, index, hints, stmts
 
     def unit(self, state: State, units_after: int, work) -> None:
         """`work` under its own share of the time limit (worker/units.py)."""
@@ -197,24 +223,27 @@ class Probe:
 
     # -- re-probing with a fix applied ------------------------------------------------------------
     def rerun(self, deadline: float):
-        def run(_, edits: list[Edit]) -> list[dict] | None:
-            sources = verify.apply({p: f["source"] for p, f in self.files.items()}, edits)
-
-            def work() -> bytes:  # the re-probe: a copy of this process, thrown away afterwards
-                probe_state.on_progress = None
-                for name in LOADED + [self.files[self.target]["module"] or "__shapelens__"]:
-                    sys.modules.pop(name, None)
-                state = self.run(sources, reuse=False)[0]
-                if state.timed_out:
-                    return b"null"
-                return json.dumps([{k: f[k] for k in ("code", "path", "span")} for f in state.findings]).encode()
-
-            try:
-                return json.loads(run_forked(work, deadline) or b"null")
-            except ValueError:
-                return None
+        """verify.choose's re-probe: a helper probe of the sources with `edits` applied."""
+        def run(_, edits: list[Edit]) -> list[protocol.FoundAt] | None:
+            return pipes.ask(protocol.reprobe(pipes.next_seq(), deadline - time.monotonic(), edits),
+                             deadline - time.monotonic())
 
         return run
+
+    def reprobe(self, edits: list[Edit]) -> list[protocol.FoundAt] | None:
+        """In a helper: the whole file probed again with `edits` applied (None: it ran out of time)."""
+        state = self.run(verify.apply({p: f["source"] for p, f in self.files.items()}, edits), reuse=False)[0]
+        return None if state.timed_out else [protocol.found_at(f["code"], f["path"], f["span"]) for f in state.findings]
+
+
+def run_helper(plan: dict, options: dict, request: dict) -> list[protocol.FoundAt] | protocol.AssumedErrors | None:
+    """What a helper probe answers the probe that asked for it (a protocol.Reprobe or SecondAssumption)."""
+    probe = Probe(plan, options)
+    sources = {p: f["source"] for p, f in probe.files.items()}
+    probe.setup(State(sources, probe.device))
+    if request["op"] == "reprobe":
+        return probe.reprobe(request["edits"])
+    return probe.run_assumed(sources, request["cls"], request["missing"], request["variant"])
 
 
 def run_probe(plan: dict, options: dict) -> Result:

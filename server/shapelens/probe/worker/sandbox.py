@@ -4,16 +4,16 @@ Order matters: first every inherited descriptor but the result pipe goes (the wo
 streams, sibling probes' pipes), so user code can neither forge the worker's answers nor read
 another probe's; the child asks to die with the worker; then, on Linux, Landlock (file changes
 only in the probe's scratch folder, no TCP, signals scoped) and a seccomp filter (no exec, no
-sockets but AF_UNIX, no ptrace, no signals to others); last the audit hook that names what it
-blocks. The worker parent stays unfiltered: the child restricts itself right after the fork, so
-no extra process per probe is needed, and what a filter forbids stays forbidden for everything
-the child starts.
+fork, no sockets but AF_UNIX, no ptrace, no signals to others); last the audit hook that names
+what it blocks. The worker parent stays unfiltered: the child restricts itself right after the
+fork, so no extra process per probe is needed, and what a filter forbids stays forbidden for
+everything the child starts.
 
-Fork: the kernel filter of a probe child still allows fork/clone (never exec), because choosing a
-fix, and assuming constructor arguments, probe the file again in forked copies of the child
-(pipes.run_forked, which nest); a fork is refused for the file's code by the audit hook. So a
-process the file's code forks through ctypes can run nothing but Python in this same sandbox, and
-dies with the probe (its process group, the worker's subreaper).
+Fork: every probe child's kernel filter refuses fork, vfork and clone without CLONE_THREAD
+(threads stay: torch's pool) before any of the file's code runs, so that code cannot start a
+process, through ctypes or otherwise. The probes a child needs run for it (a fix's re-probe, a
+second assumption of constructor arguments) it asks the worker parent for over its channel; the
+parent, which runs no user code, forks each as a fresh sandboxed probe child (worker/children.py).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def close_inherited(keep: int) -> None:
 
 
 def enter(result_fd: int, files: set[str]) -> str:
-    """Confine this freshly forked probe child; `result_fd` is its one way out. Returns what is
+    """Confine this freshly forked probe child; `result_fd` (its channel) is its one way out. Returns what is
     enforced, for the probe's stats (`seccomp+landlock`, `audit only: ...`)."""
     close_inherited(result_fd)
     reaper.die_with_parent()
@@ -71,19 +71,11 @@ def enter(result_fd: int, files: set[str]) -> str:
     layers, missing = [], []
     why_not = landlock.restrict(scratch)
     (missing if why_not else layers).append(why_not or "landlock")
-    why_not = seccomp.install(allow_fork=True, files=bool(why_not))
+    why_not = seccomp.install(allow_fork=False, files=bool(why_not))
     (missing if why_not else layers).append(why_not or "seccomp")
     audit.install(files, scratch)
     layers.append("audit")
     return "+".join(layers) + (f" (not enforced: {'; '.join(missing)})" if missing else "")
-
-
-def forbid_fork() -> None:
-    """In a copy the probe forked (a fix re-probe, a second assumption): copies never fork again
-    (`pipes.in_copy`), so the kernel refuses any new process before the file's code runs there.
-    Filters stack, so this only narrows the one `enter` installed."""
-    if enabled():
-        seccomp.install(allow_fork=False, files=False)
 
 
 def add_notes(findings: list) -> None:
