@@ -215,7 +215,7 @@ class FilePlanner(PurityRules):
             self.pure -= bound  # `x = 3` then `from os import system as x`: x is no longer data
             self.defined -= bound
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if not self._define(stmt, self._def_refused(stmt, in_class)):
+            if not self._define(stmt, self._def_refused(stmt, in_class), in_class):
                 return
             self.pure.discard(stmt.name)
             self.defined.add(stmt.name)
@@ -247,7 +247,8 @@ class FilePlanner(PurityRules):
             return "its default arguments or annotations are not tensor-pure"
         return None
 
-    def _define(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, refused: str | None) -> bool:
+    def _define(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, refused: str | None,
+                method: bool = False) -> bool:
         """Keep a def or class statement, or skip it (its name then unknown) when Python would run
         something impure to define it."""
         if refused:
@@ -255,7 +256,7 @@ class FilePlanner(PurityRules):
             self.defined.discard(stmt.name)
             return False
         self.keep(stmt)
-        self._plan_decorators(stmt)
+        self._plan_decorators(stmt, method)
         return True
 
     def _plan_class(self, stmt: ast.ClassDef) -> None:
@@ -303,10 +304,15 @@ class FilePlanner(PurityRules):
             return self.expr_is_pure(target.value)
         return False
 
-    def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+    def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, method: bool) -> None:
         for dec in node.decorator_list:
-            if not self.decorator_ok(dec):
-                self.plan.strip_decorators.append(stmt_key(dec))
+            if self.decorator_ok(dec):
+                continue
+            self.plan.strip_decorators.append(stmt_key(dec))
+            if method and self.decorator_deferrable(dec):
+                # An installed library's method decorator (diffusers' `register_to_config` on
+                # `__init__`) is the model's own code: it runs when the method is first called.
+                self.plan.defer_decorators.append(stmt_key(dec))
 
     def call_args_pure(self, call: ast.Call) -> bool:
         """Whether the worker may evaluate a call's arguments in the module namespace: a call

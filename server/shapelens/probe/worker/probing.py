@@ -20,6 +20,7 @@ from shapelens.probe.worker.bodyrank import fit, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
+from shapelens.probe.worker.named_inputs import context_spec, named_spec, union_number
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
@@ -75,6 +76,12 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
         if inferred is None:
             inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
+        if inferred is None:  # `timestep`: a [B] batch of noise levels
+            inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
+        if inferred is None and (number := union_number(p.annotation)) is not None:
+            inferred = Const(number)  # `scale: torch.Tensor | float`
+        if inferred is None:  # `encoder_hidden_states`: [B, T, cross_attention_dim]
+            inferred = context_spec(instance, p.name)
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)
@@ -114,7 +121,8 @@ def _said_already(state: State, path: str, instance: nn.Module, fwd: ast.Functio
     last = node.end_lineno or node.lineno
     if any(f["path"] == path and node.lineno <= f["span"][0] <= last for f in state.findings):
         return True  # building the class failed inside it, and said where
-    namespace = getattr(getattr(instance.forward, "__func__", None), "__globals__", {})
+    func = getattr(instance.forward, "__func__", None)
+    namespace = getattr(inspect.unwrap(func) if func is not None else None, "__globals__", {})  # a deferred decorator's wrapper
     missing = first_undefined(fwd, namespace.__contains__)
     if missing is None:
         return False

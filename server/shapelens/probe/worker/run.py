@@ -26,7 +26,7 @@ from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_a
 from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
-from shapelens.probe.worker.imports import LOADED, WorkspaceFinder
+from shapelens.probe.worker.imports import LOADED, WorkspaceFinder, run_in_package
 from shapelens.probe.worker.mode import ProbeMode
 from shapelens.probe.worker.patches import install
 from shapelens.probe.worker.pipes import run_forked
@@ -75,7 +75,6 @@ class Probe:
         module.__package__ = module.__name__ if is_package else module.__name__.rpartition(".")[0]
         if is_package:
             module.__path__ = [os.path.dirname(target)]
-        sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
         withhold(hints, self.plan.get("pure_hints") or [])
         for hint in hints.values():
@@ -85,11 +84,13 @@ class Probe:
             state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), self.project.error)
         assumptions: dict[str, str] = {}
         stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]),
-                         tplan.get("replace"))
+                         tplan.get("replace"),
+                         set(tplan.get("defer_decorators") or []))
         classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
         with torch.device(self.device), ProbeMode():
             try:
-                self.unit(state, classes, lambda: run_statements(state, target, module, stmts, set(), report=True))
+                self.unit(state, classes, lambda: run_in_package(
+                    module, stmts, lambda: run_statements(state, target, module, stmts, set(), report=True)))
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
             except ProbeTimeout as exc:
