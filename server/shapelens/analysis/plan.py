@@ -120,8 +120,9 @@ class FilePlanner(PurityRules):
             # never makes them torch's (the probe imports the real module).
             full = target + dotted[len(head):]
             safe = any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES) and not full.startswith("builtins.")
-            return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full,
-                              type="module" if full == target and "." not in dotted else None)
+            # `import math` binds a module; `from functools import partial` binds `functools.partial`.
+            module = full == target and "." not in dotted and "." not in target
+            return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full, type="module" if module else None)
         if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
                 and not self.star_import):
             return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")

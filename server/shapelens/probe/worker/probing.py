@@ -182,8 +182,8 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     """Run forward; when that gives errors, try what the first layer cannot say: one more
     made-up dim when an input's rank came only from it (`[B, 64]` before an nn.Linear may be
     `[B, T, 64]`), and a sequence as long as a learned position table (`nn.Parameter(torch.zeros(1,
-    num_patches, dim))`) instead of the made-up T. The first try without errors is kept, else
-    the one with the fewest (the file's own rank first on a tie)."""
+    num_patches, dim))`) instead of the made-up T. The first try without errors that runs to the
+    end is kept, else the one with the fewest (the file's own rank first on a tie)."""
     tries: list[tuple[Inputs, dict[str, int]]] = [(found, {})]
     wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
     if wider:
@@ -193,8 +193,12 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
         mark = state.mark()
         used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
         errors = state.errors_since(mark)
-        if not errors:
+        if not errors and (not aborted or len(tries) == 1):
             return used
+        if not errors and i == 0:
+            # An abort without errors (`'b n h -> b h n'` fed a [B, 64]): a wider rank is kept only
+            # if it runs to the end without errors; errors it gives may be the guess's own.
+            best = ((False, -1), 0)
         if i == len(tries) - 1 and len(tries) <= 2:
             tries += [(t, {"T": n}) for n in _table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
