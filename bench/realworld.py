@@ -46,6 +46,7 @@ class FileResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     unshaped: list[str] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)  # unshaped, and no probe-incomplete note says why
 
 
 def torch_layer_names() -> set[str]:
@@ -85,6 +86,21 @@ def layer_calls(tree: ast.Module, layers: set[str]) -> list[tuple[ast.Call, int]
     return out
 
 
+def owner_spans(tree: ast.Module) -> list[tuple[int, int]]:
+    """0-based line spans of the classes and functions a layer can be built in, innermost last."""
+    return [(n.lineno - 1, n.end_lineno - 1) for n in ast.walk(tree)  # type: ignore[operator]
+            if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def explained(stmt_line: int, end_line: int, spans: list[tuple[int, int]], noted: set[int]) -> bool:
+    """A note on the layer's statement, or anywhere in the class (or function) that builds it —
+    its line, its signature, the failing statement — says why the layer has no shape."""
+    if any(stmt_line <= n <= end_line for n in noted):
+        return True
+    owners = [(a, b) for a, b in spans if a <= stmt_line <= b]
+    return any(a <= n <= b for a, b in owners for n in noted)
+
+
 def errors_of(report, path: str) -> list:
     return [f for f in report.findings if f.severity == "error"]
 
@@ -107,13 +123,19 @@ def measure(engine, label: str, path: Path, text: str, layers: set[str], n_mutan
     real = str(path.resolve())
     shaped_lines = {s.range["start"]["line"] for s in report.shapes if s.kind == "layer" and s.path == real
                     and s.input_shape is not None and s.output_shape is not None}
-    calls = layer_calls(ast.parse(text), layers)
+    tree = ast.parse(text)
+    calls = layer_calls(tree, layers)
+    spans = owner_spans(tree)
+    noted = {f.range["start"]["line"] for f in report.findings if f.code == "probe-incomplete" and f.path == real}
     res.layers = len(calls)
     for call, stmt_line in calls:
-        if any(stmt_line <= line <= call.end_lineno - 1 for line in shaped_lines):  # type: ignore[operator]
+        end = call.end_lineno - 1  # type: ignore[operator]
+        if any(stmt_line <= line <= end for line in shaped_lines):
             res.shaped += 1
-        else:
-            res.unshaped.append(f"{call.lineno}:{ast.unparse(call.func)}")
+            continue
+        res.unshaped.append(f"{call.lineno}:{ast.unparse(call.func)}")
+        if not explained(stmt_line, end, spans, noted):
+            res.silent.append(f"{call.lineno}:{ast.unparse(call.func)}")
     clean = errors_of(report, real)
     res.errors = [describe(f) for f in clean]
     res.notes = [describe(f) for f in report.findings if f.severity != "error"][:6]
@@ -167,11 +189,12 @@ def site_packages(python: str) -> Path:
 
 
 def table(results: list[FileResult]) -> list[str]:
-    lines = ["| file | layers | shaped | false errors | mutants caught at the line | fixes that round-trip | s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| file | layers | shaped | unshaped, no note | false errors | mutants caught at the line "
+             "| fixes that round-trip | s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
-        lines.append(f"| {r.file} | {r.layers} | {r.shaped} | {len(r.errors)} | {r.caught} / {r.mutants} "
-                     f"| {r.fixed} / {r.caught} | {r.seconds:.1f} |")
+        lines.append(f"| {r.file} | {r.layers} | {r.shaped} | {len(r.silent)} | {len(r.errors)} "
+                     f"| {r.caught} / {r.mutants} | {r.fixed} / {r.caught} | {r.seconds:.1f} |")
     layers = sum(r.layers for r in results)
     shaped = sum(r.shaped for r in results)
     mut = sum(r.mutants for r in results)
@@ -179,7 +202,8 @@ def table(results: list[FileResult]) -> list[str]:
     fixed = sum(r.fixed for r in results)
     secs = [r.seconds for r in results] or [0.0]
     lines.append(f"| **{len(results)} files** ({sum(r.shaped > 0 for r in results)} with a shape) | {layers} "
-                 f"| {shaped} ({100 * shaped / max(layers, 1):.0f} %) | {sum(len(r.errors) for r in results)} "
+                 f"| {shaped} ({100 * shaped / max(layers, 1):.0f} %) | {sum(len(r.silent) for r in results)} "
+                 f"| {sum(len(r.errors) for r in results)} "
                  f"| {caught} / {mut} ({100 * caught / max(mut, 1):.0f} %) | {fixed} / {caught} "
                  f"| median {statistics.median(secs):.1f}, max {max(secs):.1f} |")
     return lines
@@ -233,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({', '.join(r.unshaped[:6])}{' ...' if len(r.unshaped) > 6 else ''})")
             for n in r.notes[:4]:
                 print(f"    note: {n}")
+            if r.silent:
+                print(f"    SILENT (no note says why): {', '.join(r.silent[:6])}{' ...' if len(r.silent) > 6 else ''}")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
     return 0

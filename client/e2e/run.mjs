@@ -53,6 +53,7 @@ const timings = {};
 const SAMPLE = "seed000_ex2_mismatched_embedding.py";
 const CANARY = "untrusted_marker.py";
 const REPEATS = path.join("tests", "lsp", "data", "repeated_blocks.py");
+const LIBRARY = path.join("tests", "lsp", "data", "library_encoder.py");
 const TOTAL_LIMIT_MS = 20 * 60 * 1000;
 const started = Date.now();
 const children = new Set();
@@ -492,7 +493,7 @@ function makeProject(dir) {
   const project = path.join(dir, "project");
   fs.mkdirSync(project, { recursive: true });
   for (const f of [SAMPLE, CANARY]) fs.copyFileSync(path.join(ROOT, "samples", f), path.join(project, f));
-  fs.copyFileSync(path.join(ROOT, REPEATS), path.join(project, path.basename(REPEATS)));
+  for (const f of [REPEATS, LIBRARY]) fs.copyFileSync(path.join(ROOT, f), path.join(project, path.basename(f)));
   fs.copyFileSync(NOTEBOOK_SOURCE, path.join(project, NOTEBOOK));
   return project;
 }
@@ -720,6 +721,21 @@ async function trustedScenario(ctx) {
   check((await towerView.locator("tr.layer.mismatch").count()) === 1, "the head's mismatch row is highlighted");
   check((await page.locator(".tab", { hasText: "Model: Tower" }).count()) === 1, "the view's tab follows the model (Model: Tower)");
   await shot(page, `${name}-10-model-view-repeats`);
+
+  // A library-style class nothing builds: the view says which constructor arguments were assumed.
+  await openFile(page, path.basename(LIBRARY));
+  const head = await until("the Encoder class to render", () => textBox(page, "self.head = nn.Linear(", "head"));
+  await page.mouse.click(head.x + head.width / 2, head.y + head.height / 2);
+  await runCommand(page, "shapelens: Show Model");
+  const libraryView = await until("the Encoder model view", async () => {
+    const f = await modelViewFrame(page);
+    const header = f ? await f.locator("#header").innerText().catch(() => "") : "";
+    return /Encoder/.test(header) && /assumed arguments/.test(header) ? header : null;
+  }, { timeout: 90000 });
+  check(/dim=\d+/.test(libraryView) && /mlp_dim=\d+/.test(libraryView) && /# shapelens: Encoder\(/.test(libraryView),
+    "for a class nothing builds, the model view names the assumed constructor arguments and the hint to give real ones",
+    libraryView.replace(/\s+/g, " "));
+  await shot(page, `${name}-11-model-view-assumed`);
   void dir;
 }
 

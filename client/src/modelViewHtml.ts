@@ -23,6 +23,8 @@ export interface ModelView {
   paramBytes: number;
   weights: string;
   assumed: string | null;
+  /** Constructor arguments the probe assumed (nothing in the workspace builds the class); absent from older servers. */
+  assumedArgs?: Record<string, string>;
   input: string;
   output: string;
   mismatches: number;
@@ -101,7 +103,16 @@ export function renderHeader(view: ModelView): string {
     ? `<p class="problems">${view.mismatches} shape mismatch${view.mismatches === 1 ? "" : "es"} (highlighted)</p>`
     : "";
   const assumed = view.assumed ? `<p class="assumed">Inputs the probe made up: ${escapeHtml(view.assumed)}</p>` : "";
-  return `<h1>${escapeHtml(view.name)}</h1><p class="facts">${facts.join(" · ")}</p>${problems}${assumed}`;
+  return `<h1>${escapeHtml(view.name)}</h1><p class="facts">${facts.join(" · ")}</p>${problems}${assumedArgs(view)}${assumed}`;
+}
+
+/** Says the shapes rest on made-up constructor arguments, and how to give the real ones. */
+function assumedArgs(view: ModelView): string {
+  const args = Object.entries(view.assumedArgs ?? {});
+  if (args.length === 0) return "";
+  const values = args.map(([k, v]) => `<code>${escapeHtml(k)}=${escapeHtml(v)}</code>`).join(", ");
+  return `<p class="assumed">Nothing in the workspace builds ${escapeHtml(view.name)}: probed with assumed arguments ${values}. `
+    + `Hint the real ones with <code># shapelens: ${escapeHtml(view.name)}(...)</code> on the class line.</p>`;
 }
 
 /** The webview's document: theme colours come from VS Code's CSS variables, so it follows the

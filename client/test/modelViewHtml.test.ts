@@ -56,6 +56,13 @@ describe("renderHeader and the page", () => {
     assert.match(h, /meta device: shapes only, no parameter memory/);
     assert.match(h, /1 shape mismatch \(highlighted\)/);
     assert.match(h, /made up: B=17/);
+    assert.ok(!h.includes("assumed arguments"));
+  });
+
+  it("names the constructor arguments the probe assumed, escaped, and how to give the real ones", () => {
+    const h = renderHeader({ ...view, assumedArgs: { dim: "64", kind: "'<x>'" } });
+    assert.match(h, /Nothing in the workspace builds Tower: probed with assumed arguments <code>dim=64<\/code>, <code>kind=&#39;&lt;x&gt;&#39;<\/code>/);
+    assert.match(h, /# shapelens: Tower\(\.\.\.\)/);
   });
 
   it("follows the theme through VS Code's CSS variables, never wraps shapes, and allows only its own script", () => {

@@ -325,6 +325,20 @@ async def test_model_view_follows_edits_and_answers_null_outside_a_class(client:
     assert outside is None and followed["name"] == "Tower"
 
 
+async def test_hover_and_model_view_say_which_constructor_arguments_were_assumed(client: LanguageClient):
+    path = DATA / "library_encoder.py"
+    async with opened(client, path) as (uri, diags):
+        on_head = await hover(client, uri, 10, 14)  # self.head = nn.Linear(...)
+        view = await model_view(client, uri, 15, 10)
+    assert [d for d in diags if d.severity == types.DiagnosticSeverity.Error] == []
+    args = view["assumedArgs"]
+    assert set(args) == {"dim", "depth", "mlp_dim", "num_classes"}
+    head = view["rows"][-1]
+    assert head["name"] == "head" and head["output"].endswith(f"{args['num_classes']}]")
+    assert f"mlp_dim={args['mlp_dim']}" in on_head.contents.value
+    assert "Nothing in the workspace builds `Encoder`" in on_head.contents.value
+
+
 # -- code actions ----------------------------------------------------------------------------------
 async def quick_fixes(client: LanguageClient, uri: str, diag: types.Diagnostic) -> list[types.CodeAction]:
     return await client.text_document_code_action_async(types.CodeActionParams(

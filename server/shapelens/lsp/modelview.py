@@ -95,6 +95,8 @@ def model_view(summary: ClassSummary, src: Source, entries: list[ShapeEntry], fi
         "paramBytes": summary.param_bytes,
         "weights": render.nbytes(summary.param_bytes),
         "assumed": summary.assumed,
+        # Constructor arguments the probe made up because nothing in the workspace builds the class.
+        "assumedArgs": dict(summary.assumed_args),
         "input": render.dims_text(top.input_shape, top.input_symbolic) if top else "—",
         "output": render.dims_text(top.output_shape, top.output_symbolic) if top else "—",
         "mismatches": sum(1 for r in rows if r.mismatch),
