@@ -310,9 +310,7 @@ class FilePlanner(PurityRules):
             if self.decorator_ok(dec):
                 continue
             self.plan.strip_decorators.append(stmt_key(dec))
-            if method and self.decorator_deferrable(dec):
-                # An installed library's method decorator (diffusers' `register_to_config` on
-                # `__init__`) is the model's own code: it runs when the method is first called.
+            if method and self.decorator_deferrable(dec):  # runs when the method is first called
                 self.plan.defer_decorators.append(stmt_key(dec))
 
     def call_args_pure(self, call: ast.Call) -> bool:

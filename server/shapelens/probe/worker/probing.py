@@ -149,8 +149,8 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         mark = state.mark()
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
-        if not errors:
-            return used
+        if not errors and not (aborted and _rejected(state, mark)):
+            return used  # (a size the model's own check rejects, `28` for patches of 8: try the next)
         rank = (aborted, len(errors), i)
         if best is None or rank < best[0]:
             best = (rank, size)
@@ -175,6 +175,11 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
                 if any(e["new_text"].strip().isdigit() for e in fix["edits"]) and "assumed" not in fix["title"]:
                     fix["title"] += f" (right for the assumed {side} input)"
     return used
+
+
+def _rejected(state: State, mark: tuple) -> bool:
+    """Forward's own check (a `raise` in the model or a library it calls) refused the made-up input."""
+    return any(f["code"] == PROBE_INCOMPLETE and "rejects the inputs" in f["message"] for f in state.findings[mark[0]:])
 
 
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,

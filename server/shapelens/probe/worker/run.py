@@ -33,6 +33,7 @@ from shapelens.probe.worker.pipes import run_forked
 from shapelens.probe.worker.probing import probe_class
 from shapelens.probe.worker.results import class_name_span, collect
 from shapelens.probe.worker.state import ProbeTimeout, State
+from shapelens.probe.worker.unreached import note_unreached
 from shapelens.report.codes import PROBE_INCOMPLETE
 
 
@@ -235,6 +236,8 @@ def run_probe(plan: dict, options: dict) -> Result:
         state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
+    if not state.timed_out:
+        note_unreached(state, module, index, probe.target)
     return collect(state, module, index, probe.target, assumptions, notes, probe.assumed_args)
 
 
