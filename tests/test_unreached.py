@@ -87,3 +87,28 @@ def test_a_class_an_error_stopped_is_not_told_twice(workspace):
     report = probe(workspace, BRANCHY.replace("self.out = nn.Linear(dim, classes)", "self.out = nn.Linear(dim + 1, classes)"))
     assert [f.code for f in errors(report)] == ["feature-mismatch"]
     assert notes_on(report, "got no shape") == []
+
+
+def test_a_model_built_at_module_level_but_never_called_names_its_branches(workspace):
+    report = probe(workspace, """
+        class Embedder(nn.Module):
+            def __init__(self, width=32, kind="positional", classes=None):
+                super().__init__()
+                self.proj = nn.Linear(width, width)
+                if kind == "learned":
+                    self.table = nn.Embedding(100, width)
+                if classes is not None:
+                    self.classes = nn.Embedding(classes, width)
+                self.unused = nn.Linear(width, 2 * width)
+
+            def forward(self, x):
+                return self.proj(x)
+
+
+        model = Embedder()
+    """)
+    (note,) = notes_on(report, "got no shape")
+    assert note.message.startswith("3 layers of `Embedder` got no shape: `self.table` (line ")
+    assert "under `if kind == 'learned':`" in note.message or 'under `if kind == "learned":`' in note.message
+    assert "`self.classes`" in note.message and "under `if classes is not None:`" in note.message
+    assert "`self.unused`" in note.message and "never called" in note.message and "`self.proj`" not in note.message

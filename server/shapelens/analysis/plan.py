@@ -120,8 +120,9 @@ class FilePlanner(PurityRules):
             # never makes them torch's (the probe imports the real module).
             full = target + dotted[len(head):]
             safe = any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES) and not full.startswith("builtins.")
-            return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full,
-                              type="module" if full == target and "." not in dotted else None)
+            # `import math` binds a module; `from functools import partial` binds `functools.partial`.
+            module = full == target and "." not in dotted and "." not in target
+            return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full, type="module" if module else None)
         if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
                 and not self.star_import):
             return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
@@ -215,7 +216,7 @@ class FilePlanner(PurityRules):
             self.pure -= bound  # `x = 3` then `from os import system as x`: x is no longer data
             self.defined -= bound
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if not self._define(stmt, self._def_refused(stmt, in_class)):
+            if not self._define(stmt, self._def_refused(stmt, in_class), in_class):
                 return
             self.pure.discard(stmt.name)
             self.defined.add(stmt.name)
@@ -247,7 +248,8 @@ class FilePlanner(PurityRules):
             return "its default arguments or annotations are not tensor-pure"
         return None
 
-    def _define(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, refused: str | None) -> bool:
+    def _define(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, refused: str | None,
+                method: bool = False) -> bool:
         """Keep a def or class statement, or skip it (its name then unknown) when Python would run
         something impure to define it."""
         if refused:
@@ -255,7 +257,7 @@ class FilePlanner(PurityRules):
             self.defined.discard(stmt.name)
             return False
         self.keep(stmt)
-        self._plan_decorators(stmt)
+        self._plan_decorators(stmt, method)
         return True
 
     def _plan_class(self, stmt: ast.ClassDef) -> None:
@@ -303,10 +305,13 @@ class FilePlanner(PurityRules):
             return self.expr_is_pure(target.value)
         return False
 
-    def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+    def _plan_decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, method: bool) -> None:
         for dec in node.decorator_list:
-            if not self.decorator_ok(dec):
-                self.plan.strip_decorators.append(stmt_key(dec))
+            if self.decorator_ok(dec):
+                continue
+            self.plan.strip_decorators.append(stmt_key(dec))
+            if method and self.decorator_deferrable(dec):  # runs when the method is first called
+                self.plan.defer_decorators.append(stmt_key(dec))
 
     def call_args_pure(self, call: ast.Call) -> bool:
         """Whether the worker may evaluate a call's arguments in the module namespace: a call

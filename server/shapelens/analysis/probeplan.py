@@ -15,6 +15,8 @@ class FilePlan:
     source: str
     keep: list[str] = field(default_factory=list)  # stmt keys of module-level and class-body statements
     strip_decorators: list[str] = field(default_factory=list)
+    # Of those, method decorators of installed packages: applied when the method is first called.
+    defer_decorators: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (stmt key, why)
     # stmt key -> the statement the probe runs instead (`opt = parser.parse_args()` -> a Namespace)
     replace: dict[str, str] = field(default_factory=dict)

@@ -13,6 +13,7 @@ torch callable or a model instance.
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shapelens.analysis.resolve import SAFE_DECORATORS, CalleeKind, Resolution
@@ -285,6 +286,21 @@ class PurityRules:
         if res.path and self.resolver.in_workspace(res.path):
             return False
         return res.kind is CalleeKind.TORCH or (res.full_name or "") in SAFE_DECORATORS
+
+    def decorator_deferrable(self, dec: ast.expr) -> bool:
+        """A decorator of a method that resolves into an installed package (not the workspace,
+        not the standard library), with pure arguments: library code like the model's base
+        class's, so it may run where the model's own code does, when the method is called."""
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        if isinstance(dec, ast.Call) and not (all(self.expr_is_pure(a) for a in dec.args)
+                                              and all(self.expr_is_pure(k.value) for k in dec.keywords)):
+            return False
+        if dotted_name(target) is None:
+            return False
+        res = self.resolve(target)
+        if not res.path or self.resolver.in_workspace(res.path) or res.type not in (None, "function", "class"):
+            return False
+        return any(part in ("site-packages", "dist-packages") for part in Path(res.path).parts)
 
     def class_header_ok(self, cls: ast.ClassDef) -> str | None:
         """Why the class statement itself must not run (None when it may): a metaclass other than

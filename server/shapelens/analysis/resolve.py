@@ -35,6 +35,9 @@ SAFE_BUILTINS = frozenset(
 SAFE_STDLIB_PREFIXES = (
     "math.", "operator.", "dataclasses.field", "dataclasses.replace", "dataclasses.asdict",
     "collections.namedtuple", "typing.NamedTuple", "typing.cast", "functools.reduce",
+    # `LinearNoBias = partial(nn.Linear, bias=False)`: its arguments must be pure values, and a
+    # partial object is never called at module level (`_holds_callable`)
+    "functools.partial",
     "itertools.", "builtins.",  # builtins.* is further filtered by SAFE_BUILTINS
 )
 SAFE_DECORATORS = frozenset(

@@ -55,6 +55,7 @@ _WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|widths|hidden|channels|channel
                     r"^(dim_|in_|out_|hidden_|embed|num_channels|n_channels|num_features|num_hidden|inner_)")
 _COUNT = re.compile(r"(depth|depths|layers|n_layer|blocks|n_block|num_block|stages|repeats|num_stages|n_res|"
                     r"num_res|num_experts|n_experts|levels)$")
+_UNSET_COUNT = re.compile(r"^(depth|num_layers|n_layers|n_layer|num_blocks|n_blocks|layers|blocks)$")
 _HEADS = re.compile(r"^(heads|num_heads|n_head|n_heads|nhead|nheads|num_attention_heads|attn_heads|groups|"
                     r"num_groups|n_groups)$")
 _KV_HEADS = re.compile(r"kv_heads|key_value_heads|n_kv|num_kv")
@@ -279,7 +280,7 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
     texts for hovers; None when a parameter fits no rule."""
     assumed = Assumed(VARIANTS[variant], seq)
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = init_params(cls)
     except (TypeError, ValueError):
         return None
     try:
@@ -297,6 +298,8 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             annotation = ns.get(annotation, EMPTY)
         if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             value = fill_dataclass(annotation, assumed, name, ns)
+        elif _own_module_class(annotation, ns) and not _MODULE.match(name.lower()):
+            value = _build_part(annotation, assumed, name, ns)  # `attn_layers: AttentionLayers`
         elif annotation is EMPTY and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args", "params",
                                                          "opt", "opts", "settings", "model_args"):
             value = AssumedConfig(assumed, name)
@@ -307,6 +310,63 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             return None
         kwargs[name] = value
     return kwargs, assumed.shown
+
+
+def init_params(cls: type) -> dict[str, inspect.Parameter]:
+    """The constructor's parameters, self left out; a constructor that takes `**kwargs` (and
+    hands them to its base: `class Encoder(AttentionLayers): def __init__(self, **kwargs)`) also
+    takes its base's parameters. Raises TypeError/ValueError when the signature cannot be read."""
+    params = dict(list(inspect.signature(cls.__init__).parameters.items())[1:])
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        base = next((b for b in cls.__mro__[1:] if isinstance(b, type) and "__init__" in vars(b)), None)
+        if base is not None and base not in (nn.Module, object) and issubclass(base, nn.Module):
+            try:
+                inherited = init_params(base)
+            except (TypeError, ValueError):
+                inherited = {}
+            for name, p in inherited.items():
+                if name not in params and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                    params[name] = p.replace(kind=p.KEYWORD_ONLY)
+    return params
+
+
+def unset_sizes(cls: type) -> list[str]:
+    """Parameters defaulting to None that are named like a layer count (`depth=None`): a class
+    that asserts them given is built with them assumed too."""
+    try:
+        params = init_params(cls).values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is None and p.kind is not p.VAR_KEYWORD and _UNSET_COUNT.match(p.name)]
+
+
+def _own_module_class(annotation: Any, ns: dict) -> bool:
+    """A model class of the file itself (not torch's, not a library's)."""
+    return (isinstance(annotation, type) and issubclass(annotation, nn.Module)
+            and annotation.__module__ == ns.get("__name__"))
+
+
+def _build_part(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
+    """An instance of the file's model class a parameter is annotated with, its own required
+    parameters (and unset counts) assumed by name."""
+    try:
+        params = init_params(cls)
+    except (TypeError, ValueError):
+        return EMPTY
+    kwargs = {}
+    for name in [n for n, p in params.items() if p.default is EMPTY
+                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)] + unset_sizes(cls):
+        value = by_name(name, params[name].annotation if not isinstance(params[name].annotation, str) else EMPTY,
+                        assumed, [])
+        if value is EMPTY:
+            return EMPTY
+        kwargs[name] = value
+    try:
+        instance = cls(**kwargs)
+    except Exception:  # noqa: BLE001 — the part's own constructor rejects the values
+        return EMPTY
+    assumed.shown[prefix] = f"{cls.__name__}({shown_text({k: repr(v) for k, v in kwargs.items()})})"
+    return instance
 
 
 def shown_text(shown: dict[str, str]) -> str:

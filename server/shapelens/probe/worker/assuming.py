@@ -22,7 +22,7 @@ from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
 from shapelens.probe.worker import pipes
-from shapelens.probe.worker.assume import assume_args, shown_text
+from shapelens.probe.worker.assume import assume_args, shown_text, unset_sizes
 from shapelens.probe.worker.construct import build
 from shapelens.probe.worker.probing import ASSUMED, probe_class
 from shapelens.probe.worker.results import class_name_span
@@ -82,7 +82,10 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
     seq = _seq(project)
     why = None
     order = ((0, 1), (1, 0))  # when the first assumption cannot build the class, try the second first
-    for first, second in order:
+    # Then both again with the counts and widths left None assumed too (`assert exists(depth)`).
+    unset = [n for n in unset_sizes(cls) if n not in missing and n not in given]
+    tries = [(f, s, missing) for f, s in order] + [(f, s, missing + unset) for f, s in order if unset]
+    for first, second, missing in tries:
         mine = assume_args(cls, missing, ns, node, first, seq)
         if mine is None:
             return None

@@ -16,6 +16,7 @@ from shapelens.analysis.callsites import FACTORY_PREFIX
 from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
+from shapelens.probe.worker.assume import init_params
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.rules import rule_for
 from shapelens.probe.worker.sites import workspace_ctor_args
@@ -111,10 +112,9 @@ def config_kwargs(cls: type, ns: dict) -> tuple[dict | None, list[str]]:
     """Values for the parameters without a default (config-class instances), and the parameters
     left without one; (None, []) when the signature cannot be read."""
     try:
-        sig = inspect.signature(cls.__init__)
+        params = [p for p in init_params(cls).values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     except (TypeError, ValueError):
         return None, []
-    params = [p for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     try:
         hints_t = typing.get_type_hints(cls.__init__, globalns=ns)
     except Exception:  # noqa: BLE001

@@ -15,6 +15,7 @@ from shapelens.analysis.source import assigned_names, flat_body, span, stmt_key
 from shapelens.probe import protocol
 from shapelens.probe.worker import state as probe
 from shapelens.probe.worker import symexpr
+from shapelens.probe.worker.deferred import DEFER, defer, deferred_decorator
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
 from shapelens.probe.worker.standins import parallel_stand_in, stand_in
@@ -23,14 +24,16 @@ from shapelens.report.codes import PROBE_INCOMPLETE
 
 
 def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
-             replace: dict[str, str] | None = None) -> list[ast.stmt]:
+             replace: dict[str, str] | None = None, defer: set[str] | None = None) -> list[ast.stmt]:
     """The statements of a file that the plan allows, class bodies filtered the same way; a
-    statement the plan replaces (`opt = parser.parse_args()`) runs as its replacement, at its line."""
+    statement the plan replaces (`opt = parser.parse_args()`) runs as its replacement, at its line.
+    A stripped decorator the plan defers is applied when its method is first called (deferred.py)."""
 
     def strip_decorators(node: ast.AST) -> None:
         for n in ast.walk(node):
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                n.decorator_list = [d for d in n.decorator_list if stmt_key(d) not in strip]
+                n.decorator_list = [deferred_decorator(d) if stmt_key(d) in (defer or ()) else d
+                                    for d in n.decorator_list if stmt_key(d) not in strip or stmt_key(d) in (defer or ())]
 
     def filter_class(cls: ast.ClassDef) -> None:
         # Class bodies run when the class is defined, nested ones too: each keeps only what the
@@ -89,6 +92,7 @@ def run_statements(state: State, path: str, module: types.ModuleType, stmts: lis
                    unknown: set[str], report: bool) -> None:
     ns = module.__dict__
     ns[REC] = make_rec(state, path)
+    ns[DEFER] = defer
     for stmt in stmts:
         state.at = (path, stmt.lineno)
         probe.progress(path, stmt.lineno)

@@ -5,13 +5,18 @@ run unchecked."""
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
+import sys
+import types
+from collections.abc import Callable
 
 from shapelens.probe.worker import state as probe
 from shapelens.probe.worker.execute import run_statements, sanitize
+from shapelens.probe.worker.state import ProbeTimeout
 
 LOADED: list[str] = []  # module names the planned loader created, to forget before a re-probe
 
@@ -68,6 +73,71 @@ class PlannedLoader(importlib.abc.Loader):
         if index is None:
             raise ImportError(f"{path} has a syntax error")
         stmts = sanitize(ast.parse(index.text, index.path), set(self.plan["keep"]), set(self.plan["strip_decorators"]),
-                         self.plan.get("replace"))
+                         self.plan.get("replace"), set(self.plan.get("defer_decorators") or []))
         run_statements(state, path, module, stmts, set(), report=False)
 
+
+
+def run_in_package(module: types.ModuleType, stmts: list[ast.stmt], run: Callable[[], None]) -> None:
+    """Run the probed file the way importing it by name would: its package first, the file when
+    the package's `__init__` (or a sibling it imports) asks for it. A package whose `__init__`
+    re-exports the file (`from .unet import UNet`) then finds it whole instead of half-run, and
+    the file's relative imports find the package whole. Only for a file that imports its own
+    package (Python imports it then anyway); a package that fails to import leaves the file to
+    run on its own, where its imports say what failed."""
+    name = module.__name__
+    parent = name.rpartition(".")[0]
+    ran: list[bool] = []
+
+    def once() -> None:
+        if not ran:
+            ran.append(True)
+            run()
+
+    if parent and parent not in sys.modules and _imports_own_package(stmts, name):
+        finder = _TargetFinder(module, once)
+        sys.meta_path.insert(0, finder)
+        try:
+            importlib.import_module(parent)
+        except ProbeTimeout:
+            raise
+        except BaseException:  # noqa: BLE001, S110 — the file then runs on its own and says what failed
+            pass
+        finally:
+            sys.meta_path.remove(finder)
+    if not ran:
+        sys.modules[name] = module
+    once()
+
+
+def _imports_own_package(stmts: list[ast.stmt], name: str) -> bool:
+    top = name.split(".")[0]
+    for stmt in stmts:
+        if isinstance(stmt, ast.ImportFrom) and (stmt.level or (stmt.module or "").split(".")[0] == top):
+            return True
+        if isinstance(stmt, ast.Import) and any(a.name.split(".")[0] == top for a in stmt.names):
+            return True
+    return False
+
+
+class _TargetFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Hands the probed file's own module (run by the probe, with its findings) to whoever imports
+    it by name while its package is being imported."""
+
+    def __init__(self, module: types.ModuleType, run: Callable[[], None]) -> None:
+        self.module, self.run = module, run
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.module.__name__:
+            return None
+        is_pkg = hasattr(self.module, "__path__")
+        spec = importlib.util.spec_from_loader(fullname, self, origin=self.module.__file__, is_package=is_pkg)
+        if spec is not None and is_pkg:
+            spec.submodule_search_locations = list(self.module.__path__)
+        return spec
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module) -> None:
+        self.run()

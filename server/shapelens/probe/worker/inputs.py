@@ -20,6 +20,7 @@ from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
+from shapelens.probe.worker.patchify import patch_spec
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
 
@@ -63,7 +64,9 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
         return inp.spec(module) if inp is not None and inp.spec is not None else None
     inner = container_first(module)
     if inner is not None:
-        return spec_for(state, inner, position, depth + 1) if position == 0 else None
+        if position:
+            return None
+        return patch_spec(module) or spec_for(state, inner, position, depth + 1)
     node = class_node(state, type(module))
     fwd = method_def(node, "forward") if node is not None else None
     if fwd is None:
@@ -83,11 +86,13 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         return None
     loops = _loop_containers(fn, owner)
     rank = rank_of(fn, param) if isinstance(param, str) else None
+    names = _aliases(fn, param) if isinstance(param, str) else [param]
     for call in source_order_calls(fn):
-        position = next((i for i, a in enumerate(call.args) if _carries(a, param)), None)
+        position = next((i for i, a in enumerate(call.args) if any(_carries(a, n) for n in names)), None)
         target = _callee(call.func, owner, loops)
         if position is None:  # `self.embeddings(input_ids=input_ids)`: the keyword's place in the callee
-            keyword = next((k.arg for k in call.keywords if k.arg and _carries(k.value, param)), None)
+            keyword = next((k.arg for k in call.keywords if k.arg and any(_carries(k.value, n) for n in names)),
+                           None)
             position = _position(target, keyword) if keyword else None
         if position is None:
             continue
@@ -183,10 +188,28 @@ def _callee(func: ast.expr, owner: nn.Module, loops: dict[str, nn.Module]):
     return value if isinstance(value, nn.Module) else None
 
 
+def _aliases(fn: ast.FunctionDef, param: str) -> list[str]:
+    """`param` and the names that hold it as it is (`sample = z`) before anything rebinds them."""
+    names = [param]
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and isinstance(node.value, ast.Name) and node.value.id in names and node.targets[0].id not in names:
+            names.append(node.targets[0].id)
+    return names
+
+
 def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Module]:
-    """`for block in self.blocks:` (or `enumerate(...)`, `.values()`) -> block: the first block."""
+    """`for block in self.blocks:` (or `enumerate(...)`, `.values()`) -> block: the first block;
+    so is `layer = self.layers[i]` with an index the probe cannot tell."""
     out: dict[str, nn.Module] = {}
     for node in ast.walk(fn):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and isinstance(node.value, ast.Subscript) and not isinstance(node.value.slice, ast.Constant):
+            container = _resolve(node.value.value, owner)
+            first = container_first(container) if isinstance(container, nn.Module) else None
+            if first is not None:
+                out.setdefault(node.targets[0].id, first)
+            continue
         if not isinstance(node, ast.For):
             continue
         it, target = node.iter, node.target

@@ -20,6 +20,7 @@ from shapelens.probe.worker.bodyrank import fit, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
+from shapelens.probe.worker.named_inputs import context_spec, named_spec, union_number
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
@@ -75,6 +76,12 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
         if inferred is None:
             inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
+        if inferred is None:  # `timestep`: a [B] batch of noise levels
+            inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
+        if inferred is None and (number := union_number(p.annotation)) is not None:
+            inferred = Const(number)  # `scale: torch.Tensor | float`
+        if inferred is None:  # `encoder_hidden_states`: [B, T, cross_attention_dim]
+            inferred = context_spec(instance, p.name)
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)
@@ -114,7 +121,8 @@ def _said_already(state: State, path: str, instance: nn.Module, fwd: ast.Functio
     last = node.end_lineno or node.lineno
     if any(f["path"] == path and node.lineno <= f["span"][0] <= last for f in state.findings):
         return True  # building the class failed inside it, and said where
-    namespace = getattr(getattr(instance.forward, "__func__", None), "__globals__", {})
+    func = getattr(instance.forward, "__func__", None)
+    namespace = getattr(inspect.unwrap(func) if func is not None else None, "__globals__", {})  # a deferred decorator's wrapper
     missing = first_undefined(fwd, namespace.__contains__)
     if missing is None:
         return False
@@ -141,8 +149,8 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         mark = state.mark()
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
-        if not errors:
-            return used
+        if not errors and not (aborted and _rejected(state, mark)):
+            return used  # (a size the model's own check rejects, `28` for patches of 8: try the next)
         rank = (aborted, len(errors), i)
         if best is None or rank < best[0]:
             best = (rank, size)
@@ -169,13 +177,18 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     return used
 
 
+def _rejected(state: State, mark: tuple) -> bool:
+    """Forward's own check (a `raise` in the model or a library it calls) refused the made-up input."""
+    return any(f["code"] == PROBE_INCOMPLETE and "rejects the inputs" in f["message"] for f in state.findings[mark[0]:])
+
+
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
                  node: ast.ClassDef) -> str:
     """Run forward; when that gives errors, try what the first layer cannot say: one more
     made-up dim when an input's rank came only from it (`[B, 64]` before an nn.Linear may be
     `[B, T, 64]`), and a sequence as long as a learned position table (`nn.Parameter(torch.zeros(1,
-    num_patches, dim))`) instead of the made-up T. The first try without errors is kept, else
-    the one with the fewest (the file's own rank first on a tie)."""
+    num_patches, dim))`) instead of the made-up T. The first try without errors that runs to the
+    end is kept, else the one with the fewest (the file's own rank first on a tie)."""
     tries: list[tuple[Inputs, dict[str, int]]] = [(found, {})]
     wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
     if wider:
@@ -185,8 +198,12 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
         mark = state.mark()
         used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
         errors = state.errors_since(mark)
-        if not errors:
+        if not errors and (not aborted or len(tries) == 1):
             return used
+        if not errors and i == 0:
+            # An abort without errors (`'b n h -> b h n'` fed a [B, 64]): a wider rank is kept only
+            # if it runs to the end without errors; errors it gives may be the guess's own.
+            best = ((False, -1), 0)
         if i == len(tries) - 1 and len(tries) <= 2:
             tries += [(t, {"T": n}) for n in _table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]

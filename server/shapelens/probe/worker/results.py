@@ -66,7 +66,8 @@ def collect(state: State, module: types.ModuleType, index: SourceIndex, target: 
                     storage += p.untyped_storage().nbytes()
         except Exception:  # noqa: BLE001
             continue
-    note_unreached(state, _own_classes(module), module, index, target, class_name_span)
+    if not state.timed_out:  # a probe that overran says so; what it did not reach is no news
+        note_unreached(state, _own_classes(module), module, index, target, class_name_span)
     for note in notes:
         state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), note)
     stats = {"device": state.device, "param_storage_bytes": storage, "modules": len(state.layers),

@@ -26,7 +26,7 @@ from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_a
 from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
-from shapelens.probe.worker.imports import WorkspaceFinder
+from shapelens.probe.worker.imports import WorkspaceFinder, run_in_package
 from shapelens.probe.worker.mode import ProbeMode
 from shapelens.probe.worker.patches import install
 from shapelens.probe.worker.probing import probe_class
@@ -67,7 +67,8 @@ class Probe:
         classes = sum(isinstance(n, ast.ClassDef) for n in stmts)
         with torch.device(self.device), ProbeMode():
             try:
-                self.unit(state, classes, lambda: run_statements(state, self.target, module, stmts, set(), report=True))
+                self.unit(state, classes, lambda: run_in_package(
+                    module, stmts, lambda: run_statements(state, self.target, module, stmts, set(), report=True)))
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
             except ProbeTimeout as exc:
@@ -81,7 +82,8 @@ class Probe:
         state, module, index, hints, stmts = self.start(sources)
         with torch.device(self.device), ProbeMode():
             try:
-                run_statements(state, self.target, module, stmts, set(), report=True)
+                run_in_package(module, stmts,
+                               lambda: run_statements(state, self.target, module, stmts, set(), report=True))
                 cls = next((v for v in list(module.__dict__.values()) if isinstance(v, type)
                             and issubclass(v, nn.Module) and v.__module__ == module.__name__ and v.__name__ == name),
                            None)
@@ -110,7 +112,6 @@ class Probe:
         module.__package__ = module.__name__ if is_package else module.__name__.rpartition(".")[0]
         if is_package:
             module.__path__ = [os.path.dirname(target)]
-        sys.modules[module.__name__] = module
         hints = collect_hints(sources[target])
         withhold(hints, self.plan.get("pure_hints") or [])
         for hint in hints.values():
@@ -119,7 +120,7 @@ class Probe:
         if self.project.error:
             state.finding(PROBE_INCOMPLETE, target, (1, 0, 1, 0), self.project.error)
         stmts = sanitize(ast.parse(index.text, index.path), set(tplan["keep"]), set(tplan["strip_decorators"]),
-                         tplan.get("replace"))
+                         tplan.get("replace"), set(tplan.get("defer_decorators") or []))
         return state, module, index, hints, stmts
 
     def unit(self, state: State, units_after: int, work) -> None:

@@ -1,0 +1,67 @@
+"""The input of a patch embedding that starts with an einops layer: `nn.Sequential(Rearrange('b c
+(h p1) (w p2) -> b (h w) (p1 p2 c)', p1=8, p2=8), nn.LayerNorm(patch_dim), nn.Linear(...))`.
+The layer after the Rearrange says how wide a patch is (`patch_dim`); with the patch sides the
+pattern names, that gives the channels: the input is `[B, C, H, W]`, its sides searched like any
+image's. Read from the layer objects only (their `pattern` and `axes_lengths`, as einops layers
+keep them)."""
+
+from __future__ import annotations
+
+import re
+
+from torch import nn
+
+from shapelens.probe.worker.layer_rule import Spec
+
+_GROUP = re.compile(r"\(([^)]*)\)|(\S+)")
+
+
+def _groups(side: str) -> list[list[str]]:
+    return [(m.group(1) or m.group(2)).split() for m in _GROUP.finditer(side)]
+
+
+def _in_width(layer: nn.Module) -> int | None:
+    if isinstance(layer, nn.Linear):
+        return layer.in_features
+    if isinstance(layer, nn.LayerNorm) and len(layer.normalized_shape) == 1:
+        return int(layer.normalized_shape[0])
+    return None
+
+
+def patch_spec(container: nn.Module) -> Spec | None:
+    """`[B, C, H, W]` for a Sequential whose first layer is an einops Rearrange of an image into
+    patches and whose second takes the patch width; None for anything else."""
+    if not isinstance(container, nn.Sequential) or len(container) < 2:
+        return None
+    first, second = container[0], container[1]
+    pattern, lengths = getattr(first, "pattern", None), getattr(first, "axes_lengths", None)
+    if not isinstance(pattern, str) or "->" not in pattern or not isinstance(lengths, dict):
+        return None  # (einops layers, and look-alikes, keep both)
+    lengths = {k: v for k, v in lengths.items() if isinstance(v, int)}
+    width = _in_width(second)
+    left, right = (_groups(s) for s in pattern.split("->", 1))
+    if width is None or len(left) != 4 or not right:
+        return None
+    per_patch = right[-1]
+    unknown = [n for n in per_patch if n not in lengths]
+    known = 1
+    for n in per_patch:
+        known *= int(lengths.get(n, 1))
+    if len(unknown) != 1 or width % known:
+        return None
+    channel = unknown[0]
+    dims: list[int | str] = []
+    sides = iter(("H", "W"))
+    for group in left:
+        if group == [channel]:
+            dims.append(width // known)
+        elif len(group) == 1:
+            dims.append("B")
+        elif sum(n not in lengths for n in group) == 1:
+            side = next(sides, None)
+            if side is None:
+                return None
+            dims.append(side)
+        else:
+            return None
+    return Spec(tuple(dims)) if dims.count("B") == 1 and dims[0] == "B" else None
