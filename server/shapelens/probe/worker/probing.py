@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import typing
 from typing import Any
 
@@ -16,10 +17,12 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
-from shapelens.probe.worker.bodyrank import fit, rank_of, widened
+from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
-from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.failures import REJECTED, report_exception
 from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
+from shapelens.probe.worker.needed import none_used
+from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
@@ -30,6 +33,9 @@ ASSUMED = {"B": 17, "T": 13}
 SPATIAL_CANDIDATES = (28, 32, 64, 96, 128, 224, 256, 299, 512)  # images: square sides
 SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D signals: lengths
 SPATIAL = ("H", "W", "D", "L")
+MAX_SIZES = 12  # tries of the size search, the sizes a rejection asks for included
+MAX_SIZE = 1 << 14  # the largest made-up side or length taken from a rejection's message
+MAX_NEEDED = 3  # optional inputs made up when forward turns out to need them
 # The main input of a forward whose inputs are all optional, by the names libraries give it.
 MAIN_INPUTS = frozenset({"input_ids", "pixel_values", "input_features", "input_values", "x", "inputs", "input",
                          "hidden_states", "sample", "images", "tokens", "idx", "src", "inputs_embeds"})
@@ -60,6 +66,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         return None
     specs: dict[str, Any] = {}
     labels: dict[str, str] = {}
+    inferred_names: set[str] = set()
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -90,6 +97,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
                           f"(jaxtyping: `{p.name}: Float[Tensor, \"batch 3 224 224\"]`)")
             return None
         specs[p.name] = inferred
+        inferred_names.add(p.name)
+    specs = one_layout(specs, inferred_names)
     if not any(not isinstance(v, Const) for v in specs.values()):
         # Every input optional (`forward(self, input_ids=None, inputs_embeds=None, ...)`): calling
         # it with none is no call at all; feed the main one, the first that reaches a layer.
@@ -135,13 +144,19 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     # The input size is not in the file: take the first plausible size under which every
     # declared width is consistent. If none is, report what the best size gives (one where
     # forward ran to the end, with the fewest errors) and say that it was assumed.
-    candidates = project.image_sizes or (SIGNAL_CANDIDATES if dims & set(SPATIAL) == {"L"} else SPATIAL_CANDIDATES)
+    candidates = list(project.image_sizes or (SIGNAL_CANDIDATES if dims & set(SPATIAL) == {"L"}
+                                              else SPATIAL_CANDIDATES))
     best: tuple[tuple, int] | None = None
     for i, size in enumerate(candidates):
+        if i >= MAX_SIZES:
+            break
         mark = state.mark()
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
-        if not errors:
+        asked = _sizes_asked(state.findings[mark[0]:], size) if aborted else []
+        if asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
+            candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
+        if not errors and not (aborted and _rejected(state.findings[mark[0]:])):
             return used
         rank = (aborted, len(errors), i)
         if best is None or rank < best[0]:
@@ -198,6 +213,36 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     return attempt(state, instance, inputs, None, project, path, node, extra)[0]
 
 
+def _rejected(findings: list) -> bool:
+    return any(f["message"].startswith(REJECTED) for f in findings)
+
+
+def _sizes_asked(findings: list, size: int) -> list[int]:
+    """Sizes a rejection of the made-up input names (`doesn't match model (224*224)`), other
+    than the one tried."""
+    asked: list[int] = []
+    for f in findings:
+        if f["message"].startswith(REJECTED):
+            asked += [n for n in map(int, re.findall(r"\d+", f["message"])) if 8 <= n <= MAX_SIZE and n != size]
+    return list(dict.fromkeys(asked))[:3]
+
+
+def _needed_input(state: State, exc: BaseException, instance: nn.Module, found: Inputs,
+                  node: ast.ClassDef) -> tuple[str, Any] | None:
+    """An optional input forward used as a tensor although the probe left it None, with the
+    input it takes (from the first layer it reaches, as for a required one)."""
+    name = none_used(exc, instance, set(found.specs))
+    fwd = method_def(node, "forward")
+    if name is None or fwd is None:
+        return None
+    rank = rank_of(fwd, name)
+    if rank is None:  # `encoder_hidden_states.shape[:-1]` says nothing: a sequence like the main input
+        ranks = [len(s.dims) for s in found.specs.values() if isinstance(s, (Spec, InputSpec))]
+        rank = (max(ranks), False) if ranks else None
+    spec = fit(param_spec(state, fwd, name, instance, node), rank)
+    return (name, spec) if spec is not None else None
+
+
 def _table_lengths(instance: nn.Module) -> list[int]:
     """Lengths of learned position tables: parameters and buffers shaped [1, n, d]."""
     found: list[int] = []
@@ -228,13 +273,25 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
     aborted = False
     state.made_up_inputs = True
     try:
-        with torch.no_grad():
-            instance(**made)
-    except ProbeTimeout:
-        raise
-    except BaseException as exc:  # noqa: BLE001
-        aborted = True
-        report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
+        for _ in range(MAX_NEEDED + 1):
+            mark = state.mark()
+            try:
+                with torch.no_grad():
+                    instance(**made)
+            except ProbeTimeout:
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                needed = _needed_input(state, exc, instance, found, node)
+                if needed is None:
+                    aborted = True
+                    report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
+                    break
+                state.rollback(mark)  # forward needs an input the probe left None: run it again with one
+                found.specs[needed[0]] = needed[1]
+                with torch.no_grad():
+                    made[needed[0]] = make_input(needed[1], sizes, found.labels)
+                continue
+            break
     finally:
         state.assumed = {}
         state.made_up_inputs = False
