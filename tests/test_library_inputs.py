@@ -207,3 +207,25 @@ def test_a_decoder_layer_gets_its_memory_in_the_layout_of_its_target(workspace):
     """)
     assert errors(report) == [], [(f.code, f.message) for f in report.findings]
     assert shape_of(report, "self.cross", "layer").input_shape == [13, 17, 64]
+
+
+def test_an_unset_option_of_an_assumed_config_is_none(workspace):
+    # `config` has no class in the file; its widths are assumed by name, and an option no rule
+    # knows (`preset`) is None when it must be: given exactly one of a preset or the widths.
+    report = probe(workspace, """
+        PRESETS = {"tiny": dict(n_embd=32)}
+
+        class LM(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                assert (config.preset is not None) ^ (config.n_embd is not None)
+                width = PRESETS[config.preset]["n_embd"] if config.preset is not None else config.n_embd
+                self.wte = nn.Embedding(config.vocab_size, width)
+                self.head = nn.Linear(width, config.vocab_size)
+
+            def forward(self, idx):
+                return self.head(self.wte(idx))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.head", "layer").output_shape[:2] == [17, 13]
+    assert any("config.preset=None" in m for m in notes(report)), notes(report)

@@ -66,9 +66,13 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
     fits no rule; why building failed when no assumption builds it."""
     seq = {**ASSUMED, **project.sizes}["T"]
     why = None
-    order = ((0, 1), (1, 0))  # when the first assumption cannot build the class, try the second first
-    for first, second in order:
-        mine = assume_args(cls, missing, ns, node, first, seq)
+    # When the first assumption cannot build the class, try the second first; when a config's
+    # attribute no rule knows stops both, try once more with such attributes None (unset options).
+    order = ((0, 1, False), (1, 0, False), (0, 1, True))
+    for first, second, nones in order:
+        if nones and "AttributeError" not in (why or ""):
+            break
+        mine = assume_args(cls, missing, ns, node, first, seq, nones)
         if mine is None:
             return None
         kwargs, shown = mine
@@ -86,7 +90,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         dropped: list[Finding] = []
         if errors:
             answer = _second_probe(state, mark, cls, node, ns, missing, given, second, seq, hints, project, path,
-                                   deadline)
+                                   deadline, nones)
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
         _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
@@ -96,11 +100,11 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
 
 def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: dict, missing: list[str],
                   given: dict[str, Any], variant: int, seq: int, hints: dict[int, Hint], project: ProjectHints,
-                  path: str, deadline: float) -> dict:
+                  path: str, deadline: float, nones: bool = False) -> dict:
     """The errors of `cls` probed under assumption `variant`, in a forked copy of this probe."""
     def work() -> bytes:
         probe_state.on_progress = None
-        theirs = assume_args(cls, missing, ns, node, variant, seq)
+        theirs = assume_args(cls, missing, ns, node, variant, seq, nones)
         if theirs is None:
             return b""
         state.rollback(mark)  # the first probe's findings would hide the same ones again
