@@ -229,3 +229,42 @@ def test_an_unset_option_of_an_assumed_config_is_none(workspace):
     assert errors(report) == [], notes(report)
     assert shape_of(report, "self.head", "layer").output_shape[:2] == [17, 13]
     assert any("config.preset=None" in m for m in notes(report)), notes(report)
+
+
+def test_targets_are_made_up_once_forward_runs_clean_so_the_loss_gets_a_shape(workspace):
+    report = probe(workspace, """
+        from torch.nn import CrossEntropyLoss
+
+        class Classifier(nn.Module):
+            def __init__(self, vocab=300, dim=32, num_labels=3):
+                super().__init__()
+                self.num_labels = num_labels
+                self.wte = nn.Embedding(vocab, dim)
+                self.head = nn.Linear(dim, num_labels)
+
+            def forward(self, input_ids=None, labels=None):
+                logits = self.head(self.wte(input_ids).mean(1))
+                loss = None
+                if labels is not None:
+                    loss_fct = CrossEntropyLoss()
+                    loss = loss_fct(logits.view(-1, self.num_labels), labels.view(-1))
+                return loss, logits
+
+        class Tagger(nn.Module):
+            def __init__(self, vocab=300, dim=32):
+                super().__init__()
+                self.wte = nn.Embedding(vocab, dim)
+                self.head = nn.Linear(dim, vocab)
+                self.loss = nn.CrossEntropyLoss()
+
+            def forward(self, idx, targets=None):
+                logits = self.head(self.wte(idx))
+                if targets is None:
+                    return logits
+                return logits, self.loss(logits.view(-1, logits.size(-1)), targets.view(-1))
+    """)
+    assert errors(report) == [], notes(report)
+    # per example ([B] targets: the [B, T] try failed and was taken back whole), per token
+    loss_fct = shape_of(report, "loss_fct", "layer")
+    assert (loss_fct.input_shape, loss_fct.output_shape) == ([17, 3], [])
+    assert shape_of(report, "self.loss", "layer").input_shape == [17 * 13, 300]

@@ -25,6 +25,7 @@ from shapelens.probe.worker.needed import none_used
 from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
+from shapelens.probe.worker.targets import probe_targets
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 
 # Sizes the probe makes up when the file does not give them; picked so they are not mistaken for
@@ -157,6 +158,8 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         if asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
             candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
         if not errors and not (aborted and _rejected(state.findings[mark[0]:])):
+            if not aborted:
+                _targets(state, instance, found, size, project, path, node)
             return used
         rank = (aborted, len(errors), i)
         if best is None or rank < best[0]:
@@ -200,8 +203,13 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
         mark = state.mark()
         used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
         errors = state.errors_since(mark)
-        if not errors:
+        rejected = aborted and _rejected(state.findings[mark[0]:])
+        if not errors and not (rejected and i == 0):
+            if not aborted:
+                _targets(state, instance, inputs, None, project, path, node, extra)
             return used
+        if rejected and i == 0:  # `Cannot handle batch sizes > 1 if no padding token is defined`
+            tries.insert(1, (inputs, {"B": 1}))
         if i == len(tries) - 1 and len(tries) <= 2:
             tries += [(t, {"T": n}) for n in _table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
@@ -211,6 +219,15 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     assert best is not None
     inputs, extra = tries[best[1]]
     return attempt(state, instance, inputs, None, project, path, node, extra)[0]
+
+
+def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,
+             node: ast.ClassDef, lengths: dict[str, int] | None = None) -> None:
+    """Forward once more with `labels` made up, so that the loss it computes gets shapes too."""
+    def run(specs: dict[str, Any]) -> bool:
+        return attempt(state, instance, Inputs(specs, found.labels), size, project, path, node, lengths)[1]
+
+    probe_targets(state, instance, found.specs, run)
 
 
 def _rejected(findings: list) -> bool:
