@@ -268,3 +268,46 @@ def test_targets_are_made_up_once_forward_runs_clean_so_the_loss_gets_a_shape(wo
     loss_fct = shape_of(report, "loss_fct", "layer")
     assert (loss_fct.input_shape, loss_fct.output_shape) == ([17, 3], [])
     assert shape_of(report, "self.loss", "layer").input_shape == [17 * 13, 300]
+
+
+def test_a_residual_mismatch_is_told_on_the_producer_with_its_own_expression(workspace):
+    # Under an assumed config the producer's fix is `config.n_embd` (a part of its own text),
+    # which both assumptions propose alike; a literal would be dropped as an assumed number.
+    report = probe(workspace, """
+        class Attn(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.c_attn = nn.Linear(config.n_embd, config.n_embd)
+                self.c_proj = nn.Linear(config.n_embd, (config.n_embd) * 2)
+
+            def forward(self, x):
+                return self.c_proj(self.c_attn(x))
+
+        class Block(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.ln_1 = nn.LayerNorm(config.n_embd)
+                self.attn = Attn(config)
+
+            def forward(self, x):
+                return x + self.attn(self.ln_1(x))
+    """)
+    errs = errors(report)
+    assert len(errs) == 1, [(f.code, f.message) for f in report.findings]
+    text = (workspace.root / "m.py").read_text()
+    assert text.splitlines()[errs[0].range["start"]["line"]].strip().startswith("self.c_proj")
+    assert [e.new_text for e in errs[0].fixes[0].edits] == ["config.n_embd"]
+
+
+def test_a_mismatch_whose_only_fix_wrote_an_assumed_number_is_reported_without_one(workspace):
+    report = probe(workspace, """
+        class Residual(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.proj = nn.Linear(config.dim, 128)
+
+            def forward(self, x):
+                return x + self.proj(x)
+    """)
+    assert not any("internal probe error" in m for m in notes(report)), notes(report)
+    assert len(errors(report)) == 1, [(f.code, f.message) for f in report.findings]
