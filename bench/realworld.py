@@ -141,8 +141,8 @@ def measure(engine, label: str, path: Path, text: str, layers: set[str], n_mutan
     res.notes = [describe(f) for f in report.findings if f.severity != "error"][:6]
     clean_keys = sorted((f.path, f.range["start"]["line"], f.code) for f in clean)
 
-    every = mutants_of(path, width_table())  # reads the file itself, which is never written
-    if n_mutants and len(every) > n_mutants:  # an even spread over the file
+    every = mutants_of(path, width_table()) if n_mutants else []  # reads the file, never writes it
+    if n_mutants > 0 and len(every) > n_mutants:  # an even spread over the file
         step = len(every) / n_mutants
         every = [every[int(i * step)] for i in range(n_mutants)]
     res.mutants = len(every)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the probe worker's interpreter (the corpus environment)")
     ap.add_argument("--corpus", default="/work/scratch/realworld", type=Path)
     ap.add_argument("--files", default=BENCH / "realworld_files.txt", type=Path)
-    ap.add_argument("--mutants", default=4, type=int, help="mutants per file (0: all)")
+    ap.add_argument("--mutants", default=4, type=int, help="mutants per file (0: none, -1: all)")
     ap.add_argument("--timeout", default=20.0, type=float, help="seconds per probe")
     ap.add_argument("--only", default="", help="only files whose path contains this")
     ap.add_argument("--json", type=Path, help="write the per-file results here")

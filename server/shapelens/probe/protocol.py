@@ -233,6 +233,7 @@ class SecondAssumption(TypedDict):
     cls: str
     missing: list[str]
     variant: int
+    nones: bool  # a config's attributes no rule knows are None (options left unset)
 
 
 class FoundAt(TypedDict):
@@ -274,8 +275,10 @@ def reprobe(seq: int, seconds: float, edits: list[Edit]) -> Reprobe:
     return {"op": "reprobe", "seq": seq, "seconds": seconds, "edits": edits}
 
 
-def second_assumption(seq: int, seconds: float, cls: str, missing: list[str], variant: int) -> SecondAssumption:
-    return {"op": "assume", "seq": seq, "seconds": seconds, "cls": cls, "missing": missing, "variant": variant}
+def second_assumption(seq: int, seconds: float, cls: str, missing: list[str], variant: int,
+                      nones: bool = False) -> SecondAssumption:
+    return {"op": "assume", "seq": seq, "seconds": seconds, "cls": cls, "missing": missing, "variant": variant,
+            "nones": nones}
 
 
 def found_at(code: str, path: str, span: Sequence[int]) -> FoundAt:

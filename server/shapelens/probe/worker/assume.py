@@ -103,12 +103,14 @@ class _Fields:
 class AssumedConfig(_Fields):
     """An unannotated `config` without a config class in the file: each attribute asked of it is
     assumed by its name; one no rule knows is missing, so `getattr(config, "x", default)` keeps
-    its default."""
+    its default. With `nones`, such an attribute is None instead: an option left unset
+    (`config.model_type is not None` choosing between two ways to give the widths)."""
 
-    def __init__(self, assumed: Assumed, prefix: str) -> None:
+    def __init__(self, assumed: Assumed, prefix: str, nones: bool = False) -> None:
         object.__setattr__(self, "_sl_assumed", assumed)
         object.__setattr__(self, "_sl_prefix", prefix)
         object.__setattr__(self, "_sl_values", {})
+        object.__setattr__(self, "_sl_nones", nones)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -116,6 +118,8 @@ class AssumedConfig(_Fields):
         values = object.__getattribute__(self, "_sl_values")
         if name not in values:
             value = by_name(name, EMPTY, object.__getattribute__(self, "_sl_assumed"), set())
+            if value is EMPTY and object.__getattribute__(self, "_sl_nones"):
+                value = None
             if value is EMPTY:
                 raise AttributeError(name)
             values[name] = value
@@ -275,9 +279,10 @@ def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
 
 
 def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | None, variant: int,
-                seq: int) -> tuple[dict[str, Any], dict[str, str]] | None:
+                seq: int, nones: bool = False) -> tuple[dict[str, Any], dict[str, str]] | None:
     """kwargs for the parameters nothing gave, under assumption `variant` (0 or 1), and their
-    texts for hovers; None when a parameter fits no rule."""
+    texts for hovers; None when a parameter fits no rule. `nones`: a config's attributes no rule
+    knows are None (AssumedConfig)."""
     assumed = Assumed(VARIANTS[variant], seq)
     try:
         params = init_params(cls)
@@ -302,7 +307,7 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             value = _build_part(annotation, assumed, name, ns)  # `attn_layers: AttentionLayers`
         elif annotation is EMPTY and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args", "params",
                                                          "opt", "opts", "settings", "model_args"):
-            value = AssumedConfig(assumed, name)
+            value = AssumedConfig(assumed, name, nones)
         else:
             value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], init)
             value = assumed.record(name, value) if value is not EMPTY else EMPTY

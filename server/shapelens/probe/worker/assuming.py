@@ -82,11 +82,16 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
     seq = _seq(project)
     why = None
     order = ((0, 1), (1, 0))  # when the first assumption cannot build the class, try the second first
-    # Then both again with the counts and widths left None assumed too (`assert exists(depth)`).
+    # Then both again with the counts and widths left None assumed too (`assert exists(depth)`);
+    # last, when a config's attribute no rule knows stopped them, with such attributes None
+    # (options left unset).
     unset = [n for n in unset_sizes(cls) if n not in missing and n not in given]
-    tries = [(f, s, missing) for f, s in order] + [(f, s, missing + unset) for f, s in order if unset]
-    for first, second, missing in tries:
-        mine = assume_args(cls, missing, ns, node, first, seq)
+    tries = ([(f, s, missing, False) for f, s in order] + [(f, s, missing + unset, False) for f, s in order if unset]
+             + [(0, 1, missing, True)])
+    for first, second, missing, nones in tries:
+        if nones and "AttributeError" not in (why or ""):
+            break
+        mine = assume_args(cls, missing, ns, node, first, seq, nones)
         if mine is None:
             return None
         kwargs, shown = mine
@@ -104,7 +109,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         dropped: list[Finding] = []
         if errors:
             answer = _second_probe(state, mark, cls, node, ns, missing, given, second, hints, project, path,
-                                   deadline)
+                                   deadline, nones)
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
         _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
@@ -114,16 +119,16 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
 
 def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: dict, missing: list[str],
                   given: dict[str, Any], variant: int, hints: dict[int, Hint], project: ProjectHints,
-                  path: str, deadline: float) -> protocol.AssumedErrors | dict:
+                  path: str, deadline: float, nones: bool = False) -> protocol.AssumedErrors | dict:
     """The errors of `cls` probed under assumption `variant`: by a helper probe ({} when it
     decided nothing), or, in a helper, here."""
     if not pipes.is_helper():
         seconds = deadline - time.monotonic()
-        return pipes.ask(protocol.second_assumption(pipes.next_seq(), seconds, cls.__name__, missing, variant),
+        return pipes.ask(protocol.second_assumption(pipes.next_seq(), seconds, cls.__name__, missing, variant, nones),
                          seconds) or {}
     kept = state.findings[mark[0]:]
     state.rollback(mark)  # the first probe's findings would hide the same ones again
-    answer = second_errors(state, cls, node, ns, missing, given, variant, hints, project, path)
+    answer = second_errors(state, cls, node, ns, missing, given, variant, hints, project, path, nones)
     state.rollback(mark)
     for f in kept:
         state.restore(f)
@@ -132,10 +137,10 @@ def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: 
 
 def second_errors(state: State, cls: type, node: ast.ClassDef, ns: dict, missing: list[str], given: dict[str, Any],
                   variant: int, hints: dict[int, Hint], project: ProjectHints,
-                  path: str) -> protocol.AssumedErrors | None:
+                  path: str, nones: bool = False) -> protocol.AssumedErrors | None:
     """`cls` built and probed under assumption `variant`: the arguments shown and its errors
     (None when no value fits a parameter)."""
-    theirs = assume_args(cls, missing, ns, node, variant, _seq(project))
+    theirs = assume_args(cls, missing, ns, node, variant, _seq(project), nones)
     if theirs is None:
         return None
     start = len(state.findings)

@@ -164,3 +164,18 @@ def _last_dims_only(spec: Spec) -> bool:
         return False
     first_int = next((i for i, d in enumerate(spec.dims) if isinstance(d, int)), len(spec.dims))
     return first_int > 0 and all(isinstance(d, int) for d in spec.dims[first_int:])
+
+
+def one_layout(specs: dict, inferred: set[str]) -> dict:
+    """One sequence layout for all of a forward's inputs: where one input reaches a sequence-first
+    layer (`nn.MultiheadAttention` takes `[T, B, E]`), an inferred input whose first layer fixes
+    only its last dims (a LayerNorm's `[B, T, E]`, found in a branch not taken) is made
+    sequence-first too, so the two meet in the same layout."""
+    if not any(isinstance(s, Spec) and s.dims[:2] == ("T", "B") for s in specs.values()):
+        return specs
+    out = dict(specs)
+    for name in inferred:
+        s = specs.get(name)
+        if isinstance(s, Spec) and s.dims[:2] == ("B", "T") and _last_dims_only(s):
+            out[name] = Spec(("T", "B", *s.dims[2:]), s.dtype, s.high)
+    return out

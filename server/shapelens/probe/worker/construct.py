@@ -60,8 +60,7 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
         annotation = ns.get(annotation)
     if annotation is inspect.Parameter.empty and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args",
                                                                   "params", "opt", "opts", "settings"):
-        configs = [v for v in ns.values() if _is_config(v) and getattr(v, "__module__", "") == module_name]
-        annotation = configs[0] if len(configs) == 1 else inspect.Parameter.empty
+        annotation = _file_config(ns, module_name)
     if annotation is inspect.Parameter.empty or annotation in (int, float, str, bool):
         return inspect.Parameter.empty
     if isinstance(annotation, type) and not issubclass(annotation, (nn.Module, torch.Tensor)):
@@ -73,6 +72,20 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
             return inspect.Parameter.empty  # `vocab_size: int = -1  # set later`: assumed instead (assume.py)
         return made
     return inspect.Parameter.empty
+
+
+def _file_config(ns: dict, module_name: str) -> Any:
+    """The config class an unannotated `config` means: the one class named like a config
+    (`BertConfig`, imported from the package's configuration module next to the model file),
+    else the file's only config class (a dataclass of outputs is not named like one)."""
+    named = [v for v in ns.values() if isinstance(v, type) and v.__name__.endswith(("Config", "Configuration"))
+             and (_is_config(v) or dataclasses.is_dataclass(v)) and not issubclass(v, (nn.Module, torch.Tensor))]
+    if len(named) > 1:
+        named = [v for v in named if getattr(v, "__module__", "") == module_name]
+    if len(named) == 1:
+        return named[0]
+    configs = [v for v in ns.values() if _is_config(v) and getattr(v, "__module__", "") == module_name]
+    return configs[0] if len(configs) == 1 else inspect.Parameter.empty
 
 
 def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: ast.ClassDef,

@@ -48,6 +48,8 @@ def check_embedding(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dic
         result = replace(args, kwargs, where, x)
     n = module.num_embeddings
     values = getattr(x, "_sl_values", None) if x.device.type == "meta" else x.detach()
+    if getattr(values, "_sl_assumed", False):
+        values = None  # positions over a length the probe assumed: not the file's range
     bad_value = None
     if values is not None and values.numel() and not values.dtype.is_floating_point:
         bad = values[(values < 0) | (values >= n)]

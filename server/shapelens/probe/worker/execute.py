@@ -5,6 +5,7 @@ Every tensor a statement binds is recorded with its shape."""
 from __future__ import annotations
 
 import ast
+import logging
 import sys
 import types
 
@@ -21,6 +22,10 @@ from shapelens.probe.worker.missing import Missing, MissingName, bound_names, im
 from shapelens.probe.worker.standins import parallel_stand_in, stand_in
 from shapelens.probe.worker.state import ProbeTimeout, Site, State
 from shapelens.report.codes import PROBE_INCOMPLETE
+
+SILENT_LOGGER = "__shapelens_silent_logger__"
+_SILENT = logging.Logger("shapelens.silenced")
+_SILENT.disabled = True
 
 
 def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
@@ -48,6 +53,8 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
     out = []
     for stmt in flat_body(tree.body):
         if stmt_key(stmt) not in keep:
+            if (logger := _logger_binding(stmt)) is not None:
+                out.append(_at(ast.parse(f"{logger} = {SILENT_LOGGER}").body[0], stmt))
             continue
         if replace and stmt_key(stmt) in replace:
             stmt = _at(ast.parse(replace[stmt_key(stmt)]).body[0], stmt)
@@ -56,6 +63,18 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
         strip_decorators(stmt)
         out.append(stmt)
     return out
+
+
+def _logger_binding(stmt: ast.stmt) -> str | None:
+    """`logger = logging.getLogger(__name__)` (or a library's `get_logger`), which the plan skips
+    (it leaves torch): the name it binds, so that the probe binds a silent logger of its own
+    instead and `logger.warning(...)` in `__init__` does not stop the model being built."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Call)):
+        return None
+    func = stmt.value.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return stmt.targets[0].id if name in ("getLogger", "get_logger") else None
 
 
 def _at(new: ast.stmt, old: ast.stmt) -> ast.stmt:
@@ -93,6 +112,7 @@ def run_statements(state: State, path: str, module: types.ModuleType, stmts: lis
     ns = module.__dict__
     ns[REC] = make_rec(state, path)
     ns[DEFER] = defer
+    ns[SILENT_LOGGER] = _SILENT
     for stmt in stmts:
         state.at = (path, stmt.lineno)
         probe.progress(path, stmt.lineno)

@@ -18,6 +18,8 @@ from shapelens.probe.worker.producers import producer_alts
 from shapelens.probe.worker.state import ShapeMismatch, State
 from shapelens.report.codes import INVALID_LAYER_CONFIG, PROBE_INCOMPLETE, SHAPE_ERROR
 
+REJECTED = "forward rejects the inputs the probe made up"
+
 
 def innermost(state: State, exc: BaseException) -> tuple[str, Span, list] | None:
     tb = exc.__traceback__
@@ -89,7 +91,7 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
         # The model's own `raise ValueError("You must specify exactly one of input_ids or
         # inputs_embeds")` against inputs the probe made up: their fault, not the model's.
         state.finding(PROBE_INCOMPLETE, fpath, fspan,
-                      f"forward rejects the inputs the probe made up ({msg}); shapes after this are unknown: hint "
+                      f"{REJECTED} ({msg}); shapes after this are unknown: hint "
                       "the real inputs on the def line (`# shapelens: x=float[B,3,224,224]`)")
         return
     if isinstance(exc, (RuntimeError, ValueError, IndexError, AssertionError)):

@@ -63,6 +63,14 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
         inp = next((i for i in rule.inputs if i.position == position), None)
         return inp.spec(module) if inp is not None and inp.spec is not None else None
     inner = container_first(module)
+    if inner is not None and isinstance(module, nn.Sequential) and position == 0:
+        if (patches := patch_spec(module)) is not None:  # an einops-style patch embedding leads
+            return patches
+        for layer in module:  # `Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, 64, 7), ...)`: the conv says
+            found = spec_for(state, layer, 0, depth + 1)
+            if found is not None or not _keeps_channels(layer):
+                return found
+        return None
     if inner is not None:
         if position:
             return None
@@ -76,6 +84,13 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
         return None
     found = param_spec(state, fwd, params[position], module, node, depth + 1)
     return found if found is not None or position else own_weight_spec(module)
+
+
+def _keeps_channels(layer: nn.Module) -> bool:
+    """A torch layer that takes any input and keeps its channels and rank (padding, an
+    activation, dropout, upsampling): what it takes is what the next layer takes."""
+    return isinstance(layer, (nn.Identity, nn.Upsample)) or type(layer).__module__ in (
+        "torch.nn.modules.padding", "torch.nn.modules.activation", "torch.nn.modules.dropout")
 
 
 def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Module, node: ast.ClassDef,

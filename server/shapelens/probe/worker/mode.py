@@ -132,14 +132,16 @@ class ProbeMode(TorchFunctionMode):
             ends = [a for a in args if isinstance(a, int)]
             if any(abs(e) > VALUE_LIMIT for e in ends):
                 return None
-            if probe.STATE is not None and any(e in probe.STATE.assumed for e in ends):
-                return None  # positions over an assumed length: their range is not the user's
         try:
             with torch.device("cpu"):
                 vals = func(*args, **{**kwargs, "device": "cpu"})
         except Exception:  # noqa: BLE001
             return None
         if isinstance(vals, torch.Tensor) and vals.numel() <= VALUE_LIMIT:
+            if func.__name__ == "arange" and probe.STATE is not None and any(e in probe.STATE.assumed for e in ends):
+                # Positions over an assumed length: their range is not the user's (no index check
+                # reads it), but a library's `(positions[:, -1] == 0).all()` may still branch on it.
+                vals._sl_assumed = True
             return vals
         return None
 
@@ -206,6 +208,10 @@ class ProbeMode(TorchFunctionMode):
                 vals = func(*cpu_args, **cpu_kwargs)
         except Exception:  # noqa: BLE001
             return
+        if any(getattr(getattr(t, "_sl_values", None), "_sl_assumed", False) for t in tensors):
+            for val in vals if isinstance(vals, (tuple, list)) else [vals]:
+                if isinstance(val, torch.Tensor):
+                    val._sl_assumed = True
         if isinstance(result, (tuple, list)) and isinstance(vals, (tuple, list)) and len(vals) == len(result):
             for part, val in zip(result, vals):
                 if isinstance(part, torch.Tensor) and isinstance(val, torch.Tensor) and part.shape == val.shape \

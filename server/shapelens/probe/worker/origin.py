@@ -74,6 +74,9 @@ def _simple_attrs(value: Any) -> dict[str, Any]:
             if not klass.__module__.startswith(("torch", "builtins")):
                 attrs.update((k, v) for k, v in vars(klass).items() if not k.startswith("_") and _simple(v))
     attrs.update((k, v) for k, v in vars(value).items() if not k.startswith("_") and _simple(v))
+    answered = vars(value).get("_sl_values")  # an assumed config: the attributes it answered so far
+    if isinstance(answered, dict):
+        attrs.update((k, v) for k, v in answered.items() if _simple(v))
     return attrs
 
 

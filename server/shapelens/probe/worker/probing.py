@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import typing
 from typing import Any
 
@@ -16,13 +17,16 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
-from shapelens.probe.worker.bodyrank import fit, rank_of, widened
+from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, widened
 from shapelens.probe.worker.construct import hint_for
-from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.failures import REJECTED, report_exception
 from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
 from shapelens.probe.worker.named_inputs import context_spec, named_spec, union_number
+from shapelens.probe.worker.needed import none_used
+from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
+from shapelens.probe.worker.targets import probe_targets
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 
 # Sizes the probe makes up when the file does not give them; picked so they are not mistaken for
@@ -31,6 +35,9 @@ ASSUMED = {"B": 17, "T": 13}
 SPATIAL_CANDIDATES = (28, 32, 64, 96, 128, 224, 256, 299, 512)  # images: square sides
 SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D signals: lengths
 SPATIAL = ("H", "W", "D", "L")
+MAX_SIZES = 12  # tries of the size search, the sizes a rejection asks for included
+MAX_SIZE = 1 << 14  # the largest made-up side or length taken from a rejection's message
+MAX_NEEDED = 3  # optional inputs made up when forward turns out to need them
 # The main input of a forward whose inputs are all optional, by the names libraries give it.
 MAIN_INPUTS = frozenset({"input_ids", "pixel_values", "input_features", "input_values", "x", "inputs", "input",
                          "hidden_states", "sample", "images", "tokens", "idx", "src", "inputs_embeds"})
@@ -61,6 +68,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         return None
     specs: dict[str, Any] = {}
     labels: dict[str, str] = {}
+    inferred_names: set[str] = set()
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -97,6 +105,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
                           f"(jaxtyping: `{p.name}: Float[Tensor, \"batch 3 224 224\"]`)")
             return None
         specs[p.name] = inferred
+        inferred_names.add(p.name)
+    specs = one_layout(specs, inferred_names)
     if not any(not isinstance(v, Const) for v in specs.values()):
         # Every input optional (`forward(self, input_ids=None, inputs_embeds=None, ...)`): calling
         # it with none is no call at all; feed the main one, the first that reaches a layer.
@@ -143,14 +153,23 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     # The input size is not in the file: take the first plausible size under which every
     # declared width is consistent. If none is, report what the best size gives (one where
     # forward ran to the end, with the fewest errors) and say that it was assumed.
-    candidates = project.image_sizes or (SIGNAL_CANDIDATES if dims & set(SPATIAL) == {"L"} else SPATIAL_CANDIDATES)
+    candidates = list(project.image_sizes or (SIGNAL_CANDIDATES if dims & set(SPATIAL) == {"L"}
+                                              else SPATIAL_CANDIDATES))
     best: tuple[tuple, int] | None = None
     for i, size in enumerate(candidates):
+        if i >= MAX_SIZES:
+            break
         mark = state.mark()
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
-        if not errors and not (aborted and _rejected(state, mark)):
-            return used  # (a size the model's own check rejects, `28` for patches of 8: try the next)
+        asked = _sizes_asked(state.findings[mark[0]:], size) if aborted else []
+        if asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
+            candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
+        # A size the model's own check rejects (`28` for patches of 8): try the next.
+        if not errors and not (aborted and _rejected(state.findings[mark[0]:])):
+            if not aborted:
+                _targets(state, instance, found, size, project, path, node)
+            return used
         rank = (aborted, len(errors), i)
         if best is None or rank < best[0]:
             best = (rank, size)
@@ -177,11 +196,6 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     return used
 
 
-def _rejected(state: State, mark: tuple) -> bool:
-    """Forward's own check (a `raise` in the model or a library it calls) refused the made-up input."""
-    return any(f["code"] == PROBE_INCOMPLETE and "rejects the inputs" in f["message"] for f in state.findings[mark[0]:])
-
-
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
                  node: ast.ClassDef) -> str:
     """Run forward; when that gives errors, try what the first layer cannot say: one more
@@ -198,12 +212,17 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
         mark = state.mark()
         used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
         errors = state.errors_since(mark)
-        if not errors and (not aborted or len(tries) == 1):
+        rejected = aborted and _rejected(state.findings[mark[0]:])
+        if not errors and not (rejected and i == 0) and (not aborted or len(tries) == 1):
+            if not aborted:
+                _targets(state, instance, inputs, None, project, path, node, extra)
             return used
-        if not errors and i == 0:
+        if not errors and i == 0 and not rejected:
             # An abort without errors (`'b n h -> b h n'` fed a [B, 64]): a wider rank is kept only
             # if it runs to the end without errors; errors it gives may be the guess's own.
             best = ((False, -1), 0)
+        if rejected and i == 0:  # `Cannot handle batch sizes > 1 if no padding token is defined`
+            tries.insert(1, (inputs, {"B": 1}))
         if i == len(tries) - 1 and len(tries) <= 2:
             tries += [(t, {"T": n}) for n in _table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
@@ -213,6 +232,48 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     assert best is not None
     inputs, extra = tries[best[1]]
     return attempt(state, instance, inputs, None, project, path, node, extra)[0]
+
+
+def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,
+             node: ast.ClassDef, lengths: dict[str, int] | None = None) -> None:
+    """Forward once more with `labels` made up, so that the loss it computes gets shapes too."""
+    def run(specs: dict[str, Any]) -> bool:
+        return attempt(state, instance, Inputs(specs, found.labels), size, project, path, node, lengths)[1]
+
+    probe_targets(state, instance, found.specs, run)
+
+
+def _rejected(findings: list) -> bool:
+    return any(f["message"].startswith(REJECTED) for f in findings)
+
+
+def _sizes_asked(findings: list, size: int) -> list[int]:
+    """Sizes a rejection of the made-up input names (`doesn't match model (224*224)`), other
+    than the one tried."""
+    asked: list[int] = []
+    for f in findings:
+        if f["message"].startswith(REJECTED):
+            # Not below the smallest side searched: `can't divide 28 in chunks of 8` names the
+            # chunk, not a size to try.
+            asked += [n for n in map(int, re.findall(r"\d+", f["message"]))
+                      if min(SPATIAL_CANDIDATES) <= n <= MAX_SIZE and n != size]
+    return list(dict.fromkeys(asked))[:3]
+
+
+def _needed_input(state: State, exc: BaseException, instance: nn.Module, found: Inputs,
+                  node: ast.ClassDef) -> tuple[str, Any] | None:
+    """An optional input forward used as a tensor although the probe left it None, with the
+    input it takes (from the first layer it reaches, as for a required one)."""
+    name = none_used(exc, instance, set(found.specs))
+    fwd = method_def(node, "forward")
+    if name is None or fwd is None:
+        return None
+    rank = rank_of(fwd, name)
+    if rank is None:  # `encoder_hidden_states.shape[:-1]` says nothing: a sequence like the main input
+        ranks = [len(s.dims) for s in found.specs.values() if isinstance(s, (Spec, InputSpec))]
+        rank = (max(ranks), False) if ranks else None
+    spec = fit(param_spec(state, fwd, name, instance, node), rank)
+    return (name, spec) if spec is not None else None
 
 
 def _table_lengths(instance: nn.Module) -> list[int]:
@@ -245,13 +306,25 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
     aborted = False
     state.made_up_inputs = True
     try:
-        with torch.no_grad():
-            instance(**made)
-    except ProbeTimeout:
-        raise
-    except BaseException as exc:  # noqa: BLE001
-        aborted = True
-        report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
+        for _ in range(MAX_NEEDED + 1):
+            mark = state.mark()
+            try:
+                with torch.no_grad():
+                    instance(**made)
+            except ProbeTimeout:
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                needed = _needed_input(state, exc, instance, found, node)
+                if needed is None:
+                    aborted = True
+                    report_exception(state, exc, path, span(node), set(), what=f"`{type(instance).__name__}`")
+                    break
+                state.rollback(mark)  # forward needs an input the probe left None: run it again with one
+                found.specs[needed[0]] = needed[1]
+                with torch.no_grad():
+                    made[needed[0]] = make_input(needed[1], sizes, found.labels)
+                continue
+            break
     finally:
         state.assumed = {}
         state.made_up_inputs = False

@@ -13,7 +13,7 @@ from shapelens.analysis.source import span
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding, Related
 from shapelens.probe.worker import provenance
-from shapelens.probe.worker.fixtext import expression_for
+from shapelens.probe.worker.fixtext import expressions_for
 from shapelens.probe.worker.origin import describe, fmt_shape, module_arg
 from shapelens.probe.worker.state import rule_of
 
@@ -79,7 +79,8 @@ def producer_alts(sides: list[tuple[torch.Tensor, int, int]], code: str, message
             if site is None or arg is None or (site.path, arg.span) in seen:
                 continue
             seen.add((site.path, arg.span))
-            text = expression_for(value, texts, site.scope)
+            # a part of the argument's own text (`config.n_embd` in `(config.n_embd) * 2`) before a literal
+            text = expressions_for(value, texts, site.scope, arg.text)[0]
             alts.append(protocol.finding(code, site.path, arg.span, message(module, param, arg.text, value), related,
                                          [protocol.change(param, site.path, arg.span, text)]))
     return alts

@@ -152,7 +152,10 @@ RULES: list[LayerRule] = [
     LayerRule(nn.MultiheadAttention, code=EMBED_DIM_MISMATCH, check=check_mha, in_param="embed_dim", in_width=lambda m: m.embed_dim,
               out_param="embed_dim", min_dims=2, spec=lambda m: _seq(m, m.embed_dim),
               checks=(_divisible("embed_dim", "num_heads", "each head gets embed_dim // num_heads features"),),
-              widths=("embed_dim",), keeps_width=True),
+              widths=("embed_dim",), keeps_width=True,
+              # check_mha checks key and value itself; these say what a model's `memory` passed as them takes
+              inputs=(Input(1, "key", "kdim", lambda m: m.kdim, spec=lambda m: _seq(m, m.kdim)),
+                      Input(2, "value", "vdim", lambda m: m.vdim, spec=lambda m: _seq(m, m.vdim)))),
     LayerRule(nn.TransformerEncoderLayer, code=EMBED_DIM_MISMATCH, in_param="d_model", in_width=_d_model,
               out_param="d_model", min_dims=2, spec=_d_model_spec, checks=_HEADS, widths=("d_model",),
               keeps_width=True),

@@ -75,8 +75,8 @@ class Probe:
                 self.overran(state, exc)
         return state, module, index, assumptions
 
-    def run_assumed(self, sources: dict[str, str], name: str, missing: list[str],
-                    variant: int) -> protocol.AssumedErrors | None:
+    def run_assumed(self, sources: dict[str, str], name: str, missing: list[str], variant: int,
+                    nones: bool = False) -> protocol.AssumedErrors | None:
         """The file's statements, then class `name` alone under assumption `variant` of its
         `missing` arguments: its errors (None: it could not be probed so, or ran out of time)."""
         state, module, index, hints, stmts = self.start(sources)
@@ -93,7 +93,7 @@ class Probe:
                 state.owner = name
                 given, _ = config_kwargs(cls, module.__dict__)
                 return second_errors(state, cls, node, module.__dict__, missing, given or {}, variant, hints,
-                                     self.project, self.target)
+                                     self.project, self.target, nones)
             except ProbeTimeout:
                 return None
 
@@ -244,7 +244,7 @@ def run_helper(plan: dict, options: dict, request: dict) -> list[protocol.FoundA
     probe.setup(State(sources, probe.device))
     if request["op"] == "reprobe":
         return probe.reprobe(request["edits"])
-    return probe.run_assumed(sources, request["cls"], request["missing"], request["variant"])
+    return probe.run_assumed(sources, request["cls"], request["missing"], request["variant"], request["nones"])
 
 
 def run_probe(plan: dict, options: dict) -> Result:

@@ -163,10 +163,14 @@ class State:
     def mark(self) -> tuple:
         return (len(self.findings), set(self.tensors), [(li, li.first_in, li.first_out, li.in_sym, li.out_sym,
                                                           li.symbols) for li in self.layers + self.copies],
-                set(self.called))
+                set(self.called), len(self.layers), len(self.copies))
 
     def rollback(self, mark: tuple) -> None:
-        n, keys, layer_state, called = mark
+        n, keys, layer_state, called, n_layers, n_copies = mark
+        # Layers built since (a loss made in forward) keep no shapes of the attempt taken back.
+        for li in self.layers[n_layers:] + self.copies[n_copies:]:
+            li.first_in = li.first_out = li.in_sym = li.out_sym = None
+            li.symbols = {}
         for f in self.findings[n:]:
             self._finding_keys.discard((f["code"], f["path"], tuple(f["span"])))
         del self.findings[n:]

@@ -57,7 +57,8 @@ def _unshift(k: Key, edits: list[dict]) -> Key:
 
 
 def _candidates(f: dict) -> list[dict]:
-    return ([f] if f.get("fixes") else []) + list(f.get("alts", []))
+    # An alternative may have lost its fixes (one writing an assumed number is dropped): nothing to try.
+    return ([f] if f.get("fixes") else []) + [a for a in f.get("alts", []) if a.get("fixes")]
 
 
 def _strip(f: dict) -> dict:

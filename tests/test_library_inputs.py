@@ -1,0 +1,313 @@
+"""Library-style models (config objects, optional inputs, input checks) that the probe builds and
+feeds on its own: each pattern of issue 10 that stopped a real modelling file, in a model written
+here."""
+
+from __future__ import annotations
+
+import textwrap
+
+from helpers import shape_of
+
+HEAD = "import torch\nimport torch.nn as nn\n"
+
+
+def probe(workspace, body: str, name: str = "m.py", **options):
+    workspace.write(name, HEAD + textwrap.dedent(body))
+    return workspace.check(name, **options)
+
+
+def errors(report):
+    return [f for f in report.findings if f.severity == "error"]
+
+
+def notes(report):
+    return [f.message for f in report.findings if f.code == "probe-incomplete"]
+
+
+def test_positions_over_the_assumed_length_can_be_branched_on(workspace):
+    # A library's mask helper asks `(positions[:, -1] == 0).all()` of positions made with
+    # torch.arange over the made-up sequence length: the meta device has no values for that.
+    report = probe(workspace, """
+        class Decoder(nn.Module):
+            def __init__(self, vocab=500, dim=48):
+                super().__init__()
+                self.tok = nn.Embedding(vocab, dim)
+                self.pos = nn.Embedding(64, dim)
+                self.head = nn.Linear(dim, vocab)
+
+            def forward(self, ids):
+                positions = torch.arange(ids.shape[1]).unsqueeze(0)
+                if (positions[:, -1] == 0).all():
+                    positions = positions + 1
+                return self.head(self.tok(ids) + self.pos(positions))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.head", "layer").output_shape == [17, 13, 500]
+
+
+def test_unannotated_config_is_the_imported_config_class_not_an_output_dataclass(workspace):
+    workspace.write("configuration_tiny.py", textwrap.dedent("""
+        from dataclasses import dataclass
+
+        @dataclass
+        class TinyConfig:
+            hidden_size: int = 40
+            num_labels: int = 3
+    """))
+    report = probe(workspace, """
+        from dataclasses import dataclass
+        from typing import Optional
+        from configuration_tiny import TinyConfig
+
+        @dataclass
+        class TinyOutput:
+            logits: Optional[torch.Tensor] = None
+
+        class TinyClassifier(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.proj = nn.Linear(config.hidden_size, config.num_labels)
+
+            def forward(self, hidden_states):
+                return TinyOutput(self.proj(hidden_states))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.proj", "layer").output_shape[-1] == 3
+
+
+def test_a_module_logger_does_not_stop_init(workspace):
+    report = probe(workspace, """
+        import logging
+
+        logger = logging.getLogger(__name__)
+
+        class Head(nn.Module):
+            def __init__(self, dim=32, standalone=False):
+                super().__init__()
+                if not standalone:
+                    logger.warning("use Head inside a Body")
+                self.fc = nn.Linear(dim, 8)
+
+            def forward(self, x):
+                return self.fc(x)
+    """)
+    assert not any("logger" in m for m in notes(report)), notes(report)
+    assert shape_of(report, "self.fc", "layer").output_shape == [17, 8]
+
+
+def test_an_optional_input_forward_uses_anyway_is_made_up(workspace):
+    # `context=None` in the signature, used unconditionally: calling without it fails on None,
+    # which is the probe's doing, so it makes that input up too (a sequence, like the main one).
+    report = probe(workspace, """
+        class CrossAttention(nn.Module):
+            def __init__(self, dim=64, heads=4):
+                super().__init__()
+                self.heads = heads
+                self.q = nn.Linear(dim, dim)
+                self.kv = nn.Linear(dim, 2 * dim)
+                self.out = nn.Linear(dim, dim)
+
+            def forward(self, hidden_states, context=None, mask=None):
+                b, n, _ = hidden_states.shape
+                q = self.q(hidden_states).view(b, n, self.heads, -1).transpose(1, 2)
+                k, v = self.kv(context).chunk(2, dim=-1)
+                k = k.view(*context.shape[:-1], self.heads, -1).transpose(1, 2)
+                v = v.view(*context.shape[:-1], self.heads, -1).transpose(1, 2)
+                attn = (q @ k.transpose(-1, -2)).softmax(-1)
+                return self.out((attn @ v).transpose(1, 2).reshape(b, n, -1))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.kv", "layer").input_shape == [17, 13, 64]
+    assert shape_of(report, "self.out", "layer").output_shape == [17, 13, 64]
+
+
+def test_a_mismatch_behind_a_needed_optional_input_is_still_reported(workspace):
+    report = probe(workspace, """
+        class Fuse(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(32, 48)
+                self.b = nn.Linear(40, 8)
+
+            def forward(self, x, extra=None):
+                return self.b(self.a(x) * self.a(extra).sigmoid())
+    """)
+    errs = errors(report)
+    assert len(errs) == 1 and "40" in errs[0].message, [(f.code, f.message) for f in report.findings]
+
+
+def test_the_size_a_rejection_asks_for_is_tried(workspace):
+    # The model checks its input size itself (raise ValueError): that rejects the made-up
+    # input, it is no error, and the size the message names is tried next.
+    report = probe(workspace, """
+        class PatchEmbed(nn.Module):
+            def __init__(self, image_size=160, patch=16, dim=64):
+                super().__init__()
+                self.image_size = image_size
+                self.proj = nn.Conv2d(3, dim, patch, stride=patch)
+                self.norm = nn.LayerNorm(dim)
+
+            def forward(self, pixel_values):
+                h, w = pixel_values.shape[-2:]
+                if h != self.image_size or w != self.image_size:
+                    raise ValueError(f"Input image size ({h}*{w}) doesn't match model "
+                                     f"({self.image_size}*{self.image_size}).")
+                return self.norm(self.proj(pixel_values).flatten(2).transpose(1, 2))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.proj", "layer").input_shape == [17, 3, 160, 160]
+    assert shape_of(report, "self.norm", "layer").output_shape == [17, 100, 64]
+
+
+def test_a_sequential_led_by_padding_takes_what_its_first_convolution_takes(workspace):
+    report = probe(workspace, """
+        class Stem(nn.Module):
+            def __init__(self, channels=3, width=32):
+                super().__init__()
+                self.body = nn.Sequential(nn.ReflectionPad2d(3), nn.LeakyReLU(0.2), nn.Conv2d(channels, width, 7),
+                                          nn.InstanceNorm2d(width))
+
+            def forward(self, x):
+                return x.mean() + self.body(x)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "nn.Conv2d", "layer").input_shape == [17, 3, 34, 34]  # 28x28, padded by 3
+
+
+def test_a_decoder_layer_gets_its_memory_in_the_layout_of_its_target(workspace):
+    # `memory` reaches only nn.MultiheadAttention's value (sequence-first), `tgt` a LayerNorm
+    # first in a branch not taken: both are made up [T, B, E], so they meet in one layout.
+    report = probe(workspace, """
+        from typing import Optional
+
+        class DecoderLayer(nn.Module):
+            def __init__(self, d_model, nhead, pre_norm=False):
+                super().__init__()
+                self.pre_norm = pre_norm
+                self.self_attn = nn.MultiheadAttention(d_model, nhead)
+                self.cross = nn.MultiheadAttention(d_model, nhead)
+                self.norm = nn.LayerNorm(d_model)
+
+            def with_pos(self, t, pos: Optional[torch.Tensor]):
+                return t if pos is None else t + pos
+
+            def forward_pre(self, tgt, memory, pos):
+                t = self.norm(tgt)
+                t = t + self.self_attn(t, t, value=t)[0]
+                return self.cross(query=t, key=self.with_pos(memory, pos), value=memory)[0]
+
+            def forward_post(self, tgt, memory, pos):
+                t = self.norm(tgt + self.self_attn(tgt, tgt, value=tgt)[0])
+                return self.cross(query=t, key=self.with_pos(memory, pos), value=memory)[0]
+
+            def forward(self, tgt, memory, pos: Optional[torch.Tensor] = None):
+                if self.pre_norm:
+                    return self.forward_pre(tgt, memory, pos)
+                return self.forward_post(tgt, memory, pos)
+    """)
+    assert errors(report) == [], [(f.code, f.message) for f in report.findings]
+    assert shape_of(report, "self.cross", "layer").input_shape == [13, 17, 64]
+
+
+def test_an_unset_option_of_an_assumed_config_is_none(workspace):
+    # `config` has no class in the file; its widths are assumed by name, and an option no rule
+    # knows (`preset`) is None when it must be: given exactly one of a preset or the widths.
+    report = probe(workspace, """
+        PRESETS = {"tiny": dict(n_embd=32)}
+
+        class LM(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                assert (config.preset is not None) ^ (config.n_embd is not None)
+                width = PRESETS[config.preset]["n_embd"] if config.preset is not None else config.n_embd
+                self.wte = nn.Embedding(config.vocab_size, width)
+                self.head = nn.Linear(width, config.vocab_size)
+
+            def forward(self, idx):
+                return self.head(self.wte(idx))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.head", "layer").output_shape[:2] == [17, 13]
+    assert any("config.preset=None" in m for m in notes(report)), notes(report)
+
+
+def test_targets_are_made_up_once_forward_runs_clean_so_the_loss_gets_a_shape(workspace):
+    report = probe(workspace, """
+        from torch.nn import CrossEntropyLoss
+
+        class Classifier(nn.Module):
+            def __init__(self, vocab=300, dim=32, num_labels=3):
+                super().__init__()
+                self.num_labels = num_labels
+                self.wte = nn.Embedding(vocab, dim)
+                self.head = nn.Linear(dim, num_labels)
+
+            def forward(self, input_ids=None, labels=None):
+                logits = self.head(self.wte(input_ids).mean(1))
+                loss = None
+                if labels is not None:
+                    loss_fct = CrossEntropyLoss()
+                    loss = loss_fct(logits.view(-1, self.num_labels), labels.view(-1))
+                return loss, logits
+
+        class Tagger(nn.Module):
+            def __init__(self, vocab=300, dim=32):
+                super().__init__()
+                self.wte = nn.Embedding(vocab, dim)
+                self.head = nn.Linear(dim, vocab)
+                self.loss = nn.CrossEntropyLoss()
+
+            def forward(self, idx, targets=None):
+                logits = self.head(self.wte(idx))
+                if targets is None:
+                    return logits
+                return logits, self.loss(logits.view(-1, logits.size(-1)), targets.view(-1))
+    """)
+    assert errors(report) == [], notes(report)
+    # per example ([B] targets: the [B, T] try failed and was taken back whole), per token
+    loss_fct = shape_of(report, "loss_fct", "layer")
+    assert (loss_fct.input_shape, loss_fct.output_shape) == ([17, 3], [])
+    assert shape_of(report, "self.loss", "layer").input_shape == [17 * 13, 300]
+
+
+def test_a_residual_mismatch_is_told_on_the_producer_with_its_own_expression(workspace):
+    # Under an assumed config the producer's fix is `config.n_embd` (a part of its own text),
+    # which both assumptions propose alike; a literal would be dropped as an assumed number.
+    report = probe(workspace, """
+        class Attn(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.c_attn = nn.Linear(config.n_embd, config.n_embd)
+                self.c_proj = nn.Linear(config.n_embd, (config.n_embd) * 2)
+
+            def forward(self, x):
+                return self.c_proj(self.c_attn(x))
+
+        class Block(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.ln_1 = nn.LayerNorm(config.n_embd)
+                self.attn = Attn(config)
+
+            def forward(self, x):
+                return x + self.attn(self.ln_1(x))
+    """)
+    errs = errors(report)
+    assert len(errs) == 1, [(f.code, f.message) for f in report.findings]
+    text = (workspace.root / "m.py").read_text()
+    assert text.splitlines()[errs[0].range["start"]["line"]].strip().startswith("self.c_proj")
+    assert [e.new_text for e in errs[0].fixes[0].edits] == ["config.n_embd"]
+
+
+def test_a_mismatch_whose_only_fix_wrote_an_assumed_number_is_reported_without_one(workspace):
+    report = probe(workspace, """
+        class Residual(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.proj = nn.Linear(config.dim, 128)
+
+            def forward(self, x):
+                return x + self.proj(x)
+    """)
+    assert not any("internal probe error" in m for m in notes(report)), notes(report)
+    assert len(errors(report)) == 1, [(f.code, f.message) for f in report.findings]
