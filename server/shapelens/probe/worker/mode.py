@@ -198,8 +198,7 @@ class ProbeMode(TorchFunctionMode):
 
     @staticmethod
     def _propagate_values(result, func, args, kwargs) -> None:
-        flat, _ = tree_flatten((args, kwargs))
-        tensors = [t for t in flat if isinstance(t, torch.Tensor)]
+        tensors = provenance.tensors_in((args, kwargs))
         if not tensors or any(getattr(t, "_sl_values", None) is None for t in tensors if t.device.type == "meta"):
             return
         try:
