@@ -7,19 +7,8 @@ import textwrap
 
 import pytest
 
-from helpers import locate, shape_of
+from helpers import TORCH_HEAD, errors, locate, probe, shape_of
 from shapelens.report.fixes import apply_edits
-
-HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-
-
-def probe(workspace, body: str, name: str = "m.py", **options):
-    workspace.write(name, HEAD + textwrap.dedent(body))
-    return workspace.check(name, **options)
-
-
-def errors(report):
-    return [f for f in report.findings if f.severity == "error"]
 
 
 def only_error(report):
@@ -431,7 +420,7 @@ def test_call_site_and_module_constants_give_the_arguments(workspace):
 
 def test_call_sites_in_other_workspace_files_give_the_arguments(workspace):
     workspace.write("models/__init__.py", "")
-    workspace.write("models/net.py", HEAD + textwrap.dedent("""
+    workspace.write("models/net.py", TORCH_HEAD + textwrap.dedent("""
         class Net(nn.Module):
             def __init__(self, in_dim, num_classes):
                 super().__init__()
