@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
 
-from shapelens import __version__
-from shapelens.cli.options import add_check_options
+from shapelens import __version__, timing
 
 CHECK_DESCRIPTION = """Probe Python files and report PyTorch shape mismatches.
 
@@ -26,6 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from shapelens.cli.options import add_check_options  # the planner's modules, after the worker's start
+
     parser = _Parser(prog="shapelens", description="PyTorch tensor shapes and layer-dimension checks.")
     parser.add_argument("--version", action="version", version=f"shapelens {__version__}", help="Print version")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -41,11 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    started = timing.process_start()
+    timing.mark("cli: process started", started)
+    argv = sys.argv[1:] if argv is None else argv
+    from shapelens.cli import prestart
+
+    early = prestart.start(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        if early is not None:
+            early.close(wait=False)
+        raise
     if args.command == "check":
+        timing.mark("cli: arguments parsed")
         from shapelens.cli.check import run_check
 
-        return run_check(args)
+        timing.mark("cli: planner imported")
+        try:
+            return run_check(args, early)
+        finally:
+            timing.mark("cli: done")
+            timing.report(started)
     from shapelens.lsp.server import run_server
 
     return run_server(args)

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 
+from shapelens.probe.client import WorkerClient
+
 # find_spec, not import: answers in tens of milliseconds instead of torch's seconds.
 _HAS_TORCH = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('torch') else 3)"
 
@@ -25,7 +27,11 @@ def resolve_python(python: str | None) -> str:
     return os.path.abspath(found)
 
 
-def check_torch(python: str) -> None:
+def check_torch(python: str, worker: WorkerClient | None = None) -> None:
+    """`worker`: one started with `python`; its hello (sent before it imports torch) says where
+    torch is, sparing a process. Without one, or when it said nothing, a process is asked."""
+    if worker is not None and worker.wait_hello(60).get("torch_version"):
+        return
     try:
         done = subprocess.run([python, "-c", _HAS_TORCH], capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
