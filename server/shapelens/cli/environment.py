@@ -4,7 +4,6 @@ one line the user can act on, not a worker traceback."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -21,6 +20,8 @@ class EnvironmentProblem(Exception):
 def resolve_python(python: str | None) -> str:
     if python is None:
         return sys.executable
+    import shutil  # here: the default interpreter is resolved before the worker starts (cli.prestart)
+
     found = shutil.which(python) if os.sep not in python else (python if os.access(python, os.X_OK) else None)
     if found is None or os.path.isdir(found):
         raise EnvironmentProblem(f"--python {python}: no such interpreter")

@@ -61,8 +61,6 @@ def _hello() -> None:
 _hello()
 import torch  # noqa: E402 — after the fd shuffle, so torch's own output cannot corrupt the protocol
 
-timing.mark("worker: torch imported")
-
 from shapelens.probe import protocol  # noqa: E402
 from shapelens.probe.worker import answers, pipes, preimport, reaper, sandbox, warmup  # noqa: E402
 from shapelens.probe.worker import children as kids  # noqa: E402
@@ -81,9 +79,7 @@ EXIT_POLL_S = 0.25  # how often a child's exit is looked for while its pipe stay
 
 
 def send(msg: dict) -> None:
-    if timing.ENABLED:
-        msg = {**msg, "timing": timing.unsent()}
-    write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
+    write_all(PROTOCOL_FD, (json.dumps({**msg, "timing": timing.unsent()} if timing.ENABLED else msg) + "\n").encode())
 
 
 REAL_EXIT = os._exit
@@ -154,6 +150,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
 
 
 def main() -> int:
+    timing.mark("worker: torch imported")
     import torch.nn.functional  # noqa: F401
 
     from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
