@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shapelens import timing
 from shapelens.analysis.budget import DEFAULT_SECONDS, PlanBudget
 from shapelens.analysis.fingerprint import class_fingerprints
 from shapelens.analysis.names import undefined_at_module_level
@@ -132,7 +133,9 @@ class Engine:
         started = time.perf_counter()
         options = options or self.options
         budget = budget or PlanBudget(options.plan_budget, preempt)
+        timing.mark(f"plan: start {os.path.basename(path)}")
         plan, tree = self._plan(path, text, options.trusted, budget)
+        timing.mark(f"plan: end {os.path.basename(path)} ({self.resolver.jedi_calls} Jedi calls so far)")
         out: Future = Future()
         if isinstance(plan, ProbeReport):
             out.set_result(plan)
@@ -158,6 +161,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")
             report.elapsed_ms = (time.perf_counter() - started) * 1000
+            timing.mark(f"report: built {os.path.basename(path)}")
             out.set_result(report)
 
         fut.add_done_callback(done)

@@ -9,6 +9,7 @@ raise inside a reader. Torch-free, and generic: a new protocol field is checked 
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import typing
@@ -65,14 +66,23 @@ def problem(value: Any, expected: Any, where: str = "result", depth: int = 0) ->
     return f"{where}: cannot check against {expected!r}"
 
 
-def _typed_dict(value: Any, expected: Any, where: str, depth: int) -> str | None:
-    if not isinstance(value, dict):
-        return f"{where}: expected an object, got {type(value).__name__}"
+@functools.cache
+def _fields(expected: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A TypedDict's resolved field types and its required keys, once per type: resolving them
+    (get_type_hints evaluates protocol.py's string annotations) cost more than checking a whole
+    GPT-2 result, one call per shape entry."""
     hints = typing.get_type_hints(expected, include_extras=True)
     # NotRequired read from the resolved hints: protocol.py's annotations are strings, which
     # TypedDict's own __required_keys__ cannot see into.
-    required = [k for k, t in hints.items() if typing.get_origin(t) is not typing.NotRequired
-                and getattr(expected, "__total__", True)]
+    required = tuple(k for k, t in hints.items() if typing.get_origin(t) is not typing.NotRequired
+                     and getattr(expected, "__total__", True))
+    return hints, required
+
+
+def _typed_dict(value: Any, expected: Any, where: str, depth: int) -> str | None:
+    if not isinstance(value, dict):
+        return f"{where}: expected an object, got {type(value).__name__}"
+    hints, required = _fields(expected)
     missing = [k for k in required if k not in value]
     if missing:
         return f"{where}: missing {', '.join(sorted(missing))}"
