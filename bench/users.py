@@ -110,7 +110,9 @@ def realistic_edits(text: str) -> list[tuple[str, str]]:
     return edits
 
 
-def edit_latencies(client: LspClient, path: Path) -> dict[str, list[float]]:
+def edit_latencies(client: LspClient, path: Path, breakdown: list[dict] | None = None) -> dict[str, list[float]]:
+    """Milliseconds from each edit to its first diagnostics, by kind of edit; `breakdown` gets
+    the server's stats of each edit's probe (shapelens/probeStats) with the latency added."""
     uri = path.as_uri()
     text = path.read_text()
     client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
@@ -125,9 +127,41 @@ def edit_latencies(client: LspClient, path: Path) -> dict[str, list[float]]:
                                                  "contentChanges": [{"text": new}]})
         got, _ = client.wait_diagnostics(uri, version, timeout=60)
         out.setdefault(kind, []).append((got - sent) * 1000)
+        if breakdown is not None:
+            _, stats, _ = client.request("shapelens/probeStats", {"textDocument": {"uri": uri}}).result(timeout=30)
+            breakdown.append({**(stats or {}), "file": path.name, "kind": kind, "latency_ms": (got - sent) * 1000})
         time.sleep(0.05)  # a typist's pause between keystrokes, after the squiggles came back
     client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
     return out
+
+
+def warm_up(client: LspClient, path: Path, idle_s: float = 5.0) -> None:
+    """Open and close one file, then leave the server idle: the worker loads torch's lazily
+    imported parts while nothing runs (its warm-up), as it has long done by the time a user
+    edits. Without this the first file's first edits pay that warm-up."""
+    uri = path.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                             "text": path.read_text()}})
+    client.wait_diagnostics(uri, 1, timeout=120)
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    time.sleep(idle_s)
+
+
+def where_time_went(breakdown: list[dict]) -> None:
+    """Medians and 95th percentiles of each part of an edit's latency (the server's own figures)."""
+    def part(name: str, get) -> None:
+        values = [v for v in (get(b) for b in breakdown) if v is not None]
+        if values:
+            print(f"    {name:<38} p50 {statistics.median(values):6.0f}   p95 {pct(values, 0.95):6.0f} ms")
+    timing = [("plan", "planning (ast + Jedi, statement cache)"), ("worker", "worker round trip"),
+              ("probe", "  of it: probing"), ("verify", "  of it: fix re-probes"), ("report", "building the report")]
+    part("wait before probing (adaptive debounce)", lambda b: b.get("delay_ms"))
+    for key, name in timing:
+        part(name, lambda b, key=key: (b.get("timing_ms") or {}).get(key))
+    part("probe CPU time (the child's own)", lambda b: b.get("cpu_ms"))
+    part("edit -> diagnostics", lambda b: b.get("latency_ms"))
+    unverified = sum(1 for b in breakdown if b.get("unverified"))
+    print(f"    {unverified} of {len(breakdown)} edits published before their fix re-probes (then refined)")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -154,20 +188,30 @@ def cold_start(row, torch_s: float, rounds: int) -> None:
     print(f"    (target: 1.5 x import torch ({torch_s:.2f} s, this run) + 1 s)")
 
 
-def lsp_default(row, quick: bool) -> None:
-    print("language server, default settings (debounce 300 ms, adaptive), realistic edits")
-    client = LspClient(server_cmd(), cwd=str(ROOT))
+def lsp_default(row, quick: bool, python: str | None = None) -> None:
+    """`python`: the interpreter whose `shapelens serve` is measured (another checkout's venv,
+    for a before/after in one run)."""
+    print("language server, default settings (debounce 300 ms, adaptive), realistic edits, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    client = LspClient([python, *server_cmd()[1:]] if python else server_cmd(), cwd=str(ROOT))
     client.initialize(str(ROOT), {})
     samples = sorted((ROOT / "samples").glob("*.py"))
     if quick:
         samples = samples[:4]
     samples = [p for p in samples if p.name != "llama_7b.py"] + [ROOT / "samples" / "llama_7b.py"]
+    warm_up(client, samples[0])
     times: dict[str, list[float]] = {}
+    breakdown: list[dict] = []
     for path in samples:
-        for kind, ts in edit_latencies(client, path).items():
+        for kind, ts in edit_latencies(client, path, breakdown).items():
             times.setdefault(kind, []).extend(ts)
-    gpt = edit_latencies(client, ROOT / "bench" / "models" / "gpt2_small.py")
+    gpt_breakdown: list[dict] = []
+    gpt = edit_latencies(client, ROOT / "bench" / "models" / "gpt2_small.py", gpt_breakdown)
     client.close()
+    print(f"    where the time went, samples/ (load average now {os.getloadavg()[0]:.2f}):")
+    where_time_went(breakdown)
+    print("    where the time went, GPT-2 file:")
+    where_time_went(gpt_breakdown)
     debounce = 300
     every = [t for ts in times.values() for t in ts]
     for label, values in [("samples/, all edits", every), *((f"samples/, {k}", v) for k, v in times.items()),
@@ -214,3 +258,14 @@ def real_corpus(row, corpus: str | None, python: str | None, count: int = 30) ->
     row(f"{len(files)} real model files: CPU time per file / {cores} cores (idle-machine estimate)", "<= 1.5 s",
         f"{cpu:.1f} s / {len(files)} / {cores} = {idle:.2f} s", idle <= 1.5 if ran else False)
     print(f"    (from {corpus}; exit status {out.returncode})")
+
+
+if __name__ == "__main__":  # the language-server rows alone: `python bench/users.py [--quick] [--python PY]`
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--python", help="the interpreter whose `shapelens serve` to measure")
+    args = parser.parse_args()
+    lsp_default(lambda figure, target, measured, ok: print(f"  {figure:58s} {target:>18s} {measured:>20s}  "
+                                                           f"load {os.getloadavg()[0]:.1f}"), args.quick, args.python)

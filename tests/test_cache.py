@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from shapelens.engine import Engine
+from shapelens.engine import Engine, ProbeOptions
 
 SOURCE = textwrap.dedent("""
     import torch.nn as nn
@@ -72,3 +72,21 @@ def test_a_moved_class_is_rebased(workspace, worker):
     assert second.stats["probed"] == 0  # B and C moved down two lines; A did not move
     fresh = Engine(str(workspace.root), worker=worker).check(str(path), moved)
     assert summary(second) == summary(fresh)
+
+
+def test_a_probe_without_fix_reprobes_uses_the_cache_but_never_fills_it(workspace, worker):
+    """The editor's first answer to an edit skips the re-probes that choose where a fix goes: what
+    it found for the edited class is not what a full probe says, so it is not stored."""
+    path = workspace.write("m.py", SOURCE)
+    engine = Engine(str(workspace.root), worker=worker)
+    engine.check(str(path), SOURCE)
+    edited = SOURCE.replace("nn.Linear(12, 3)", "nn.Linear(11, 3)")  # C: fc makes 10, out takes 11
+    quick = engine.check(str(path), edited, ProbeOptions(verify=False))
+    assert quick.stats["unverified"] and quick.stats["probed"] == 1  # a fix to choose: on fc or on out
+    assert quick.stats["reused_classes"] == ["A", "B"]
+    full = engine.check(str(path), edited)
+    assert "unverified" not in full.stats
+    assert full.stats["probed"] == 1 and full.stats["reused_classes"] == ["A", "B"]  # C again: not stored
+    fresh = Engine(str(workspace.root), worker=worker).check(str(path), edited)
+    assert summary(full) == summary(fresh)
+    assert engine.check(str(path), edited, ProbeOptions(verify=False)).stats["probed"] == 0  # now all stored

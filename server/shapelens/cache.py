@@ -35,10 +35,11 @@ class ClassCache:
                 if name in cached and cached[name].fingerprint == fp}
 
     def merge(self, path: str, fingerprints: dict[str, tuple[str, int]], ends: dict[str, int],
-              skipped: dict[str, CachedClass], result: dict) -> dict:
-        """Store what this probe produced per class; add what it skipped from the cache."""
+              skipped: dict[str, CachedClass], result: dict, store: bool = True) -> dict:
+        """Store what this probe produced per class (unless not `store`: a result that is not
+        what a full probe would say); add what it skipped from the cache."""
         cached = self._by_path.setdefault(path, {})
-        for name in result.get("probed", []):
+        for name in result.get("probed", []) if store else []:
             if name in fingerprints:
                 items = {kind: [copy.deepcopy(i) for i in result.get(kind, []) if i.get("owner") == name]
                          for kind in KINDS}

@@ -41,6 +41,9 @@ class ProbeOptions:
     memory_mb: int = 4096  # address space a probe may add on top of the worker's own
     trusted: bool = True  # False: run no user code at all (static checks only)
     plan_budget: float = DEFAULT_SECONDS  # seconds planning one file may take (analysis.budget)
+    # False: skip the re-probes that choose among a mismatch's fixes; the report then says
+    # `stats["unverified"]` when there was a choice (the editor publishes, then asks again).
+    verify: bool = True
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -136,6 +139,11 @@ class Engine:
         timing.mark(f"plan: start {os.path.basename(path)}")
         plan, tree = self._plan(path, text, options.trusted, budget)
         timing.mark(f"plan: end {os.path.basename(path)} ({self.resolver.jedi_calls} Jedi calls so far)")
+        planned = time.perf_counter()
+        statements = self.statements.get(os.path.realpath(path))
+        # What this plan did not redo (tests and the language server's probeStats read it).
+        reuse = {"replanned": list(statements.replanned), "reused_statements": statements.reused} \
+            if statements is not None and options.trusted and isinstance(plan, ProbePlan) else {}
         out: Future = Future()
         if isinstance(plan, ProbeReport):
             out.set_result(plan)
@@ -147,11 +155,14 @@ class Engine:
         req_id, fut = self.worker.submit(request, options.to_json())
 
         def done(f: Future) -> None:
+            answered = time.perf_counter()
             try:
                 response = f.result()
                 if response.get("ok") and "probed" in response["result"]:
+                    # An unverified result is not what a verified probe would say: never stored.
+                    store = not response["result"].get("stats", {}).get("unverified")
                     with self._cache_lock:
-                        self.cache.merge(plan.target, fingerprints, ends, skip, response["result"])
+                        self.cache.merge(plan.target, fingerprints, ends, skip, response["result"], store)
                 report = build_report(plan.target, sources, response)
                 if plan.stopped is not None:
                     report.findings.append(stopped_note(plan, text))
@@ -160,8 +171,13 @@ class Engine:
                     self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")
-            report.elapsed_ms = (time.perf_counter() - started) * 1000
             timing.mark(f"report: built {os.path.basename(path)}")
+            now = time.perf_counter()
+            report.elapsed_ms = (now - started) * 1000
+            # Where the time went: planning, the worker's round trip (its own split inside), the report.
+            report.stats.setdefault("timing_ms", {}).update(
+                plan=(planned - started) * 1000, worker=(answered - planned) * 1000, report=(now - answered) * 1000)
+            report.stats.update(reuse, reused_classes=sorted(skip))
             out.set_result(report)
 
         fut.add_done_callback(done)
@@ -185,7 +201,9 @@ class Engine:
         if not plan.trusted or tree is None:
             return {}, {}, {}
         # Everything outside the file that a probe depends on: the options and imported files.
-        extra = json.dumps(options.to_json(), sort_keys=True) + "".join(f.source for f in plan.files[1:])
+        # (`verify` is not: a probe that skips verification reuses what verified probes stored.)
+        settings = {k: v for k, v in options.to_json().items() if k != "verify"}
+        extra = json.dumps(settings, sort_keys=True) + "".join(f.source for f in plan.files[1:])
         fingerprints = class_fingerprints(text, tree, extra)
         ends = {c.name: c.end_lineno or c.lineno for c in tree.body if isinstance(c, ast.ClassDef)}
         with self._cache_lock:

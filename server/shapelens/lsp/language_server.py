@@ -9,6 +9,7 @@ requests are answered from the last published result of each document.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
 from shapelens import __version__
+from shapelens.engine import ProbeOptions
 from shapelens.lsp import carry, convert, locate, notebooks
 from shapelens.lsp.engines import Engines
 from shapelens.lsp.filtering import ReportFilter
@@ -81,6 +83,9 @@ class ShapelensServer(LanguageServer):
         self._deferred_messages: list[str] = []
         self.initialized = False  # the client said `initialized`: notifications may flow
         self._errors_shown: set[str] = set()
+        # Each document's last published probe: its report's stats (where the time went, what
+        # was reused), for `shapelens/probeStats` (server.py).
+        self.last_probe: dict[str, dict] = {}
         self.report_filter = ReportFilter(lambda text: self.message(text, types.MessageType.Warning))
 
     # -- engines -------------------------------------------------------------------------------
@@ -133,7 +138,7 @@ class ShapelensServer(LanguageServer):
             return
         if doc.language_id not in (None, "", "python") and not path.endswith((".py", ".pyi")):
             return
-        job = Job(uri, path, doc.version, doc.source, self.settings.probe_options(), self.engines)
+        job = Job(uri, path, doc.version, doc.source, self.first_options(at_once), self.engines)
         delay = 0.0 if at_once else self.scheduler.delay(uri, self.settings.debounce / 1000)
         self.scheduler.schedule(job, delay)
 
@@ -142,9 +147,17 @@ class ShapelensServer(LanguageServer):
         if path is None or self.engines is None or not self.settings.enable:
             return
         snap = notebooks.snapshot(notebook, self.workspace.text_documents)
-        job = Job(uri, path, snap.version, snap.program.text, self.settings.probe_options(), self.engines, snap)
+        job = Job(uri, path, snap.version, snap.program.text, self.first_options(at_once), self.engines, snap)
         delay = 0.0 if at_once else self.scheduler.delay(uri, self.settings.debounce / 1000)
         self.scheduler.schedule(job, delay)
+
+    def first_options(self, opened: bool = False) -> ProbeOptions:
+        """An edit's first probe skips the re-probes that choose where a mismatch's fix goes:
+        its diagnostics are published first, then the same version is probed again with them
+        (`_probed`) and published once more, unless a newer edit came meanwhile. A document
+        just `opened` is probed whole at once: nobody is typing, and its first diagnostics
+        should not move."""
+        return dataclasses.replace(self.settings.probe_options(), verify=opened)
 
     def view(self, uri: str, analysed: bool = True) -> notebooks.View | None:
         """What the features answer from for a document: a file's own analysis, or a cell's
@@ -181,7 +194,11 @@ class ShapelensServer(LanguageServer):
             report = carry.carry_over(previous.text, previous.report, job.text, report)
         report = self.report_filter.apply(report, job.text)
         self.analyses[job.uri] = Analysis(job.version, job.text, report, job.notebook)
-        self.publish(job.uri, job.version, job.text, report, job.notebook)
+        self.publish(job.uri, job.version, job.text, report, job.notebook, only_changed=job.refine)
+        self.last_probe[job.uri] = {**report.stats, "version": job.version, "refine": job.refine,
+                                    "elapsed_ms": report.elapsed_ms}
+        if report.stats.get("unverified") and not job.refine:
+            self.scheduler.schedule(dataclasses.replace(job, options=self.settings.probe_options(), refine=True), 0.0)
         if get_capability(self.client_capabilities, "workspace.inlay_hint.refresh_support", False):
             self.workspace_inlay_hint_refresh(None)
         errors = report.error_count
@@ -197,9 +214,11 @@ class ShapelensServer(LanguageServer):
 
     # -- publishing ----------------------------------------------------------------------------
     def publish(self, uri: str, version: int | None, text: str, report: ProbeReport,
-                notebook: notebooks.Snapshot | None = None) -> None:
+                notebook: notebooks.Snapshot | None = None, only_changed: bool = False) -> None:
         """A notebook's findings go to its cells (the items of a finding are moved into cells with
-        it: a finding's path becomes its cell's URI), each cell published, empty or not."""
+        it: a finding's path becomes its cell's URI), each cell published, empty or not.
+        `only_changed`: the same version again (a refining probe): only documents whose
+        diagnostics changed are sent."""
         own = report.path
         encoding = self.workspace.position_encoding
         units: dict[str, Units] = {}
@@ -229,7 +248,8 @@ class ShapelensServer(LanguageServer):
         stale = self.published.get(uri, {})
         self.published[uri] = fresh
         for target in {*stale, *fresh}:
-            self.send_diagnostics(target)
+            if not only_changed or stale.get(target) != fresh.get(target):
+                self.send_diagnostics(target)
 
     def diagnostics_for(self, target: str) -> list[types.Diagnostic]:
         return convert.dedupe([d for by_target in self.published.values() for d in by_target.get(target, [])])
@@ -252,6 +272,7 @@ class ShapelensServer(LanguageServer):
         self.scheduler.cancel(uri)
         self.scheduler.forget_cost(uri)
         self.analyses.pop(uri, None)
+        self.last_probe.pop(uri, None)
         stale = self.published.pop(uri, {})
         for target in {*stale, uri}:
             self.send_diagnostics(target)

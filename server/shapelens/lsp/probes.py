@@ -28,6 +28,7 @@ class Job:
     options: ProbeOptions
     engines: Engines
     notebook: Snapshot | None = None  # a notebook: `text` is its program, `version` the notebook's
+    refine: bool = False  # the same version again, with the fix re-probes its first probe skipped
 
 
 class Scheduler:
@@ -35,22 +36,31 @@ class Scheduler:
                  wrap: Callable[[Job, Awaitable[ProbeReport]], Awaitable[ProbeReport]]) -> None:
         """`wrap` surrounds each probe (progress reporting)."""
         self.on_done, self.on_error, self.wrap = on_done, on_error, wrap
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[str, tuple[asyncio.Task, Job]] = {}
         self._cost: dict[str, float] = {}  # seconds the last finished probe of each document took
 
     def delay(self, uri: str, debounce_s: float) -> float:
-        """The debounce, shortened to twice the last probe's cost when that probe was cheap: the
-        wait exists so typing does not start work that is thrown away, and a cheap probe that a
-        newer keystroke cancels wastes little."""
+        """How long to wait after an edit before probing: the wait exists so typing does not
+        start work that is thrown away.
+
+        - While typing (the edit came before the previous edit's probe finished): the debounce,
+          shortened to twice the last probe's cost when that probe was cheap (a cheap probe a
+          newer keystroke cancels wastes little).
+        - The first edit after the document settled: also no longer than what makes its
+          diagnostics arrive when the debounce would have ended (the debounce less the last
+          probe's cost). At most one such probe per burst of typing is thrown away: the next
+          keystroke finds it pending and waits as above."""
         cost = self._cost.get(uri)
         if cost is None:
             return debounce_s
-        return min(debounce_s, max(MIN_DELAY_S, 2 * cost))
+        typing = uri in self._tasks and not self._tasks[uri][1].refine
+        wait = 2 * cost if typing else min(2 * cost, debounce_s - cost)
+        return min(debounce_s, max(MIN_DELAY_S, wait))
 
     def schedule(self, job: Job, delay_s: float) -> None:
         """Probe `job` after `delay_s` unless another job for the same document comes first."""
         self.cancel(job.uri)
-        self._tasks[job.uri] = asyncio.get_running_loop().create_task(self._run(job, delay_s))
+        self._tasks[job.uri] = (asyncio.get_running_loop().create_task(self._run(job, delay_s)), job)
 
     def record_cost(self, uri: str, seconds: float) -> None:
         self._cost[uri] = seconds
@@ -59,9 +69,9 @@ class Scheduler:
         self._cost.pop(uri, None)
 
     def cancel(self, uri: str) -> None:
-        task = self._tasks.pop(uri, None)
-        if task is not None:
-            task.cancel()
+        pending = self._tasks.pop(uri, None)
+        if pending is not None:
+            pending[0].cancel()
 
     def cancel_all(self) -> None:
         for uri in list(self._tasks):
@@ -72,7 +82,9 @@ class Scheduler:
             await asyncio.sleep(delay_s)
             started = time.perf_counter()
             report = await self.wrap(job, _probe(job))
-            self.record_cost(job.uri, time.perf_counter() - started)
+            if not job.refine:  # (what the delay predicts: the first answer to an edit)
+                self.record_cost(job.uri, time.perf_counter() - started)
+            report.stats["delay_ms"] = delay_s * 1000
         except Exception as exc:  # noqa: BLE001 — a failed probe must never take the server down
             self._forget(job)
             self.on_error(job, exc)
@@ -81,7 +93,8 @@ class Scheduler:
         self.on_done(job, report)
 
     def _forget(self, job: Job) -> None:
-        if self._tasks.get(job.uri) is asyncio.current_task():
+        pending = self._tasks.get(job.uri)
+        if pending is not None and pending[0] is asyncio.current_task():
             del self._tasks[job.uri]
 
 

@@ -211,6 +211,19 @@ def model_summary(ls: ShapelensServer, uri: str, position: types.Position) -> st
     return render.class_summary(summary, analysis.report.stats.get("device")) if summary else None
 
 
+PROBE_STATS = "shapelens/probeStats"  # custom request: {textDocument} -> the last published probe's stats
+
+
+@SERVER.feature(PROBE_STATS)
+def probe_stats(ls: ShapelensServer, params) -> dict | None:
+    """Where the last published probe of a document spent its time (`timing_ms`: planning, the
+    worker's round trip and, inside it, probing, fix re-probes and collecting), what it reused
+    (`reused_classes`, `replanned` statement lines), its `version`, whether it was the refining
+    second probe; null before the first. For benchmarks and tests."""
+    uri = _field(params, "textDocument", "uri")
+    return ls.last_probe.get(uri) if isinstance(uri, str) else None
+
+
 MODEL_VIEW = "shapelens/modelView"  # custom request: {textDocument, position, className?} -> layer tree
 CLASS_RANGES = "shapelens/classRanges"  # custom request: {textDocument} -> [{name, range}]
 

@@ -137,7 +137,10 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
             result = static.run_static(plan)
         signal.setitimer(signal.ITIMER_REAL, 0)
         faulthandler.cancel_dump_traceback_later()
-        result["stats"]["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result["stats"]["peak_rss_kb"] = usage.ru_maxrss
+        # The probe's own CPU time: what it costs on a machine whose other work stretches wall time.
+        result["stats"]["cpu_ms"] = (usage.ru_utime + usage.ru_stime) * 1000
         result["stats"]["sandbox"] = sandboxed
         sandbox.add_notes(result["findings"])
         out({"result": result})

@@ -256,15 +256,29 @@ def run_probe(plan: dict, options: dict) -> Result:
     sources = {p: f["source"] for p, f in probe.files.items()}
     probe.setup(State(sources, probe.device))
     state, module, index, assumptions = probe.run(sources)
+    probed = time.monotonic()
     # Choosing among fixes re-probes the file; it gets what is left of 80 % of the time limit,
     # so a slow model still answers in time.
     timeout = float(options.get("timeout", 5.0))
     deadline = started + max(timeout * 0.8, 0.5)
+    # `verify: false` (the editor's first answer to an edit): the errors where they were found,
+    # and a stat saying that re-probes would have chosen among their fixes (asked for next).
+    unverified = not options.get("verify", True) and verify.needed(state.findings)
     try:
-        state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
+        if unverified:
+            state.findings = verify.unverified(state.findings)
+        else:
+            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
-    return collect(state, module, index, probe.target, assumptions, notes, probe.assumed_args)
+    verified = time.monotonic()
+    result = collect(state, module, index, probe.target, assumptions, notes, probe.assumed_args)
+    if unverified:
+        result["stats"]["unverified"] = True
+    # Where a probe's time went (the language server's latency breakdown, bench/users.py).
+    result["stats"]["timing_ms"] = {"probe": (probed - started) * 1000, "verify": (verified - probed) * 1000,
+                                    "collect": (time.monotonic() - verified) * 1000}
+    return result
 
 
 

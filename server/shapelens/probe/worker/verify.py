@@ -65,13 +65,24 @@ def _strip(f: dict) -> dict:
     return {k: v for k, v in f.items() if k != "alts"}
 
 
+def needed(findings: list[dict]) -> bool:
+    """Whether `choose` would re-probe: an error was offered a fix in more than one place."""
+    return any(f.get("alts") for f in findings if is_error(f))
+
+
+def unverified(findings: list[dict]) -> list[dict]:
+    """What `choose` gives when no re-probe decides anything: each error on its own place,
+    with its own fixes."""
+    return [_strip(f) for f in findings]
+
+
 def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[dict]], list[dict] | None],
            deadline: float, max_runs: int = 8) -> list[dict]:
     """`rerun(None, edits)` probes the sources with `edits` applied and returns its findings (None
     when it could not finish)."""
     errors = [f for f in findings if is_error(f)]
-    if not any(f.get("alts") for f in errors):
-        return [_strip(f) for f in findings]
+    if not needed(findings):
+        return unverified(findings)
     before = {key(f) for f in errors}
     results: dict[str, set[Key] | None] = {}
     runs = 0
