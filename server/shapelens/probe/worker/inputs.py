@@ -20,7 +20,7 @@ from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
-from shapelens.probe.worker.patchify import patch_spec
+from shapelens.probe.worker.patchify import image_spec, keeps_last, patch_spec
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
 
@@ -103,12 +103,13 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
     rank = rank_of(fn, param) if isinstance(param, str) else None
     names = _aliases(fn, param) if isinstance(param, str) else [param]
     for call in source_order_calls(fn):
-        position = next((i for i, a in enumerate(call.args) if any(_carries(a, n) for n in names)), None)
+        position = next((i for i, a in enumerate(call.args) if any(_reaches(a, n) for n in names)), None)
         target = _callee(call.func, owner, loops)
+        arg = call.args[position] if position is not None else None
         if position is None:  # `self.embeddings(input_ids=input_ids)`: the keyword's place in the callee
-            keyword = next((k.arg for k in call.keywords if k.arg and any(_carries(k.value, n) for n in names)),
-                           None)
-            position = _position(target, keyword) if keyword else None
+            keyword = next((k for k in call.keywords if k.arg and any(_reaches(k.value, n) for n in names)), None)
+            position = _position(target, keyword.arg) if keyword else None
+            arg = keyword.value if keyword else None
         if position is None:
             continue
         spec = None
@@ -117,11 +118,71 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         elif isinstance(target, str):
             method = method_def(node, target)
             if method is not None:
-                names = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
-                if position < len(names):
-                    spec = param_spec(state, method, names[position], owner, node, depth + 1)
+                params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
+                if position < len(params):
+                    spec = param_spec(state, method, params[position], owner, node, depth + 1)
+        if spec is not None and arg is not None and _einops(arg):
+            spec = _before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
         if spec is not None:
             return fit(spec, rank)
+    for stmt in ast.walk(fn):  # `x = rearrange(img, ...)`, then `self.to_patch(x)`
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and (call := _einops(stmt.value)) is not None and any(_carries(call.args[0], n) for n in names) \
+                and stmt.targets[0].id not in names:
+            after = param_spec(state, fn, stmt.targets[0].id, owner, node, depth + 1)
+            spec = _before_pattern(after, call, fn, owner) if after is not None else None
+            if spec is not None:
+                return fit(spec, rank)
+    return None
+
+
+def _reaches(arg: ast.expr, param: str | ast.expr) -> bool:
+    """`x` as `_carries` says, or `rearrange(x, pattern, ...)` of it."""
+    return _carries(arg, param) or (_einops(arg) is not None and _carries(arg.args[0], param))
+
+
+def _einops(arg: ast.expr) -> ast.Call | None:
+    """`rearrange(x, 'pattern', **lengths)` (einops' function, or `einops.rearrange`)."""
+    if not isinstance(arg, ast.Call) or len(arg.args) < 2 or not isinstance(arg.args[1], ast.Constant) \
+            or not isinstance(arg.args[1].value, str):
+        return None
+    name = arg.func.attr if isinstance(arg.func, ast.Attribute) else getattr(arg.func, "id", "")
+    return arg if name == "rearrange" else None
+
+
+def _before_pattern(spec: AnySpec, call: ast.Call, fn: ast.FunctionDef, owner: nn.Module) -> AnySpec | None:
+    """What goes into `rearrange(x, pattern)` when the layer after it takes `spec`: the same
+    last dims when the pattern keeps the last axis (`'b n d -> (b n) d'`), the image a patch
+    pattern cuts when the layer says the patch width; else nothing is known."""
+    pattern = call.args[1].value
+    if not isinstance(spec, Spec) or not spec.dims or not isinstance(spec.dims[-1], int):
+        return None
+    if keeps_last(pattern):
+        return spec
+    lengths = {k.arg: _number(k.value, fn, owner) for k in call.keywords if k.arg}
+    return image_spec(pattern, lengths, spec.dims[-1])
+
+
+def _number(expr: ast.expr, fn: ast.FunctionDef, owner: nn.Module, depth: int = 0) -> int | None:
+    """An int the forward has without running: a literal, `self.patch_size`, or a local bound
+    to one (`b, p = img.shape[0], self.patch_size`)."""
+    if isinstance(expr, ast.Constant) and type(expr.value) is int:
+        return expr.value
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        value = getattr(owner, expr.attr, None)
+        return value if type(value) is int else None
+    if not isinstance(expr, ast.Name) or depth > 2:
+        return None
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        if isinstance(target, ast.Name) and target.id == expr.id:
+            return _number(value, fn, owner, depth + 1)
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+            for t, v in zip(target.elts, value.elts):
+                if isinstance(t, ast.Name) and t.id == expr.id:
+                    return _number(v, fn, owner, depth + 1)
     return None
 
 

@@ -17,7 +17,7 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
-from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, widened
+from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size, widened
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import REJECTED, report_exception
 from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
@@ -84,6 +84,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
         if inferred is None:
             inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
+        if inferred is None and used_as_size(fwd, p.name):  # `torch.arange(j - i, j)`: a length
+            inferred = Const(ASSUMED["T"])
         if inferred is None:  # `timestep`: a [B] batch of noise levels
             inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
         if inferred is None and (number := union_number(p.annotation)) is not None:

@@ -1,0 +1,123 @@
+"""Forward inputs the probe makes up on its own for library-style blocks that nothing in the
+workspace calls (issue 10, class 5): lengths instead of tensors, inputs that reach their first
+layer through an einops pattern or an index, several targets, tied embeddings, and wrappers that
+pass `*args, **kwargs` on. Each model is written here, after a pattern met in real modelling files."""
+
+from __future__ import annotations
+
+import textwrap
+
+from helpers import shape_of
+from test_library_inputs import errors, notes
+
+HEAD = "import torch\nimport torch.nn as nn\n"
+
+# A small stand-in for einops' `rearrange` (the test environment has no einops): the patterns the
+# models below use, written with torch.
+REARRANGE = '''
+def rearrange(t, pattern, **axes):
+    if pattern == "b n d -> (b n) d":
+        return t.reshape(-1, t.shape[-1])
+    if pattern == "b c (h p1) (w p2) -> b (h w) (p1 p2 c)":
+        p1, p2 = axes["p1"], axes["p2"]
+        b, c, hh, ww = t.shape
+        t = t.reshape(b, c, hh // p1, p1, ww // p2, p2).permute(0, 2, 4, 3, 5, 1)
+        return t.reshape(b, (hh // p1) * (ww // p2), p1 * p2 * c)
+    raise KeyError(pattern)
+'''
+
+
+def probe(workspace, body: str, name: str = "m.py", prefix: str = "", **options):
+    workspace.write(name, HEAD + prefix + textwrap.dedent(body))
+    return workspace.check(name, **options)
+
+
+def test_parameters_that_are_lengths_get_a_number(workspace):
+    # A position bias is called with the query and key lengths, not tensors.
+    report = probe(workspace, """
+        class PositionBias(nn.Module):
+            def __init__(self, dim, heads):
+                super().__init__()
+                self.mlp = nn.Sequential(nn.Linear(1, dim), nn.SiLU(), nn.Linear(dim, heads))
+
+            def forward(self, i, j):
+                pos = torch.arange(j - i, j).float().unsqueeze(-1)
+                return self.mlp(pos).transpose(0, 1)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "nn.Linear", "layer").input_shape == [13, 1]
+    assert not any("`i` of PositionBias" in n for n in notes(report))
+
+
+def test_an_input_that_reaches_its_layer_through_a_pattern_keeping_its_last_axis(workspace):
+    report = probe(workspace, prefix=REARRANGE, body="""
+        class Gating(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.gru = nn.GRUCell(dim, dim)
+
+            def forward(self, x, residual):
+                out = self.gru(rearrange(x, "b n d -> (b n) d"), rearrange(residual, "b n d -> (b n) d"))
+                return out.reshape_as(x)
+    """)
+    assert errors(report) == [], notes(report)
+    gru = shape_of(report, "self.gru", "layer")
+    assert (gru.input_shape, gru.output_shape) == ([17 * 13, 64], [17 * 13, 64])
+
+
+def test_an_image_cut_into_patches_in_forward_is_fed_from_the_patch_layer(workspace):
+    report = probe(workspace, prefix=REARRANGE, body="""
+        class PatchEmbed(nn.Module):
+            def __init__(self, patch_size=4, channels=3, dim=40):
+                super().__init__()
+                self.patch_size = patch_size
+                self.to_embedding = nn.Sequential(nn.LayerNorm(patch_size * patch_size * channels),
+                                                  nn.Linear(patch_size * patch_size * channels, dim))
+
+            def forward(self, img):
+                b, p = img.shape[0], self.patch_size
+                x = rearrange(img, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
+                return self.to_embedding(x)
+
+        m = PatchEmbed()
+    """)
+    assert errors(report) == [], notes(report)
+    lin = shape_of(report, "nn.Linear", "layer")
+    assert lin.input_shape[-1] == 48 and len(lin.input_shape) == 3
+
+
+def test_each_target_of_a_two_task_head_gets_its_own_layout(workspace):
+    report = probe(workspace, """
+        class PreTrainingHeads(nn.Module):
+            def __init__(self, vocab=300, dim=32):
+                super().__init__()
+                self.wte = nn.Embedding(vocab, dim)
+                self.lm = nn.Linear(dim, vocab)
+                self.nsp = nn.Linear(dim, 2)
+
+            def forward(self, input_ids=None, labels=None, next_sentence_label=None):
+                h = self.wte(input_ids)
+                scores, pair = self.lm(h), self.nsp(h[:, 0])
+                if labels is not None and next_sentence_label is not None:
+                    loss_fct = nn.CrossEntropyLoss()
+                    return loss_fct(scores.view(-1, scores.size(-1)), labels.view(-1)) + loss_fct(
+                        pair.view(-1, 2), next_sentence_label.view(-1))
+                return scores, pair
+
+        class SpanHead(nn.Module):
+            def __init__(self, vocab=300, dim=32):
+                super().__init__()
+                self.wte = nn.Embedding(vocab, dim)
+                self.qa = nn.Linear(dim, 2)
+
+            def forward(self, input_ids=None, start_positions=None, end_positions=None):
+                start, end = self.qa(self.wte(input_ids)).split(1, dim=-1)
+                start, end = start.squeeze(-1), end.squeeze(-1)
+                if start_positions is not None and end_positions is not None:
+                    span_loss = nn.CrossEntropyLoss()
+                    return span_loss(start, start_positions) + span_loss(end, end_positions)
+                return start, end
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "loss_fct", "layer").input_shape == [17 * 13, 300]
+    assert shape_of(report, "span_loss", "layer").input_shape == [17, 13]
