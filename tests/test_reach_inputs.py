@@ -121,3 +121,85 @@ def test_each_target_of_a_two_task_head_gets_its_own_layout(workspace):
     assert errors(report) == [], notes(report)
     assert shape_of(report, "loss_fct", "layer").input_shape == [17 * 13, 300]
     assert shape_of(report, "span_loss", "layer").input_shape == [17, 13]
+
+
+def test_a_shared_embedding_tied_into_its_stacks_has_their_shapes(workspace):
+    report = probe(workspace, """
+        class Stack(nn.Module):
+            def __init__(self, vocab, dim):
+                super().__init__()
+                self.embed_tokens = nn.Embedding(vocab, dim)
+                self.norm = nn.LayerNorm(dim)
+
+            def forward(self, input_ids):
+                return self.norm(self.embed_tokens(input_ids))
+
+        class Encoder(nn.Module):
+            def __init__(self, vocab=100, dim=32):
+                super().__init__()
+                self.shared = nn.Embedding(vocab, dim)
+                self.stack = Stack(vocab, dim)
+                self.stack.embed_tokens.weight = self.shared.weight  # tied: one table
+
+            def forward(self, input_ids):
+                return self.stack(input_ids)
+
+        m = Encoder()
+    """)
+    assert errors(report) == [], notes(report)
+    shared = shape_of(report, "self.shared", "layer")
+    assert (shared.input_shape, shared.output_shape) == ([17, 13], [17, 13, 32])
+    assert not any("self.shared" in n for n in notes(report))
+
+
+def test_a_wrapper_passing_args_and_kwargs_on_is_fed_what_its_inner_module_takes(workspace):
+    report = probe(workspace, """
+        class Decoder(nn.Module):
+            def __init__(self, vocab=100, dim=32):
+                super().__init__()
+                self.embed_tokens = nn.Embedding(vocab, dim)
+                self.out = nn.Linear(dim, vocab)
+
+            def forward(self, input_ids=None, inputs_embeds=None):
+                if inputs_embeds is None:
+                    inputs_embeds = self.embed_tokens(input_ids)
+                return self.out(inputs_embeds)
+
+        class DecoderWrapper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.decoder = Decoder()
+
+            def forward(self, *args, **kwargs):
+                return self.decoder(*args, **kwargs)
+
+        m = DecoderWrapper()
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.out", "layer").input_shape == [17, 13, 32]
+    assert not any("DecoderWrapper" in n for n in notes(report)), notes(report)
+
+
+def test_an_encoder_decoder_with_its_own_encoder_input_gets_decoder_ids_too(workspace):
+    # The encoder reads features, the decoder ids: both are optional, and the decoder refuses
+    # to run without one of its two alternative inputs.
+    report = probe(workspace, """
+        class SpeechToText(nn.Module):
+            def __init__(self, mels=20, vocab=100, dim=32):
+                super().__init__()
+                self.conv = nn.Conv1d(mels, dim, 3, padding=1)
+                self.embed_tokens = nn.Embedding(vocab, dim)
+                self.proj_out = nn.Linear(dim, vocab)
+
+            def forward(self, input_features=None, decoder_input_ids=None, decoder_inputs_embeds=None):
+                memory = self.conv(input_features).mean(-1, keepdim=True).transpose(1, 2)
+                if (decoder_input_ids is None) == (decoder_inputs_embeds is None):
+                    raise ValueError("give exactly one of decoder_input_ids and decoder_inputs_embeds")
+                if decoder_inputs_embeds is None:
+                    decoder_inputs_embeds = self.embed_tokens(decoder_input_ids)
+                return self.proj_out(decoder_inputs_embeds + memory)
+
+        m = SpeechToText()
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.proj_out", "layer").input_shape == [17, 13, 32]

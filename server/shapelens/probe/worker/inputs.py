@@ -40,10 +40,16 @@ PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "do
 MAX_DEPTH = 8
 
 
-def class_node(state, cls: type):
+def source_path(cls: type) -> str | None:
     try:
-        path = os.path.realpath(inspect.getsourcefile(cls) or "")
+        return os.path.realpath(inspect.getsourcefile(cls) or "") or None
     except TypeError:
+        return None
+
+
+def class_node(state, cls: type):
+    path = source_path(cls)
+    if path is None:
         return None
     index = state.index(path)
     if index is None:
@@ -84,6 +90,24 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
         return None
     found = param_spec(state, fwd, params[position], module, node, depth + 1)
     return found if found is not None or position else own_weight_spec(module)
+
+
+def delegate(fwd: ast.FunctionDef, sig: inspect.Signature, owner: nn.Module) -> nn.Module | None:
+    """The submodule a forward that takes only `*args, **kwargs` hands them to whole
+    (`return self.decoder(*args, **kwargs)`), or None."""
+    params = list(sig.parameters.values())
+    if not params or any(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return None
+    star = fwd.args.vararg.arg if fwd.args.vararg else None
+    stars = fwd.args.kwarg.arg if fwd.args.kwarg else None
+    for call in source_order_calls(fwd):
+        passes = any(isinstance(a, ast.Starred) and isinstance(a.value, ast.Name) and a.value.id == star
+                     for a in call.args) or any(k.arg is None and isinstance(k.value, ast.Name)
+                                                and k.value.id == stars for k in call.keywords)
+        target = _callee(call.func, owner, {}) if passes else None
+        if isinstance(target, nn.Module) and type(target).forward is not nn.Module.forward:
+            return target
+    return None
 
 
 def _keeps_channels(layer: nn.Module) -> bool:
