@@ -203,3 +203,42 @@ def test_an_encoder_decoder_with_its_own_encoder_input_gets_decoder_ids_too(work
     """)
     assert errors(report) == [], notes(report)
     assert shape_of(report, "self.proj_out", "layer").input_shape == [17, 13, 32]
+
+
+def test_a_block_taking_its_activation_by_name_and_its_widths_as_a_tuple_is_built(workspace):
+    # Nothing builds it; the activation is a string looked up in a table the class never compares.
+    report = probe(workspace, """
+        ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
+
+        class TinyEncoder(nn.Module):
+            def __init__(self, in_channels: int, block_out_channels: tuple[int, ...], act_fn: str):
+                super().__init__()
+                layers, width = [], in_channels
+                for out in block_out_channels:
+                    layers += [nn.Conv2d(width, out, 3, padding=1), ACTIVATIONS[act_fn]()]
+                    width = out
+                self.layers = nn.Sequential(*layers)
+
+            def forward(self, x):
+                return self.layers(x)
+    """)
+    assert errors(report) == [], notes(report)
+    conv = shape_of(report, "nn.Conv2d", "layer")
+    assert conv.input_shape is not None and conv.output_shape is not None
+    assert not any("cannot construct" in n for n in notes(report)), notes(report)
+
+
+def test_a_pooler_reading_the_first_token_takes_a_sequence(workspace):
+    report = probe(workspace, """
+        class Pooler(nn.Module):
+            def __init__(self, hidden_size=48):
+                super().__init__()
+                self.dense = nn.Linear(hidden_size, hidden_size)
+
+            def forward(self, hidden_states):
+                return torch.tanh(self.dense(hidden_states[:, 0]))
+    """)
+    assert errors(report) == [], notes(report)
+    dense = shape_of(report, "self.dense", "layer")
+    assert (dense.input_shape, dense.output_shape) == ([17, 48], [17, 48])
+    assert not any("hidden_states" in n for n in notes(report)), notes(report)

@@ -255,7 +255,7 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
     if _MODULE.match(low) and (annotation is EMPTY or (isinstance(annotation, type)
                                                         and issubclass(annotation, nn.Module))):
         return nn.Identity()
-    if kind is int or kind is EMPTY and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
+    if kind is int or (kind is EMPTY or kind == "sequence") and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
         if length:
             return [assumed.width() for _ in range(length)]
         return assumed.width()

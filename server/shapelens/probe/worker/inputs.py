@@ -147,6 +147,9 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
                     spec = param_spec(state, method, params[position], owner, node, depth + 1)
         if spec is not None and arg is not None and _einops(arg):
             spec = _before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
+        if isinstance(spec, Spec) and arg is not None and (k := max((_dropped(arg, n) for n in names), default=0)):
+            wider = fit(spec, (len(spec.dims) + k, True))  # the dims `x[:, 0]` took away, made up again
+            spec = wider if len(wider.dims) == len(spec.dims) + k else None
         if spec is not None:
             return fit(spec, rank)
     for stmt in ast.walk(fn):  # `x = rearrange(img, ...)`, then `self.to_patch(x)`
@@ -161,8 +164,27 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
 
 
 def _reaches(arg: ast.expr, param: str | ast.expr) -> bool:
-    """`x` as `_carries` says, or `rearrange(x, pattern, ...)` of it."""
-    return _carries(arg, param) or (_einops(arg) is not None and _carries(arg.args[0], param))
+    """`x` as `_carries` says, `rearrange(x, pattern, ...)` of it, or one position of it (`x[:, 0]`)."""
+    return _carries(arg, param) or (_einops(arg) is not None and _carries(arg.args[0], param)) or bool(
+        _dropped(arg, param))
+
+
+def _dropped(arg: ast.expr, param: str | ast.expr) -> int:
+    """How many leading dims `x[:, 0]` (`x[:, -1]`, `x[:, 0, :]`) indexes away, keeping the last:
+    a pooler's first token. 0 for anything else."""
+    if not isinstance(arg, ast.Subscript) or not isinstance(arg.slice, ast.Tuple) or not _carries(arg.value, param):
+        return 0
+    items = arg.slice.elts
+    if not all(isinstance(i, ast.Slice) or _int_index(i) for i in items) or not any(isinstance(i, ast.Slice)
+                                                                                      for i in items):
+        return 0
+    return sum(1 for i in items if _int_index(i))
+
+
+def _int_index(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def _einops(arg: ast.expr) -> ast.Call | None:

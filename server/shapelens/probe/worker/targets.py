@@ -9,7 +9,9 @@ back whole: made-up targets of the wrong layout say nothing about the model.
 
 Heads with more than one target name theirs by what they score: `next_sentence_label`,
 `mc_labels` (one per example first), a span's `start_positions` / `end_positions` (one index
-per example). Each gets its own layout; the layouts are tried together, the likeliest first.
+per example). Each gets its own layout; the layouts are tried together, the likeliest first,
+then each target alone (a multiple-choice head's `mc_labels` need a choices axis the made-up
+ids lack, yet its language-model `labels` fit).
 """
 
 from __future__ import annotations
@@ -57,10 +59,13 @@ def probe_targets(state, instance: nn.Module, specs: dict[str, Any],
     if not names:
         return
     options = [list(enumerate(candidates(specs, n))) for n in names]
-    combos = sorted(itertools.product(*options), key=lambda c: sum(i for i, _ in c))[:MAX_TRIES]
+    combos = [dict(zip(names, (spec for _, spec in c)))
+              for c in sorted(itertools.product(*options), key=lambda c: sum(i for i, _ in c))[:MAX_TRIES]]
+    if len(names) > 1:  # one head's target alone, when another's layout is beyond the made-up inputs
+        combos += [{n: spec} for n, o in zip(names, options) for _, spec in o]
     for combo in combos:
         mark = state.mark()
-        aborted = run({**specs, **{n: spec for n, (_, spec) in zip(names, combo)}})
+        aborted = run({**specs, **combo})
         if not aborted and not state.errors_since(mark):
             return
         state.rollback(mark)
