@@ -242,3 +242,40 @@ def test_a_pooler_reading_the_first_token_takes_a_sequence(workspace):
     dense = shape_of(report, "self.dense", "layer")
     assert (dense.input_shape, dense.output_shape) == ([17, 48], [17, 48])
     assert not any("hidden_states" in n for n in notes(report)), notes(report)
+
+
+def test_an_image_rescaled_before_its_first_layer_is_fed_from_that_layer(workspace):
+    report = probe(workspace, """
+        class Rescaled(nn.Module):
+            def __init__(self, in_channels=3, width=16):
+                super().__init__()
+                self.layers = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU())
+                self.head = nn.Conv2d(width, 1, 1)
+
+            def forward(self, x):
+                x = self.layers(x.add(1).div(2))
+                return self.head(x * 2 - 1)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "nn.Conv2d", "layer").input_shape[:2] == [17, 3]
+
+
+def test_an_input_held_under_another_name_by_a_default_helper_is_followed(workspace):
+    report = probe(workspace, """
+        def default(value, fallback):
+            return value if value is not None else fallback
+
+        class Pool(nn.Module):
+            def __init__(self, dim=32, dim_context=24):
+                super().__init__()
+                self.queries = nn.Parameter(torch.randn(1, dim))
+                self.to_k = nn.Linear(dim_context, dim)
+
+            def forward(self, context, x=None):
+                kv_input = default(context, x)
+                q_input, k_input = self.queries, kv_input
+                k = self.to_k(k_input)
+                return (q_input @ k.transpose(-1, -2)).softmax(-1)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.to_k", "layer").input_shape[-1] == 24

@@ -20,7 +20,15 @@ from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
-from shapelens.probe.worker.patchify import image_spec, keeps_last, patch_spec
+from shapelens.probe.worker.carrying import (
+    aliases,
+    before_pattern,
+    carries,
+    dropped,
+    einops_call,
+    reaches,
+)
+from shapelens.probe.worker.patchify import patch_spec
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
 
@@ -34,9 +42,6 @@ AnySpec = Spec | InputSpec | tuple | dict | Const  # a tuple: several tensors, l
 DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
           "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
           "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
-# Methods that leave what a layer needs recognisable in their input.
-PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "double", "bfloat16", "to", "type",
-                          "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as"})
 MAX_DEPTH = 8
 
 
@@ -125,13 +130,13 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         return None
     loops = _loop_containers(fn, owner)
     rank = rank_of(fn, param) if isinstance(param, str) else None
-    names = _aliases(fn, param) if isinstance(param, str) else [param]
+    names = aliases(fn, param) if isinstance(param, str) else [param]
     for call in source_order_calls(fn):
-        position = next((i for i, a in enumerate(call.args) if any(_reaches(a, n) for n in names)), None)
+        position = next((i for i, a in enumerate(call.args) if any(reaches(a, n) for n in names)), None)
         target = _callee(call.func, owner, loops)
         arg = call.args[position] if position is not None else None
         if position is None:  # `self.embeddings(input_ids=input_ids)`: the keyword's place in the callee
-            keyword = next((k for k in call.keywords if k.arg and any(_reaches(k.value, n) for n in names)), None)
+            keyword = next((k for k in call.keywords if k.arg and any(reaches(k.value, n) for n in names)), None)
             position = _position(target, keyword.arg) if keyword else None
             arg = keyword.value if keyword else None
         if position is None:
@@ -145,90 +150,21 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
                 params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
                 if position < len(params):
                     spec = param_spec(state, method, params[position], owner, node, depth + 1)
-        if spec is not None and arg is not None and _einops(arg):
-            spec = _before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
-        if isinstance(spec, Spec) and arg is not None and (k := max((_dropped(arg, n) for n in names), default=0)):
+        if spec is not None and arg is not None and einops_call(arg):
+            spec = before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
+        if isinstance(spec, Spec) and arg is not None and (k := max((dropped(arg, n) for n in names), default=0)):
             wider = fit(spec, (len(spec.dims) + k, True))  # the dims `x[:, 0]` took away, made up again
             spec = wider if len(wider.dims) == len(spec.dims) + k else None
         if spec is not None:
             return fit(spec, rank)
     for stmt in ast.walk(fn):  # `x = rearrange(img, ...)`, then `self.to_patch(x)`
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                and (call := _einops(stmt.value)) is not None and any(_carries(call.args[0], n) for n in names) \
+                and (call := einops_call(stmt.value)) is not None and any(carries(call.args[0], n) for n in names) \
                 and stmt.targets[0].id not in names:
             after = param_spec(state, fn, stmt.targets[0].id, owner, node, depth + 1)
-            spec = _before_pattern(after, call, fn, owner) if after is not None else None
+            spec = before_pattern(after, call, fn, owner) if after is not None else None
             if spec is not None:
                 return fit(spec, rank)
-    return None
-
-
-def _reaches(arg: ast.expr, param: str | ast.expr) -> bool:
-    """`x` as `_carries` says, `rearrange(x, pattern, ...)` of it, or one position of it (`x[:, 0]`)."""
-    return _carries(arg, param) or (_einops(arg) is not None and _carries(arg.args[0], param)) or bool(
-        _dropped(arg, param))
-
-
-def _dropped(arg: ast.expr, param: str | ast.expr) -> int:
-    """How many leading dims `x[:, 0]` (`x[:, -1]`, `x[:, 0, :]`) indexes away, keeping the last:
-    a pooler's first token. 0 for anything else."""
-    if not isinstance(arg, ast.Subscript) or not isinstance(arg.slice, ast.Tuple) or not _carries(arg.value, param):
-        return 0
-    items = arg.slice.elts
-    if not all(isinstance(i, ast.Slice) or _int_index(i) for i in items) or not any(isinstance(i, ast.Slice)
-                                                                                      for i in items):
-        return 0
-    return sum(1 for i in items if _int_index(i))
-
-
-def _int_index(node: ast.expr) -> bool:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        node = node.operand
-    return isinstance(node, ast.Constant) and type(node.value) is int
-
-
-def _einops(arg: ast.expr) -> ast.Call | None:
-    """`rearrange(x, 'pattern', **lengths)` (einops' function, or `einops.rearrange`)."""
-    if not isinstance(arg, ast.Call) or len(arg.args) < 2 or not isinstance(arg.args[1], ast.Constant) \
-            or not isinstance(arg.args[1].value, str):
-        return None
-    name = arg.func.attr if isinstance(arg.func, ast.Attribute) else getattr(arg.func, "id", "")
-    return arg if name == "rearrange" else None
-
-
-def _before_pattern(spec: AnySpec, call: ast.Call, fn: ast.FunctionDef, owner: nn.Module) -> AnySpec | None:
-    """What goes into `rearrange(x, pattern)` when the layer after it takes `spec`: the same
-    last dims when the pattern keeps the last axis (`'b n d -> (b n) d'`), the image a patch
-    pattern cuts when the layer says the patch width; else nothing is known."""
-    pattern = call.args[1].value
-    if not isinstance(spec, Spec) or not spec.dims or not isinstance(spec.dims[-1], int):
-        return None
-    if keeps_last(pattern):
-        return spec
-    lengths = {k.arg: _number(k.value, fn, owner) for k in call.keywords if k.arg}
-    return image_spec(pattern, lengths, spec.dims[-1])
-
-
-def _number(expr: ast.expr, fn: ast.FunctionDef, owner: nn.Module, depth: int = 0) -> int | None:
-    """An int the forward has without running: a literal, `self.patch_size`, or a local bound
-    to one (`b, p = img.shape[0], self.patch_size`)."""
-    if isinstance(expr, ast.Constant) and type(expr.value) is int:
-        return expr.value
-    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
-        value = getattr(owner, expr.attr, None)
-        return value if type(value) is int else None
-    if not isinstance(expr, ast.Name) or depth > 2:
-        return None
-    for node in ast.walk(fn):
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
-            continue
-        target, value = node.targets[0], node.value
-        if isinstance(target, ast.Name) and target.id == expr.id:
-            return _number(value, fn, owner, depth + 1)
-        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
-            for t, v in zip(target.elts, value.elts):
-                if isinstance(t, ast.Name) and t.id == expr.id:
-                    return _number(v, fn, owner, depth + 1)
     return None
 
 
@@ -267,20 +203,6 @@ def _position(target, keyword: str) -> int | None:
     return names.index(keyword) if keyword in names else None
 
 
-def _carries(arg: ast.expr, param: str | ast.expr) -> bool:
-    """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
-    while True:
-        if not isinstance(param, str):
-            if ast.dump(arg) == ast.dump(param):
-                return True
-        elif isinstance(arg, ast.Name):
-            return arg.id == param
-        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
-            arg = arg.func.value
-            continue
-        return False
-
-
 def _resolve(expr: ast.expr, owner: nn.Module):
     """`self.a.b[0]["k"]` -> the submodule (or the attribute's value)."""
     if isinstance(expr, ast.Name):
@@ -308,16 +230,6 @@ def _callee(func: ast.expr, owner: nn.Module, loops: dict[str, nn.Module]):
         return func.attr if inspect.ismethod(value) else None
     value = _resolve(func, owner)
     return value if isinstance(value, nn.Module) else None
-
-
-def _aliases(fn: ast.FunctionDef, param: str) -> list[str]:
-    """`param` and the names that hold it as it is (`sample = z`) before anything rebinds them."""
-    names = [param]
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and isinstance(node.value, ast.Name) and node.value.id in names and node.targets[0].id not in names:
-            names.append(node.targets[0].id)
-    return names
 
 
 def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Module]:

@@ -1,0 +1,135 @@
+"""How an expression in a forward body carries one of its parameters to a layer: as it is or
+through methods that keep it recognisable (`x.view(-1, 784)`, `x.add(1).div(2)`, `x / 3`), an
+einops `rearrange` (`'b n d -> (b n) d'`, or a patch pattern whose layer says the patch width),
+one position of it (`x[:, 0]`), or a name holding it (`kv = default(context, x)`)."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from torch import nn
+
+from shapelens.probe.worker.patchify import image_spec, keeps_last
+from shapelens.probe.worker.rules import Spec
+
+# Methods that leave what a layer needs recognisable in their input.
+PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "double", "bfloat16", "to", "type",
+                          "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as",
+                          # elementwise (`x.add(1).div(2)`: an image rescaled before the first conv)
+                          "add", "sub", "mul", "div", "clamp", "neg", "abs", "exp", "tanh", "sigmoid", "sqrt"})
+
+
+def reaches(arg: ast.expr, param: str | ast.expr) -> bool:
+    """`x` as `carries` says, `rearrange(x, pattern, ...)` of it, or one position of it (`x[:, 0]`)."""
+    return carries(arg, param) or (einops_call(arg) is not None and carries(arg.args[0], param)) or bool(
+        dropped(arg, param))
+
+
+def dropped(arg: ast.expr, param: str | ast.expr) -> int:
+    """How many leading dims `x[:, 0]` (`x[:, -1]`, `x[:, 0, :]`) indexes away, keeping the last:
+    a pooler's first token. 0 for anything else."""
+    if not isinstance(arg, ast.Subscript) or not isinstance(arg.slice, ast.Tuple) or not carries(arg.value, param):
+        return 0
+    items = arg.slice.elts
+    if not all(isinstance(i, ast.Slice) or _int_index(i) for i in items) or not any(isinstance(i, ast.Slice)
+                                                                                      for i in items):
+        return 0
+    return sum(1 for i in items if _int_index(i))
+
+
+def _int_index(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def einops_call(arg: ast.expr) -> ast.Call | None:
+    """`rearrange(x, 'pattern', **lengths)` (einops' function, or `einops.rearrange`)."""
+    if not isinstance(arg, ast.Call) or len(arg.args) < 2 or not isinstance(arg.args[1], ast.Constant) \
+            or not isinstance(arg.args[1].value, str):
+        return None
+    name = arg.func.attr if isinstance(arg.func, ast.Attribute) else getattr(arg.func, "id", "")
+    return arg if name == "rearrange" else None
+
+
+def before_pattern(spec: Any, call: ast.Call, fn: ast.FunctionDef, owner: nn.Module) -> Any:
+    """What goes into `rearrange(x, pattern)` when the layer after it takes `spec`: the same
+    last dims when the pattern keeps the last axis (`'b n d -> (b n) d'`), the image a patch
+    pattern cuts when the layer says the patch width; else nothing is known."""
+    pattern = call.args[1].value
+    if not isinstance(spec, Spec) or not spec.dims or not isinstance(spec.dims[-1], int):
+        return None
+    if keeps_last(pattern):
+        return spec
+    lengths = {k.arg: _number(k.value, fn, owner) for k in call.keywords if k.arg}
+    return image_spec(pattern, lengths, spec.dims[-1])
+
+
+def _number(expr: ast.expr, fn: ast.FunctionDef, owner: nn.Module, depth: int = 0) -> int | None:
+    """An int the forward has without running: a literal, `self.patch_size`, or a local bound
+    to one (`b, p = img.shape[0], self.patch_size`)."""
+    if isinstance(expr, ast.Constant) and type(expr.value) is int:
+        return expr.value
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        value = getattr(owner, expr.attr, None)
+        return value if type(value) is int else None
+    if not isinstance(expr, ast.Name) or depth > 2:
+        return None
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        if isinstance(target, ast.Name) and target.id == expr.id:
+            return _number(value, fn, owner, depth + 1)
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+            for t, v in zip(target.elts, value.elts):
+                if isinstance(t, ast.Name) and t.id == expr.id:
+                    return _number(v, fn, owner, depth + 1)
+    return None
+
+
+def carries(arg: ast.expr, param: str | ast.expr) -> bool:
+    """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
+    while True:
+        if not isinstance(param, str):
+            if ast.dump(arg) == ast.dump(param):
+                return True
+        elif isinstance(arg, ast.Name):
+            return arg.id == param
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
+            arg = arg.func.value
+            continue
+        if isinstance(arg, ast.BinOp) and isinstance(arg.right, ast.Constant):  # `x / 3`, `x * 2 - 1`
+            arg = arg.left
+            continue
+        return False
+
+
+def aliases(fn: ast.FunctionDef, param: str) -> list[str]:
+    """`param` and the names that hold it as it is (`sample = z`, `kv = default(context, x)`,
+    `q, k = x, kv`) before anything rebinds them."""
+    names = [param]
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        pairs = list(zip(target.elts, value.elts)) if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) \
+            and len(target.elts) == len(value.elts) else [(target, value)]
+        for t, v in pairs:
+            source = _held(v)
+            if isinstance(t, ast.Name) and source in names and t.id not in names:
+                names.append(t.id)
+    return names
+
+
+def _held(value: ast.expr) -> str | None:
+    """The name a value is when given: `z`, `default(context, x)` (the helper libraries use for
+    `context if context is not None else x`), `context if context is not None else x`, `a or b`."""
+    if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "default" and value.args:
+        value = value.args[0]
+    elif isinstance(value, ast.IfExp):
+        value = value.body
+    elif isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
+        value = value.values[0]
+    return value.id if isinstance(value, ast.Name) else None
