@@ -237,10 +237,20 @@ def test_a_pooler_reading_the_first_token_takes_a_sequence(workspace):
 
             def forward(self, hidden_states):
                 return torch.tanh(self.dense(hidden_states[:, 0]))
+
+        class NamedPooler(nn.Module):
+            def __init__(self, hidden_size=48):
+                super().__init__()
+                self.proj = nn.Linear(hidden_size, hidden_size)
+
+            def forward(self, hidden_states):
+                first_token = hidden_states[:, 0]
+                return torch.tanh(self.proj(first_token))
     """)
     assert errors(report) == [], notes(report)
-    dense = shape_of(report, "self.dense", "layer")
-    assert (dense.input_shape, dense.output_shape) == ([17, 48], [17, 48])
+    for name in ("self.dense", "self.proj"):
+        dense = shape_of(report, name, "layer")
+        assert (dense.input_shape, dense.output_shape) == ([17, 48], [17, 48])
     assert not any("hidden_states" in n for n in notes(report)), notes(report)
 
 

@@ -152,20 +152,33 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
                     spec = param_spec(state, method, params[position], owner, node, depth + 1)
         if spec is not None and arg is not None and einops_call(arg):
             spec = before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
-        if isinstance(spec, Spec) and arg is not None and (k := max((dropped(arg, n) for n in names), default=0)):
-            wider = fit(spec, (len(spec.dims) + k, True))  # the dims `x[:, 0]` took away, made up again
-            spec = wider if len(wider.dims) == len(spec.dims) + k else None
+        if spec is not None and arg is not None:
+            spec = _undo_index(spec, arg, names)
         if spec is not None:
             return fit(spec, rank)
-    for stmt in ast.walk(fn):  # `x = rearrange(img, ...)`, then `self.to_patch(x)`
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                and (call := einops_call(stmt.value)) is not None and any(carries(call.args[0], n) for n in names) \
-                and stmt.targets[0].id not in names:
+    for stmt in ast.walk(fn):  # `x = rearrange(img, ...)` or `first = x[:, 0]`, then a layer of it
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id not in names):
+            continue
+        call = einops_call(stmt.value)
+        if call is not None and any(carries(call.args[0], n) for n in names) or any(dropped(stmt.value, n)
+                                                                                     for n in names):
             after = param_spec(state, fn, stmt.targets[0].id, owner, node, depth + 1)
-            spec = before_pattern(after, call, fn, owner) if after is not None else None
+            spec = before_pattern(after, call, fn, owner) if after is not None and call is not None else after
+            spec = _undo_index(spec, stmt.value, names) if spec is not None else None
             if spec is not None:
                 return fit(spec, rank)
     return None
+
+
+def _undo_index(spec: AnySpec, arg: ast.expr, names: list) -> AnySpec | None:
+    """The spec of what `x[:, 0]` indexes, when a layer takes `spec` of it: the dims the index
+    took away made up again (None when the spec cannot take them)."""
+    k = max((dropped(arg, n) for n in names), default=0)
+    if not k or not isinstance(spec, Spec):
+        return spec
+    wider = fit(spec, (len(spec.dims) + k, True))
+    return wider if len(wider.dims) == len(spec.dims) + k else None
 
 
 def plain_value(annotation: Any) -> Const | None:
