@@ -289,3 +289,22 @@ def test_an_input_held_under_another_name_by_a_default_helper_is_followed(worksp
     """)
     assert errors(report) == [], notes(report)
     assert shape_of(report, "self.to_k", "layer").input_shape[-1] == 24
+
+
+def test_a_channels_first_input_flattened_channels_last_to_a_codebook_width(workspace):
+    report = probe(workspace, """
+        class Quantizer(nn.Module):
+            def __init__(self, n_codes=64, code_dim=24):
+                super().__init__()
+                self.code_dim = code_dim
+                self.codebook = nn.Embedding(n_codes, code_dim)
+
+            def forward(self, z):
+                z = z.permute(0, 2, 3, 1).contiguous()
+                flat = z.view(-1, self.code_dim)
+                idx = torch.cdist(flat, self.codebook.weight).argmin(dim=1)
+                return self.codebook(idx).view(z.shape).permute(0, 3, 1, 2)
+    """)
+    assert errors(report) == [], notes(report)
+    assert not any("`z` of Quantizer" in n for n in notes(report)), notes(report)
+    assert shape_of(report, "self.codebook", "layer").output_shape[-1] == 24

@@ -133,3 +133,35 @@ def _held(value: ast.expr) -> str | None:
     elif isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
         value = value.values[0]
     return value.id if isinstance(value, ast.Name) else None
+
+
+_SIDES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def channels_last_spec(fn: ast.FunctionDef, param: str, owner: nn.Module) -> Spec | None:
+    """`z = z.permute(0, 2, 3, 1)` then `z.view(-1, self.dim)`: a channels-first input flattened
+    channels-last to rows of a known width (a codebook lookup), `[B, dim, H, W]`."""
+    perm: list[int] | None = None
+    for node in ast.walk(fn):
+        if perm is None and isinstance(node, ast.Assign) and len(node.targets) == 1 and _named(node.targets[0], param):
+            value = node.value
+            while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                    and value.func.attr in ("contiguous", "float", "detach"):
+                value = value.func.value
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "permute" \
+                    and _named(value.func.value, param) and all(isinstance(a, ast.Constant) and type(a.value) is int
+                                                                for a in value.args):
+                perm = [a.value for a in value.args]
+        elif perm is not None and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("view", "reshape") and _named(node.func.value, param) and len(node.args) == 2 \
+                and _int_index(node.args[0]) and (width := _number(node.args[1], fn, owner)) is not None:
+            if not perm or perm[0] != 0 or sorted(perm) != list(range(len(perm))) or len(perm) - 2 not in _SIDES:
+                return None
+            sides = iter(_SIDES[len(perm) - 2])
+            dims: list[int | str] = ["B", *(width if i == perm[-1] else next(sides) for i in range(1, len(perm)))]
+            return Spec(tuple(dims))
+    return None
+
+
+def _named(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name

@@ -18,6 +18,7 @@ from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size, widened
+from shapelens.probe.worker.carrying import channels_last_spec
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import REJECTED, report_exception
 from shapelens.probe.worker.inputs import (
@@ -106,6 +107,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
         if inferred is None and used_as_size(fwd, p.name):  # `torch.arange(j - i, j)`: a length
             inferred = Const(ASSUMED["T"])
+        if inferred is None:  # `z.permute(0, 2, 3, 1)`, then `z.view(-1, self.dim)`
+            inferred = channels_last_spec(fwd, p.name, instance)
         if inferred is None:  # `timestep`: a [B] batch of noise levels
             inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
         if inferred is None and (number := union_number(p.annotation)) is not None:
