@@ -308,3 +308,32 @@ def test_a_channels_first_input_flattened_channels_last_to_a_codebook_width(work
     assert errors(report) == [], notes(report)
     assert not any("`z` of Quantizer" in n for n in notes(report)), notes(report)
     assert shape_of(report, "self.codebook", "layer").output_shape[-1] == 24
+
+
+def test_a_head_tied_to_the_embedding_by_a_functional_call_takes_the_weight_width(workspace):
+    report = probe(workspace, """
+        import torch.nn.functional as F
+
+        class TiedHead(nn.Module):
+            def __init__(self, vocab=300, dim=40):
+                super().__init__()
+                self.wte = nn.Embedding(vocab, dim)
+                self.out_norm = nn.LayerNorm(vocab)
+
+            def forward(self, hidden):
+                return self.out_norm(F.linear(hidden, self.wte.weight))
+
+        class NormedConv(nn.Module):
+            def __init__(self, dim_in=6, dim_out=8):
+                super().__init__()
+                self.weight = nn.Parameter(torch.randn(dim_out, dim_in, 3, 3))
+                self.bn = nn.BatchNorm2d(dim_out)
+
+            def forward(self, x):
+                weight = self.weight / self.weight.norm()
+                return self.bn(F.conv2d(x, weight, padding=1))
+    """)
+    assert errors(report) == [], notes(report)
+    assert not any("`hidden` of TiedHead" in n or "`x` of NormedConv" in n for n in notes(report)), notes(report)
+    assert shape_of(report, "self.bn", "layer").input_shape[:2] == [17, 8]
+    assert shape_of(report, "self.out_norm", "layer").input_shape[-1] == 300

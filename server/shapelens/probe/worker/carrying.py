@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+import torch
 from torch import nn
 
 from shapelens.probe.worker.patchify import image_spec, keeps_last
@@ -165,3 +166,38 @@ def channels_last_spec(fn: ast.FunctionDef, param: str, owner: nn.Module) -> Spe
 
 def _named(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
+
+
+def functional_spec(call: ast.Call, fn: ast.FunctionDef, owner: nn.Module) -> Spec | None:
+    """What `F.linear(x, w)` / `F.conv2d(x, w)` takes, from the weight it is given: `self.wte.weight`
+    (a head tied to the embedding), or a local computed from one of the module's parameters
+    (`weight = normalize(self.weight)`): `[B, in]`, `[B, in, H, W]`."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    sides = {"linear": 0, "conv1d": 1, "conv2d": 2, "conv3d": 3}.get(name)
+    if sides is None or len(call.args) < 2 or any(k.arg == "groups" for k in call.keywords) or len(call.args) > 6:
+        return None
+    weight = _tensor_of(call.args[1], fn, owner)
+    if weight is None or weight.dim() != sides + 2:
+        return None
+    return Spec(("B", int(weight.shape[1]), *_SIDES.get(sides, ())))
+
+
+def _tensor_of(expr: ast.expr, fn: ast.FunctionDef, owner: nn.Module, depth: int = 0) -> torch.Tensor | None:
+    """The module's own tensor an expression is, or (for a local) the first one its value reads."""
+    if isinstance(expr, ast.Name) and depth < 3:
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and _named(node.targets[0], expr.id):
+                for part in ast.walk(node.value):
+                    if isinstance(part, ast.Attribute) and (t := _tensor_of(part, fn, owner, depth + 1)) is not None:
+                        return t
+        return None
+    value: object = owner
+    chain: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        chain.insert(0, expr.attr)
+        expr = expr.value
+    if not _named(expr, "self") or not chain:
+        return None
+    for attr in chain:
+        value = getattr(value, attr, None)
+    return value if isinstance(value, torch.Tensor) else None

@@ -26,6 +26,7 @@ from shapelens.probe.worker.carrying import (
     carries,
     dropped,
     einops_call,
+    functional_spec,
     reaches,
 )
 from shapelens.probe.worker.patchify import patch_spec
@@ -150,6 +151,8 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
                 params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
                 if position < len(params):
                     spec = param_spec(state, method, params[position], owner, node, depth + 1)
+        elif position == 0:  # `F.linear(x, self.wte.weight)`: a tied head takes the weight's width
+            spec = functional_spec(call, fn, owner)
         if spec is not None and arg is not None and einops_call(arg):
             spec = before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
         if spec is not None and arg is not None:
