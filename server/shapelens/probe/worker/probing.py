@@ -170,7 +170,8 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
             if not aborted:
                 _targets(state, instance, found, size, project, path, node)
             return used
-        rank = (aborted, len(errors), i)
+        # A size the model's own check rejected ran nothing: one that ran into errors says more.
+        rank = (aborted and _rejected(state.findings[mark[0]:]), aborted, len(errors), i)
         if best is None or rank < best[0]:
             best = (rank, size)
         state.rollback(mark)
