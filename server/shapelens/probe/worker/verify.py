@@ -124,7 +124,8 @@ def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[di
     # (resolved errors, candidate, the error it was offered for)
     accepted: list[tuple[set[Key], dict, dict]] = []
     for f in errors:
-        for cand in _candidates(f):
+        # The likeliest fix is re-probed first: when time runs out before the rest, it is the one kept.
+        for cand in sorted(_candidates(f), key=lambda c: -uniformity(c, sources or {})):
             left = after(cand)
             if left is None or not left <= before - {key(f)}:
                 continue
