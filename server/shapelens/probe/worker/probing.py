@@ -201,7 +201,11 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
             if not aborted:
                 _targets(state, instance, found, size, project, path, node)
             return used
-        rank = (aborted, len(errors), i)
+        # A size the model's own check rejected ran nothing: one that ran into errors says more;
+        # of two with as many errors, the one that got further (ran more layers: a position
+        # table too short for a large side stops forward early).
+        ran = sum(li.first_in is not None for li in state.layers)
+        rank = (aborted and _rejected(state.findings[mark[0]:]), aborted, len(errors), -ran, i)
         if best is None or rank < best[0]:
             best = (rank, size)
         state.rollback(mark)
