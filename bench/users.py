@@ -60,7 +60,25 @@ def whole_process(row, rounds: int) -> float:
     floor = med["cli_one"] / med["torch"]
     row("one-class file: `shapelens check` / `python -c 'import torch'`", "<= 1.3x",
         f"{med['cli_one']:.2f} s / {med['torch']:.2f} s = {floor:.2f}x", floor <= 1.3)
+    cli_phases(row, gpt2, rounds)
     return med["torch"]
+
+
+def cli_phases(row, path: Path, rounds: int) -> None:
+    """Where the GPT-2 run's time goes (bench/phases.py: SHAPELENS_TIMING=1), seconds since the
+    CLI process started: the worker's `import torch` is the floor, the rest should follow it."""
+    import phases
+
+    ph = phases.phases(path, rounds)
+    spawned, ready = ph.get("client: worker spawned"), ph.get("worker: ready")
+    planned = next((t for what, t in ph.items() if what.startswith("plan: end")), None)
+    answered = next((t for what, t in ph.items() if what.startswith("client: worker said answer")), None)
+    out = ph.get("cli: output written")
+    if None in (spawned, ready, planned, answered, out):
+        row("GPT-2-small `shapelens check` phases", "-", "no SHAPELENS_TIMING events", None)
+        return
+    row("GPT-2 check: worker spawned / planned / worker ready / answer / output", "-",
+        f"{spawned:.2f} / {planned:.2f} / {ready:.2f} / {answered:.2f} / {out:.2f} s", None)
 
 
 # -- the language server, default settings ----------------------------------------------------------

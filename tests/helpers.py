@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
+
+TORCH_HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 
 
 def locate(path: Path | str, line_text: str, needle: str, nth: int = 0) -> dict:
@@ -26,3 +29,13 @@ def shape_of(report, name: str, kind: str = "tensor", nth: int = 0):
     hits = [s for s in report.shapes if s.name == name and s.kind == kind]
     assert len(hits) > nth, f"no {kind} entry named {name}: {[s.name for s in report.shapes]}"
     return hits[nth]
+
+
+def probe(workspace, body: str, name: str = "m.py", **options):
+    """Check `body` (dedented, after the torch imports) as the workspace file `name`."""
+    workspace.write(name, TORCH_HEAD + textwrap.dedent(body))
+    return workspace.check(name, **options)
+
+
+def errors(report) -> list:
+    return [f for f in report.findings if f.severity == "error"]

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from helpers import errors
 from mutants import CORPUS, clean_reports, evaluate, mutants_of
 from shapelens.report.fixes import apply_edits
 
@@ -17,10 +18,6 @@ FILES = sorted(p.name for p in CORPUS.glob("*.py"))
 @pytest.fixture(scope="module")
 def clean(engine):
     return clean_reports(engine)
-
-
-def errors(report):
-    return [f for f in report.findings if f.severity == "error"]
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -55,6 +55,12 @@ CASES = [
     (F.embedding, (meta(2, 7, dtype=torch.long), meta(100, 16)), {}),
     (F.embedding, (meta(2, 7, dtype=torch.int32), meta(100, 16)), {"padding_idx": 0}),
     (F.embedding, (meta(2, 7), meta(100, 16)), {}),  # float indices: torch decides
+    (torch.randn, ((2, 3),), {"device": "meta"}),
+    (torch.randn, (2, 3), {"device": "meta", "dtype": torch.half}),
+    (torch.randn, (torch.Size([4, 0]),), {"device": "meta"}),
+    (torch.rand, ([5],), {"device": "meta", "dtype": torch.float64}),
+    (torch.randn, (2, 3), {"device": "meta", "dtype": torch.long}),  # integer dtype: torch decides
+    (torch.randn, (2, -1), {"device": "meta"}),  # negative size: torch decides
 ]
 
 
@@ -82,6 +88,8 @@ def test_the_common_ops_are_actually_fast_pathed():
     assert fast(F.layer_norm, (meta(2, 5, 8), (8,)), {}) is not NotImplemented
     assert fast(torch.Tensor.__add__, (meta(2, 3), meta(2, 3)), {}) is not NotImplemented
     assert fast(F.scaled_dot_product_attention, (meta(1, 2, 3, 4),) * 3, {}) is not NotImplemented
+    # every probe's float inputs: torch's kernel imports sympy (a third of a second cold)
+    assert fast(torch.randn, ((1, 512),), {}) is not NotImplemented
 
 
 def test_meta_normal_init_is_fast_pathed():

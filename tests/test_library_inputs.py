@@ -6,18 +6,7 @@ from __future__ import annotations
 
 import textwrap
 
-from helpers import shape_of
-
-HEAD = "import torch\nimport torch.nn as nn\n"
-
-
-def probe(workspace, body: str, name: str = "m.py", **options):
-    workspace.write(name, HEAD + textwrap.dedent(body))
-    return workspace.check(name, **options)
-
-
-def errors(report):
-    return [f for f in report.findings if f.severity == "error"]
+from helpers import errors, probe, shape_of
 
 
 def notes(report):

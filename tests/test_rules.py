@@ -26,6 +26,10 @@ EXTRA_CASES = {
     "embedding": ("emb = nn.Embedding(10, 4)\ny = emb(torch.tensor([[1, 12]]))\n", INDEX_OUT_OF_RANGE, "12", "13"),
     "embedding-bag": ("bag = nn.EmbeddingBag(10, 4)\ny = bag(torch.tensor([[1, 11]]))\n",
                       INDEX_OUT_OF_RANGE, "11", "12"),
+    "rnn-cell": ("cell = nn.RNNCell(12, 8)\nh = cell(torch.randn(3, 10))\n", FEATURE_MISMATCH, "12", "10"),
+    "gru-cell": ("cell = nn.GRUCell(12, 8)\nh = cell(torch.randn(3, 12), torch.randn(3, 6))\n", FEATURE_MISMATCH,
+                 "8", "6"),
+    "lstm-cell": ("cell = nn.LSTMCell(12, 8)\nh, c = cell(torch.randn(3, 16))\n", FEATURE_MISMATCH, "12", "16"),
 }
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shapelens import timing
 from shapelens.analysis.budget import DEFAULT_SECONDS, PlanBudget
 from shapelens.analysis.fingerprint import class_fingerprints
 from shapelens.analysis.names import undefined_at_module_level
@@ -135,7 +136,9 @@ class Engine:
         started = time.perf_counter()
         options = options or self.options
         budget = budget or PlanBudget(options.plan_budget, preempt)
+        timing.mark(f"plan: start {os.path.basename(path)}")
         plan, tree = self._plan(path, text, options.trusted, budget)
+        timing.mark(f"plan: end {os.path.basename(path)} ({self.resolver.jedi_calls} Jedi calls so far)")
         planned = time.perf_counter()
         statements = self.statements.get(os.path.realpath(path))
         # What this plan did not redo (tests and the language server's probeStats read it).
@@ -168,6 +171,7 @@ class Engine:
                     self._half_typed(plan.target, text, tree, report)
             except Exception as exc:  # noqa: BLE001 — a caller waiting on `out` must always get an answer
                 report = ProbeReport.note_only(plan.target, f"internal error reading the probe result: {exc}")
+            timing.mark(f"report: built {os.path.basename(path)}")
             now = time.perf_counter()
             report.elapsed_ms = (now - started) * 1000
             # Where the time went: planning, the worker's round trip (its own split inside), the report.

@@ -24,13 +24,13 @@ from shapelens.analysis.imports import import_search, workspace_imports
 from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
 from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
 from shapelens.analysis.resolve import (
-    SAFE_BUILTINS,
     SAFE_STDLIB_PREFIXES,
     CalleeKind,
     Resolution,
     Resolver,
     import_aliases,
     import_bindings,
+    own_classes,
     shadows_library,
     torch_aliases,
 )
@@ -57,8 +57,9 @@ class FilePlanner(PurityRules):
         # What the whole file binds, read once, past statements too large to analyse.
         self.scan = ast.Module([st for st in tree.body if not self._oversized(st)], [])
         imports = import_bindings(tree)
-        self.rebound = assigned_names(self.scan, imports=False, declared=True).union(
-            *(_bound_here(st) for st in tree.body if self._oversized(st)))
+        big = set().union(*(_bound_here(st) for st in tree.body if self._oversized(st)))
+        self.rebound = assigned_names(self.scan, imports=False, declared=True).union(big)
+        self.own_classes = {k: c for k, c in own_classes(self.scan).items() if k not in big and "*" not in imports}
         self.aliases = import_aliases(tree, imports)
         self.torch_aliases = torch_aliases(tree, imports, self.rebound)
         self._script: jedi.Script | None = None
@@ -96,7 +97,7 @@ class FilePlanner(PurityRules):
         else:
             key = (node.lineno, node.col_offset, node.end_lineno or 0, node.end_col_offset or 0)
         if key not in self.resolved:
-            found = self._without_jedi(dotted, head)
+            found = self._without_jedi(dotted, head, node)
             if found is None:
                 if self.budget is not None:
                     self.budget.check()  # a Jedi question costs tens of ms in a long file
@@ -106,9 +107,9 @@ class FilePlanner(PurityRules):
         self._asked_jedi = self._asked_jedi or key in self.jedi_answers
         return self.resolved[key]
 
-    def _without_jedi(self, dotted: str | None, head: str | None) -> Resolution | None:
-        """torch's names from the worker's table, builtins by name: the answers Jedi would give,
-        wherever the file cannot mean anything else (see `torch_aliases`)."""
+    def _without_jedi(self, dotted: str | None, head: str | None, node: ast.expr) -> Resolution | None:
+        """torch's names from the worker's table, builtins and the file's own classes from its
+        tree: Jedi's answers, wherever the file cannot mean anything else (`torch_aliases`...)."""
         if not dotted or head is None:
             return None
         if head in self.torch_aliases:
@@ -123,10 +124,8 @@ class FilePlanner(PurityRules):
             # `import math` binds a module; `from functools import partial` binds `functools.partial`.
             module = full == target and "." not in dotted and "." not in target
             return Resolution(CalleeKind.SAFE if safe else CalleeKind.UNKNOWN, full, type="module" if module else None)
-        if (dotted in SAFE_BUILTINS and dotted not in self.rebound and dotted not in self.aliases
-                and not self.star_import):
-            return Resolution(CalleeKind.SAFE, f"builtins.{dotted}")
-        return None
+        return self.resolver.bare_name(self.path, dotted, node.lineno, self.own_classes,
+                                       dotted in self.rebound or dotted in self.aliases or self.star_import)
 
     # -- statements -------------------------------------------------------------------------
     def skip(self, stmt: ast.stmt, why: str) -> None:

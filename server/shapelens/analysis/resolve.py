@@ -4,9 +4,12 @@ workspace, which are safe builtins, and which are unknown (never run)."""
 from __future__ import annotations
 
 import ast
+import builtins
+import collections
 import os
 import sys
 import threading
+import types
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Protocol
 import jedi
 
 from shapelens.analysis.allowlist import torch_allowed
+from shapelens.analysis.probeplan import module_name_for
 from shapelens.analysis.source import assigned_names, dotted_name, parse, walk_statements
 
 
@@ -97,6 +101,40 @@ def torch_aliases(tree: ast.Module, bindings: dict[str, list[str]] | None = None
     bindings = import_bindings(tree) if bindings is None else bindings
     return {name: targets[0] for name, targets in bindings.items()
             if name not in rebound and len(set(targets)) == 1 and _in_torch(targets[0])}
+
+
+def own_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
+    """The file's top-level classes that its name can only mean, wherever it is read after the
+    class statement: nothing else in the file binds the name (no other statement, import,
+    parameter, or anything inside the class itself), and the class is plain or a dataclass. Jedi
+    would only find that class statement (tens of ms per question in a long file)."""
+    bound: collections.Counter[str] = collections.Counter()
+    for stmt in tree.body:
+        inner = [*stmt.body, *stmt.bases, *stmt.keywords, *stmt.decorator_list] \
+            if isinstance(stmt, ast.ClassDef) else [stmt]
+        bound.update(n for part in inner for n in assigned_names(part, declared=True))
+        if isinstance(stmt, ast.ClassDef):
+            bound[stmt.name] += 1
+    aliases = import_aliases(tree)
+    return {s.name: s for s in tree.body if isinstance(s, ast.ClassDef) and bound[s.name] == 1
+            and all(_imported_as(dotted_name(d.func if isinstance(d, ast.Call) else d), "dataclasses.dataclass",
+                                 aliases, tree) for d in s.decorator_list)}
+
+
+def builtin_resolution(name: str) -> Resolution | None:
+    """What Jedi answers for a builtin callable read by its bare name (the caller knows the file
+    binds that name nowhere); None for anything else."""
+    value = getattr(builtins, name, None) if not name.startswith("_") else None
+    if value is None or not callable(value):
+        return None
+    kind = CalleeKind.SAFE if name in SAFE_BUILTINS else CalleeKind.UNKNOWN
+    # typeshed's view, as Jedi reads it: an alias (`IOError = OSError`) or what site adds (`exit`)
+    # is a statement there.
+    what = "statement"
+    if getattr(value, "__name__", None) == name:
+        what = "class" if isinstance(value, type) else "function" if isinstance(value, types.BuiltinFunctionType) \
+            else what
+    return Resolution(kind, f"builtins.{name}", type=what)
 
 
 def _in_torch(dotted: str) -> bool:
@@ -183,6 +221,17 @@ class Resolver:
             what = kind if i == len(parts) else None
             return Resolution(classify_torch(full, public, what), full, type=what)
         return None
+
+    def bare_name(self, path: str, name: str, line: int, own: dict[str, ast.ClassDef],
+                  bound: bool) -> Resolution | None:
+        """A bare name read on `line` of `path`, without Jedi where the file's tree settles it:
+        one of its `own_classes` read after the class statement, or a builtin when the file
+        binds the name nowhere (`bound` is false; no star import). None: ask Jedi."""
+        cls = own.get(name)
+        if cls is not None and line > (cls.end_lineno or cls.lineno):
+            return Resolution(self.class_kind(path, cls.lineno), f"{module_name_for(path, self.root)}.{name}", path,
+                              "class")
+        return None if bound or cls is not None else builtin_resolution(name)
 
     def goto(self, script: jedi.Script, line: int, col: int) -> list:
         self.jedi_calls += 1

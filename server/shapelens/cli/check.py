@@ -11,7 +11,8 @@ import json
 import os
 import sys
 
-from shapelens.cli import environment
+from shapelens import timing
+from shapelens.cli import environment, prestart
 from shapelens.cli.files import WalkOptions, collect_files
 from shapelens.cli.formats import Outcome, render
 from shapelens.cli.formats.text import statistics, statistics_table, use_colour
@@ -22,7 +23,7 @@ from shapelens.cli.writing import fix_file, fix_notebook, unified_diff, write_at
 from shapelens.config import Config, load_config
 from shapelens.engine import ProbeOptions, find_root
 from shapelens.notebook.program import Program, localize, localize_shape
-from shapelens.probe.client import WorkerUnavailable
+from shapelens.probe.client import WorkerClient, WorkerUnavailable
 from shapelens.report.fixes import edits_by_path
 from shapelens.report.model import Finding, ProbeReport
 from shapelens.report.policy import Policy
@@ -94,8 +95,10 @@ def merge(reports: list[ProbeReport]) -> tuple[dict[str, list[Finding]], dict[st
 class Run:
     """One `shapelens check`: the sources it read, how to probe them, and the policy."""
 
-    def __init__(self, args, python: str | None, configs: Configs, sources: list[SourceFile]) -> None:
+    def __init__(self, args, python: str | None, configs: Configs, sources: list[SourceFile],
+                 worker: WorkerClient | None = None) -> None:
         self.args, self.python, self.configs = args, python, configs
+        self.worker = worker  # started early (cli.prestart), for every probe of the run
         self.options = ProbeOptions(device=args.device, timeout=args.timeout)
         self.sources = {os.path.realpath(s.path): s for s in sources}
         self.shown = {os.path.realpath(s.path): s.path for s in sources}
@@ -130,7 +133,7 @@ class Run:
         progress = Progress(len(good), sys.stderr, lambda p: self.display(os.path.realpath(p)))
         try:
             reports = probe_all([(s.path, s.text) for s in good], self.options, self.python,
-                                progress.event if progress.enabled else None)
+                                progress.event if progress.enabled else None, self.worker)
         finally:
             progress.close()
         reports += [ProbeReport(os.path.realpath(s.path), [decode_finding(s)])
@@ -200,20 +203,24 @@ def validate(args) -> None:
         raise UsageError(f"--statistics works with text, concise or json output, not {args.output_format}")
 
 
-def run_check(args) -> int:
+def run_check(args, early: WorkerClient | None = None) -> int:
+    """`early`: a worker cli.prestart started from the command line, used when it fits."""
     try:
         validate(args)
         python = environment.resolve_python(args.python)
     except (UsageError, environment.EnvironmentProblem) as exc:
+        if early is not None:
+            early.close(wait=False)
         print(f"shapelens: error: {exc}", file=sys.stderr)
         return 2
+    worker = prestart.fits(early, python)
     configs = Configs(args)
     try:
         sources = read_inputs(args, configs)
         if any(not s.problem for s in sources):
-            environment.check_torch(python)
+            environment.check_torch(python, worker)
         # None keeps Jedi in-process for the default interpreter (an explicit one costs a subprocess)
-        run = Run(args, python if args.python else None, configs, sources)
+        run = Run(args, python if args.python else None, configs, sources, worker)
         outcome = run.check()
         fixed, changes = (run.fix(outcome) if args.fix or args.diff else (0, {}))
         if fixed and not args.diff:
@@ -229,6 +236,9 @@ def run_check(args) -> int:
     except OSError as exc:
         print(f"shapelens: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if worker is not None:
+            worker.close(wait=False)  # it exits while the output is written
     return report(args, run, outcome, fixed, changes)
 
 
@@ -250,5 +260,7 @@ def report(args, run: Run, outcome: Outcome, fixed: int, changes: dict[str, tupl
                   else statistics_table(outcome))
     else:
         out.write(render(args.output_format, dataclasses.replace(outcome, colour=outcome.colour and out is sys.stdout)))
+    out.flush()
+    timing.mark("cli: output written")
     errors = any(f.severity == "error" for f in outcome.all_findings())
     return 0 if args.exit_zero or not errors else 1

@@ -24,12 +24,13 @@ _events = None  # in a batch process: the queue its progress events go to
 
 
 def probe_all(items: list[Item], options: ProbeOptions, python: str | None,
-              notify: Notify | None = None) -> list[ProbeReport]:
+              notify: Notify | None = None, worker: WorkerClient | None = None) -> list[ProbeReport]:
     """Every item's report, in order. Planning (Jedi) is single-threaded work, so a larger set
-    of files is split into one batch per core, each planned and probed by its own process."""
+    of files is split into one batch per core, each planned and probed by its own process; this
+    process takes the first batch, with `worker` (started early, its torch maybe imported)."""
     jobs = min(os.cpu_count() or 1, len(items) // 2)
     if jobs <= 1:
-        return probe_batch(items, options, python, notify)
+        return probe_batch(items, options, python, notify, worker)
     batches = [items[i::jobs] for i in range(jobs)]
     context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
     events = context.Queue() if notify else None
@@ -37,8 +38,9 @@ def probe_all(items: list[Item], options: ProbeOptions, python: str | None,
     if relay:
         relay.start()
     try:
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init, initargs=(events,)) as pool:
-            results = list(pool.map(probe_batch, batches, [options] * jobs, [python] * jobs))
+        with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_init, initargs=(events,)) as pool:
+            others = pool.map(probe_batch, batches[1:], [options] * (jobs - 1), [python] * (jobs - 1))
+            results = [probe_batch(batches[0], options, python, notify, worker), *others]
     finally:
         if events is not None and relay is not None:
             events.put(None)
@@ -70,11 +72,16 @@ def _relay(events, notify: Notify) -> None:
 
 
 def probe_batch(items: list[Item], options: ProbeOptions, python: str | None,
-                notify: Notify | None = None) -> list[ProbeReport]:
+                notify: Notify | None = None, worker: WorkerClient | None = None) -> list[ProbeReport]:
+    """The items' reports, planned here and probed by `worker` (its owner closes it), or by a
+    worker of this batch's own."""
     if notify is None and _events is not None:
         notify = lambda kind, path: _events.put((kind, path))  # noqa: E731
-    worker = WorkerClient(python)
+    own = worker is None
+    worker = worker or WorkerClient(python)
     worker.start(wait=False)  # torch imports there while this process plans
+    if len(items) == 1:
+        worker.one_shot()  # one probe: warming up would only delay it
     names = TorchNames(worker)
     engines: dict[str, Engine] = {}
     futures = []
@@ -90,4 +97,5 @@ def probe_batch(items: list[Item], options: ProbeOptions, python: str | None,
             futures.append(fut)
         return [fut.result() for fut in futures]
     finally:
-        worker.close()
+        if own:
+            worker.close(wait=False)

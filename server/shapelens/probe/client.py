@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
+from shapelens import timing
 from shapelens.probe import watchdog
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the folder holding `shapelens/`
@@ -86,6 +87,7 @@ class WorkerClient:
             except OSError as exc:
                 raise WorkerUnavailable(f"cannot start the probe worker with {self.python}: {exc}") from exc
             self.starts += 1
+            timing.mark("client: worker spawned")
             proc = self._proc
             threading.Thread(target=self._read_stdout, args=(proc,), daemon=True, name="shapelens-worker-out").start()
             threading.Thread(target=self._read_stderr, args=(proc,), daemon=True, name="shapelens-worker-err").start()
@@ -98,7 +100,10 @@ class WorkerClient:
             self.close()
             raise WorkerUnavailable(self._start_error or f"the probe worker did not start in time\n{tail}")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Shut the worker down. Without `wait`, return at once (the CLI prints its output while
+        the worker exits): the worker ends on the shutdown message, or on the end of its input
+        should this process die first, so none outlives it either way."""
         with self._lock:
             proc, self._proc = self._proc, None
         if proc is None:
@@ -109,6 +114,8 @@ class WorkerClient:
                 proc.stdin.close()
         except (OSError, ValueError):
             pass
+        if not wait:
+            return
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -132,6 +139,13 @@ class WorkerClient:
                 self._timeouts[req_id] = float((fields.get("options") or {}).get("timeout", 5.0))
             self._send({"id": req_id, "op": op, **fields})
         return req_id, fut
+
+    def one_shot(self) -> None:
+        """This worker will serve one probe and be closed: it takes no warm-up steps (they would
+        only delay the probe's re-probes)."""
+        self.start(wait=False)
+        with self._lock:
+            self._send({"op": "no_warm_up"})
 
     def wait_hello(self, timeout: float) -> dict:
         """Where the worker's torch is (empty when it has none or did not say in time)."""
@@ -167,6 +181,10 @@ class WorkerClient:
                 self._log(f"worker: unreadable line {raw[:200]!r}")
                 continue
             self._spoke = time.monotonic()
+            if timing.ENABLED:
+                timing.received(msg.get("timing"))
+                said = msg.get("event") or f"answer {msg.get('id')}"
+                timing.mark(f"client: worker said {said}" + (f" (pid {msg.get('pid')})" if said == "ready" else ""))
             if msg.get("event") == "hello":
                 self.hello = msg
                 self._hello.set()

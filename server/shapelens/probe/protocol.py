@@ -234,6 +234,7 @@ class SecondAssumption(TypedDict):
     missing: list[str]
     variant: int
     nones: bool  # a config's attributes no rule knows are None (options left unset)
+    flips: NotRequired[dict[str, bool | int | float | str | None]]  # values that take a constructor branch
 
 
 class FoundAt(TypedDict):
@@ -276,9 +277,9 @@ def reprobe(seq: int, seconds: float, edits: list[Edit]) -> Reprobe:
 
 
 def second_assumption(seq: int, seconds: float, cls: str, missing: list[str], variant: int,
-                      nones: bool = False) -> SecondAssumption:
+                      nones: bool = False, flips: dict[str, Any] | None = None) -> SecondAssumption:
     return {"op": "assume", "seq": seq, "seconds": seconds, "cls": cls, "missing": missing, "variant": variant,
-            "nones": nones}
+            "nones": nones, "flips": flips or {}}
 
 
 def found_at(code: str, path: str, span: Sequence[int]) -> FoundAt:

@@ -1,7 +1,7 @@
 """The probe worker: imports torch once, then forks one child per probe.
 
 Protocol: JSON lines. In: {"id", "op": "probe", "plan", "options"} | {"op": "cancel", "id"} |
-{"op": "shutdown"}. Out: {"event": "ready", ...} once, then {"id", "ok", "result" | "error"} per
+{"op": "no_warm_up"} | {"op": "shutdown"}. Out: {"event": "ready", ...} once, then {"id", "ok", "result" | "error"} per
 probe. A child that hangs past its timeout, crashes or exhausts its memory is killed; its
 request still gets an answer saying where it was. The parent never runs user code. A child may
 not fork: the probes it needs run for it (re-probes, second assumptions) the parent forks as
@@ -11,6 +11,7 @@ helper children on its request (worker/children.py).
 from __future__ import annotations
 
 import faulthandler
+import gc
 import json
 import os
 import re
@@ -27,6 +28,10 @@ PROTOCOL_FD = os.dup(1)
 os.dup2(2, 1)  # anything printed by mistake goes to stderr, never into the protocol stream
 
 warnings.filterwarnings("ignore")
+
+from shapelens import timing  # noqa: E402 — torch-free and tiny
+
+timing.mark("worker: process started", timing.process_start())
 
 
 def _hello() -> None:
@@ -48,7 +53,9 @@ def _hello() -> None:
     if version:
         from shapelens.probe.protocol import hello
 
-        os.write(PROTOCOL_FD, (json.dumps(hello(spec.origin, version.group(1))) + "\n").encode())
+        timing.mark("worker: hello")
+        os.write(PROTOCOL_FD, (json.dumps({**hello(spec.origin, version.group(1)), "timing": timing.unsent()})
+                               + "\n").encode())
 
 
 _hello()
@@ -72,7 +79,7 @@ EXIT_POLL_S = 0.25  # how often a child's exit is looked for while its pipe stay
 
 
 def send(msg: dict) -> None:
-    write_all(PROTOCOL_FD, (json.dumps(msg) + "\n").encode())
+    write_all(PROTOCOL_FD, (json.dumps({**msg, "timing": timing.unsent()} if timing.ENABLED else msg) + "\n").encode())
 
 
 REAL_EXIT = os._exit
@@ -146,6 +153,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
 
 
 def main() -> int:
+    timing.mark("worker: torch imported")
     import torch.nn.functional  # noqa: F401
 
     from shapelens.probe.worker import run  # noqa: F401 — before ready: every child needs it
@@ -154,6 +162,7 @@ def main() -> int:
     sandbox.prepare()
     warmup.WARMING[:] = warmup.warm_up_steps()
     quiet_since = time.monotonic()
+    timing.mark("worker: ready")
     send({"event": "ready", "pid": os.getpid(), "torch": torch.__version__, "python": sys.version.split()[0],
           "cuda": False})
     sel = selectors.DefaultSelector()
@@ -177,6 +186,7 @@ def main() -> int:
             quiet_since = time.monotonic()
         if idle and not events:
             try:
+                timing.mark("worker: warm-up step")
                 warmup.WARMING.pop(0)()  # nothing to read: a warm-up step now
             except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
                 print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
@@ -252,6 +262,9 @@ def handle(msg: dict, children: dict, sel) -> bool:
     if op == "ping":
         send({"id": msg.get("id"), "ok": True, "result": {"pong": True}})
         return True
+    if op == "no_warm_up":  # one probe, then shutdown (the CLI's one file)
+        warmup.skip()
+        return True
     if op != "probe":
         send({"id": msg.get("id"), "ok": False, "error": f"unknown op {op!r}"})
         return True
@@ -269,7 +282,7 @@ def spawn(msg: dict, children: dict, sel) -> None:
         # Busy (a batch): the worker never idles to warm up, so every child would load torch's
         # lazy parts itself. The first probe went out cold; warm up before forking more.
         warmup.warm_now()
-    if warmup.WARMING:
+    if warmup.cold():
         options = {**options, "timeout": float(options.get("timeout", 5.0)) + COLD_EXTRA_S}
     fork_child(msg["plan"], options, msg.get("id"), float(options.get("timeout", 5.0)) + GRACE_S, children, sel)
 
@@ -278,6 +291,7 @@ def fork_child(plan: dict, options: dict, req_id, seconds: float, children: dict
                requester: Child | None = None) -> Child:
     """A probe child (or a helper, for `requester`), its channel a socket: it both answers and asks."""
     ours, theirs = (s.detach() for s in socket.socketpair())
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         os.close(ours)
@@ -286,6 +300,7 @@ def fork_child(plan: dict, options: dict, req_id, seconds: float, children: dict
         finally:
             os._exit(1)
     os.close(theirs)
+    timing.mark(f"worker: {'helper' if requester else 'probe'} forked")
     os.set_blocking(ours, False)
     child = Child(req_id, pid, ours, time.monotonic() + seconds, plan, options, requester)
     children[ours] = child
@@ -348,6 +363,7 @@ def finish(child: Child, children: dict, sel, timed_out: bool = False) -> None:
     children.pop(child.fd, None)
     _kill(child)  # and whatever it started and left behind in its group (before the reap: no pid reuse)
     _, status = os.waitpid(child.pid, 0)
+    timing.mark(f"worker: {'helper' if child.requester else 'probe'} ended")
     reaper.kill_strays({c.pid for c in children.values()})  # and what left the group (setsid)
     sandbox.discard(child.pid)
     if child.requester is not None:

@@ -69,6 +69,10 @@ _CLASSES = re.compile(r"^(num_classes|n_classes|classes|num_labels|out_classes|n
                       r"num_outputs|n_outputs)$")
 _RATIO = re.compile(r"(ratio|mult|expansion|expand|factor|multiplier)$")
 _RATE = re.compile(r"(dropout|drop|rate|prob|^p$|_p$|eps|epsilon|alpha|beta|gamma|scale|temperature|tau|momentum)")
+# Strings named for what they choose, with a value every library that takes one accepts
+# (diffusers' and transformers' activation tables, nn.RNN's nonlinearity; nn.Upsample's modes).
+_NAMED_STRINGS = ((re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity)$"), "relu"),
+                  (re.compile(r"(upsample|interpolation|resample)_(fn|mode)$"), "nearest"))
 _MODULE = re.compile(r"^(fn|func|module|net|layer|model|backbone|body|inner|submodule|sublayer|m|wrapped)$")
 _SMALL = {"kernel_size": 3, "kernel": 3, "k": 3, "stride": 1, "padding": 1, "dilation": 1, "top_k": 1,
           "num_experts_per_tok": 1, "patch_stride": 1}
@@ -210,6 +214,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return None
     if kind is bool or low.startswith(("use_", "is_", "has_", "with_", "enable", "add_", "no_")):
         return False
+    if kind is str and not strings:
+        return next((value for pattern, value in _NAMED_STRINGS if pattern.search(low)), EMPTY)
     if kind is str or strings:
         return next(iter(strings), EMPTY)
     length = sequence_length(node, name) or (4 if kind == "sequence" else None)
@@ -249,7 +255,7 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
     if _MODULE.match(low) and (annotation is EMPTY or (isinstance(annotation, type)
                                                         and issubclass(annotation, nn.Module))):
         return nn.Identity()
-    if kind is int or kind is EMPTY and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
+    if kind is int or (kind is EMPTY or kind == "sequence") and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
         if length:
             return [assumed.width() for _ in range(length)]
         return assumed.width()

@@ -23,6 +23,7 @@ from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
 from shapelens.probe.worker import pipes
 from shapelens.probe.worker.assume import assume_args, shown_text, unset_sizes
+from shapelens.probe.worker.branches import Branch
 from shapelens.probe.worker.construct import build
 from shapelens.probe.worker.probing import ASSUMED, probe_class
 from shapelens.probe.worker.results import class_name_span
@@ -76,9 +77,10 @@ def hint_example(cls: type, names: list[str]) -> str:
 
 def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing: list[str], given: dict[str, Any],
                   hints: dict[int, Hint], project: ProjectHints, path: str, index,
-                  deadline: float) -> Assumption | str | None:
+                  deadline: float, branch: Branch | None = None) -> Assumption | str | None:
     """Build and probe `cls` with the parameters in `missing` assumed. None when some parameter
-    fits no rule; why building failed when no assumption builds it."""
+    fits no rule; why building failed when no assumption builds it. `branch`: the probe takes a
+    constructor branch the first one did not, with these values (in `given` too)."""
     seq = _seq(project)
     why = None
     order = ((0, 1), (1, 0))  # when the first assumption cannot build the class, try the second first
@@ -107,25 +109,29 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         other_shown: dict[str, str] = {}
         dropped: list[Finding] = []
-        if errors:
+        if errors and missing:  # nothing assumed (a branch's value alone): the errors hold as they are
             answer = _second_probe(state, mark, cls, node, ns, missing, given, second, hints, project, path,
-                                   deadline, nones)
+                                   deadline, nones, branch.flips if branch else {})
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
-        _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
+        if branch is not None:
+            _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors)
+        else:
+            _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
         return Assumption(shown, inputs)
     return why
 
 
 def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: dict, missing: list[str],
                   given: dict[str, Any], variant: int, hints: dict[int, Hint], project: ProjectHints,
-                  path: str, deadline: float, nones: bool = False) -> protocol.AssumedErrors | dict:
+                  path: str, deadline: float, nones: bool = False,
+                  flips: dict[str, Any] | None = None) -> protocol.AssumedErrors | dict:
     """The errors of `cls` probed under assumption `variant`: by a helper probe ({} when it
-    decided nothing), or, in a helper, here."""
+    decided nothing), or, in a helper, here. `flips`: values that take a branch, given to both."""
     if not pipes.is_helper():
         seconds = deadline - time.monotonic()
-        return pipes.ask(protocol.second_assumption(pipes.next_seq(), seconds, cls.__name__, missing, variant, nones),
-                         seconds) or {}
+        return pipes.ask(protocol.second_assumption(pipes.next_seq(), seconds, cls.__name__, missing, variant, nones,
+                                                    flips or {}), seconds) or {}
     kept = state.findings[mark[0]:]
     state.rollback(mark)  # the first probe's findings would hide the same ones again
     answer = second_errors(state, cls, node, ns, missing, given, variant, hints, project, path, nones)
@@ -182,6 +188,29 @@ def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing
         text += (f". With these values line {first['span'][0]} gives `{said}`{more}, which a second "
                  f"assumption{second} does not confirm: not reported as an error")
     state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node), text)
+
+
+def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, branch: Branch,
+                 shown: dict[str, str], other: dict[str, str], dropped: list[Finding], errors: list[Finding]) -> None:
+    """Said on the class line: which values took which branch, and what they alone found."""
+    values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items())
+    text = f"also probed with {values} to take {branch.taken}, a branch the first probe did not take"
+    if shown:
+        text += f" (other arguments assumed: {shown_text(shown)})"
+    if dropped:
+        second = f" ({shown_text(other)})" if other else ""
+        said = dropped[0]["message"].splitlines()[0]
+        text += (f". With these values line {dropped[0]['span'][0]} gives `{said}`, which a second "
+                 f"assumption{second} does not confirm: not reported as an error")
+    for f in errors:
+        if f not in dropped:
+            head, sep, rest = f["message"].partition("\n")
+            f["message"] = f"{head} (with {values}){sep}{rest}"
+    where = class_name_span(index, node)
+    if state.finding(PROBE_INCOMPLETE, path, where, text) is None:
+        same = next(f for f in state.findings if f["code"] == PROBE_INCOMPLETE and f["path"] == path
+                    and tuple(f["span"]) == tuple(where))
+        same["message"] += "\n" + text
 
 
 def outermost_first(pending: list[tuple[type, ast.ClassDef, list[str]]]) -> list[tuple[type, ast.ClassDef, list[str]]]:

@@ -179,3 +179,23 @@ def one_layout(specs: dict, inferred: set[str]) -> dict:
         if isinstance(s, Spec) and s.dims[:2] == ("B", "T") and _last_dims_only(s):
             out[name] = Spec(("T", "B", *s.dims[2:]), s.dtype, s.high)
     return out
+
+
+# Calls whose positional arguments are sizes or ends of a range: a parameter given to one is a number.
+_SIZE_CALLS = frozenset({"arange", "range", "zeros", "ones", "empty", "full", "randn", "rand", "eye", "linspace"})
+
+
+def used_as_size(fn: ast.FunctionDef, param: str) -> bool:
+    """`torch.arange(j - i, j)`, `torch.ones(n, n)`: the body makes a range or a tensor of `param`
+    elements, so `param` is a length, not a tensor (a position bias's `forward(self, i, j)`)."""
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name not in _SIZE_CALLS:
+            continue
+        for arg in node.args:
+            if any(_is(n, param) for n in ast.walk(arg)) and not any(
+                    isinstance(n, (ast.Attribute, ast.Subscript, ast.Call)) for n in ast.walk(arg)):
+                return True
+    return False

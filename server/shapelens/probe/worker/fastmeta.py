@@ -171,6 +171,25 @@ def _randint(*args, size=None, dtype=None, device=None, generator=None, requires
     return torch.empty(tuple(size), dtype=dtype or torch.int64, device="meta")
 
 
+def _random(*size, generator=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False,
+            out=None, names=None):
+    """`torch.randn(size)` / `torch.rand(size)` on meta (every probe's float inputs are made with
+    it): values do not exist there. Its meta kernel imports sympy (a third of a second in a cold
+    probe, more than the rest of a small model's probe)."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)):
+        size = tuple(size[0])
+    if out is not None or generator is not None or requires_grad or pin_memory or names is not None \
+            or layout not in (None, torch.strided):
+        return Fallback
+    if device is not None and torch.device(device).type != "meta":
+        return Fallback
+    if not size or not all(type(d) is int and d >= 0 for d in size):
+        return Fallback
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        return Fallback  # complex, or an integer dtype torch refuses: its own kernel says so
+    return torch.empty(size, dtype=dtype or torch.get_default_dtype(), device="meta")
+
+
 def _arange(*args, start=None, end=None, step=None, dtype=None, device=None, requires_grad=False, layout=None,
             pin_memory=False, out=None):
     """`torch.arange` with integer bounds on meta (positions); its meta kernel imports sympy."""
@@ -236,6 +255,7 @@ RULES.update({torch.div: _div, torch.Tensor.div: _div, torch.Tensor.__truediv__:
               F.softmax: _softmax, F.log_softmax: _softmax, torch.softmax: _softmax, torch.Tensor.softmax: _softmax,
               F.scaled_dot_product_attention: _sdpa, torch.Tensor.normal_: _normal_,
               torch.nn.init.normal_: _init_normal_, torch.randint: _randint,
+              torch.randn: _random, torch.rand: _random,
               torch.arange: _arange, F.embedding: _embedding})
 if hasattr(F, "rms_norm"):
     RULES[F.rms_norm] = _norm

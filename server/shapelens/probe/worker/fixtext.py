@@ -65,6 +65,12 @@ def expressions_for(value: int, texts: list[str], scope: dict, current: str | No
                  and n is not tree.body] if tree else []
         for node in sorted(parts, key=lambda n: -(n.end_col_offset - n.col_offset)):
             add(ast.get_source_segment(current.strip(), node) or "")
+        # `inner * 6` where `inner * 3` is meant: a name of the argument times another factor
+        for node in parts:
+            text = ast.get_source_segment(current.strip(), node) or ""
+            v = eval_in(text, scope) if isinstance(node, (ast.Name, ast.Attribute)) else None
+            if type(v) is int and v > 1 and value % v == 0 and 1 < value // v <= 16:
+                add(f"{text} * {value // v}")
     for name, v in scope.items():
         if type(v) is int and v == value and name not in {"self"}:
             add(name)

@@ -20,6 +20,15 @@ from shapelens.analysis.hints import InputSpec
 from shapelens.analysis.index import method_def, source_order_calls
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
+from shapelens.probe.worker.carrying import (
+    aliases,
+    before_pattern,
+    carries,
+    dropped,
+    einops_call,
+    functional_spec,
+    reaches,
+)
 from shapelens.probe.worker.patchify import patch_spec
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
 
@@ -34,16 +43,19 @@ AnySpec = Spec | InputSpec | tuple | dict | Const  # a tuple: several tensors, l
 DTYPES = {"float": torch.float32, "float32": torch.float32, "double": torch.float64, "float64": torch.float64,
           "half": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16, "long": torch.long,
           "int64": torch.long, "int": torch.int32, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8}
-# Methods that leave what a layer needs recognisable in their input.
-PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "double", "bfloat16", "to", "type",
-                          "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as"})
 MAX_DEPTH = 8
 
 
-def class_node(state, cls: type):
+def source_path(cls: type) -> str | None:
     try:
-        path = os.path.realpath(inspect.getsourcefile(cls) or "")
+        return os.path.realpath(inspect.getsourcefile(cls) or "") or None
     except TypeError:
+        return None
+
+
+def class_node(state, cls: type):
+    path = source_path(cls)
+    if path is None:
         return None
     index = state.index(path)
     if index is None:
@@ -86,6 +98,24 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
     return found if found is not None or position else own_weight_spec(module)
 
 
+def delegate(fwd: ast.FunctionDef, sig: inspect.Signature, owner: nn.Module) -> nn.Module | None:
+    """The submodule a forward that takes only `*args, **kwargs` hands them to whole
+    (`return self.decoder(*args, **kwargs)`), or None."""
+    params = list(sig.parameters.values())
+    if not params or any(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return None
+    star = fwd.args.vararg.arg if fwd.args.vararg else None
+    stars = fwd.args.kwarg.arg if fwd.args.kwarg else None
+    for call in source_order_calls(fwd):
+        passes = any(isinstance(a, ast.Starred) and isinstance(a.value, ast.Name) and a.value.id == star
+                     for a in call.args) or any(k.arg is None and isinstance(k.value, ast.Name)
+                                                and k.value.id == stars for k in call.keywords)
+        target = _callee(call.func, owner, {}) if passes else None
+        if isinstance(target, nn.Module) and type(target).forward is not nn.Module.forward:
+            return target
+    return None
+
+
 def _keeps_channels(layer: nn.Module) -> bool:
     """A torch layer that takes any input and keeps its channels and rank (padding, an
     activation, dropout, upsampling): what it takes is what the next layer takes."""
@@ -101,14 +131,15 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         return None
     loops = _loop_containers(fn, owner)
     rank = rank_of(fn, param) if isinstance(param, str) else None
-    names = _aliases(fn, param) if isinstance(param, str) else [param]
+    names = aliases(fn, param) if isinstance(param, str) else [param]
     for call in source_order_calls(fn):
-        position = next((i for i, a in enumerate(call.args) if any(_carries(a, n) for n in names)), None)
+        position = next((i for i, a in enumerate(call.args) if any(reaches(a, n) for n in names)), None)
         target = _callee(call.func, owner, loops)
+        arg = call.args[position] if position is not None else None
         if position is None:  # `self.embeddings(input_ids=input_ids)`: the keyword's place in the callee
-            keyword = next((k.arg for k in call.keywords if k.arg and any(_carries(k.value, n) for n in names)),
-                           None)
-            position = _position(target, keyword) if keyword else None
+            keyword = next((k for k in call.keywords if k.arg and any(reaches(k.value, n) for n in names)), None)
+            position = _position(target, keyword.arg) if keyword else None
+            arg = keyword.value if keyword else None
         if position is None:
             continue
         spec = None
@@ -117,12 +148,40 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         elif isinstance(target, str):
             method = method_def(node, target)
             if method is not None:
-                names = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
-                if position < len(names):
-                    spec = param_spec(state, method, names[position], owner, node, depth + 1)
+                params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
+                if position < len(params):
+                    spec = param_spec(state, method, params[position], owner, node, depth + 1)
+        elif position == 0:  # `F.linear(x, self.wte.weight)`: a tied head takes the weight's width
+            spec = functional_spec(call, fn, owner)
+        if spec is not None and arg is not None and einops_call(arg):
+            spec = before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
+        if spec is not None and arg is not None:
+            spec = _undo_index(spec, arg, names)
         if spec is not None:
             return fit(spec, rank)
+    for stmt in ast.walk(fn):  # `x = rearrange(img, ...)` or `first = x[:, 0]`, then a layer of it
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id not in names):
+            continue
+        call = einops_call(stmt.value)
+        if call is not None and any(carries(call.args[0], n) for n in names) or any(dropped(stmt.value, n)
+                                                                                     for n in names):
+            after = param_spec(state, fn, stmt.targets[0].id, owner, node, depth + 1)
+            spec = before_pattern(after, call, fn, owner) if after is not None and call is not None else after
+            spec = _undo_index(spec, stmt.value, names) if spec is not None else None
+            if spec is not None:
+                return fit(spec, rank)
     return None
+
+
+def _undo_index(spec: AnySpec, arg: ast.expr, names: list) -> AnySpec | None:
+    """The spec of what `x[:, 0]` indexes, when a layer takes `spec` of it: the dims the index
+    took away made up again (None when the spec cannot take them)."""
+    k = max((dropped(arg, n) for n in names), default=0)
+    if not k or not isinstance(spec, Spec):
+        return spec
+    wider = fit(spec, (len(spec.dims) + k, True))
+    return wider if len(wider.dims) == len(spec.dims) + k else None
 
 
 def plain_value(annotation: Any) -> Const | None:
@@ -160,20 +219,6 @@ def _position(target, keyword: str) -> int | None:
     return names.index(keyword) if keyword in names else None
 
 
-def _carries(arg: ast.expr, param: str | ast.expr) -> bool:
-    """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
-    while True:
-        if not isinstance(param, str):
-            if ast.dump(arg) == ast.dump(param):
-                return True
-        elif isinstance(arg, ast.Name):
-            return arg.id == param
-        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
-            arg = arg.func.value
-            continue
-        return False
-
-
 def _resolve(expr: ast.expr, owner: nn.Module):
     """`self.a.b[0]["k"]` -> the submodule (or the attribute's value)."""
     if isinstance(expr, ast.Name):
@@ -201,16 +246,6 @@ def _callee(func: ast.expr, owner: nn.Module, loops: dict[str, nn.Module]):
         return func.attr if inspect.ismethod(value) else None
     value = _resolve(func, owner)
     return value if isinstance(value, nn.Module) else None
-
-
-def _aliases(fn: ast.FunctionDef, param: str) -> list[str]:
-    """`param` and the names that hold it as it is (`sample = z`) before anything rebinds them."""
-    names = [param]
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and isinstance(node.value, ast.Name) and node.value.id in names and node.targets[0].id not in names:
-            names.append(node.targets[0].id)
-    return names
 
 
 def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Module]:

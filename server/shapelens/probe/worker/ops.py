@@ -18,6 +18,7 @@ from shapelens.probe.worker.ops_nn import SYMBOLS, broadcast, conv, masked_fill,
 from shapelens.probe.worker.ops_shapes import (
     bmm,
     cat,
+    einsum,
     flatten,
     linear,
     matmul,
@@ -33,7 +34,7 @@ __all__ = ["CHECKS", "Label", "Problem", "check", "meta_result"]
 
 CHECKS: dict[str, Callable] = {
     "matmul": matmul, "__matmul__": matmul, "__rmatmul__": lambda a, k, l: matmul(a[::-1], k, l),
-    "bmm": bmm, "mm": mm, "linear": linear,
+    "bmm": bmm, "mm": mm, "linear": linear, "einsum": einsum,
     "cat": cat, "concat": lambda a, k, l: cat(a, k, l, "concat"), "concatenate": lambda a, k, l: cat(a, k, l, "concatenate"),
     "stack": stack,
     "view": view, "reshape": lambda a, k, l: view(a, k, l, "reshape"),

@@ -28,6 +28,33 @@ def matmul(args, kwargs, label: Label, name: str = "matmul") -> Problem | None:
     return None
 
 
+def einsum(args, kwargs, label: Label) -> Problem | None:
+    """A letter of the equation that names axes of different sizes (neither 1, which broadcasts):
+    `einsum('b h i d, b h j d -> b h i j', q, k)` with q's d 64 and k's d 128."""
+    if not args or not isinstance(args[0], str) or "." in args[0]:
+        return None
+    ops = list(args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:])
+    terms = args[0].replace(" ", "").split("->")[0].split(",")
+    if len(terms) != len(ops) or not all(is_tensor(t) and t.dim() == len(term) for term, t in zip(terms, ops)):
+        return None
+    seen: dict[str, tuple[int, int]] = {}  # letter -> (operand, axis) that first gave it a size other than 1
+    for i, (term, t) in enumerate(zip(terms, ops)):
+        for axis, letter in enumerate(term):
+            size = int(t.shape[axis])
+            if size == 1:
+                continue
+            if letter not in seen:
+                seen[letter] = (i, axis)
+                continue
+            j, other_axis = seen[letter]
+            other = ops[j]
+            want = int(other.shape[other_axis])
+            if size != want:
+                return Problem(f"einsum('{args[0]}'): `{letter}` is {want} in {label(other)} but {size} in {label(t)}",
+                               [(t, axis - t.dim(), want), (other, other_axis - other.dim(), size)])
+    return None
+
+
 def bmm(args, kwargs, label: Label) -> Problem | None:
     a, b = arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "mat2")
     if not (is_tensor(a) and is_tensor(b)):

@@ -3,7 +3,8 @@
 The layer after the Rearrange says how wide a patch is (`patch_dim`); with the patch sides the
 pattern names, that gives the channels: the input is `[B, C, H, W]`, its sides searched like any
 image's. Read from the layer objects only (their `pattern` and `axes_lengths`, as einops layers
-keep them)."""
+keep them). The same patterns as function calls in a forward (`rearrange(img, 'b c (h p1) (w p2)
+-> ...', p1=p, p2=p)` before the patch layer) are read by image_spec."""
 
 from __future__ import annotations
 
@@ -37,10 +38,15 @@ def patch_spec(container: nn.Module) -> Spec | None:
     pattern, lengths = getattr(first, "pattern", None), getattr(first, "axes_lengths", None)
     if not isinstance(pattern, str) or "->" not in pattern or not isinstance(lengths, dict):
         return None  # (einops layers, and look-alikes, keep both)
-    lengths = {k: v for k, v in lengths.items() if isinstance(v, int)}
     width = _in_width(second)
+    return image_spec(pattern, lengths, width) if width is not None else None
+
+
+def image_spec(pattern: str, lengths: dict, width: int) -> Spec | None:
+    """The image an einops patch pattern takes, when what it gives is `width` wide per patch."""
+    lengths = {k: v for k, v in lengths.items() if isinstance(v, int)}
     left, right = (_groups(s) for s in pattern.split("->", 1))
-    if width is None or len(left) != 4 or not right:
+    if len(left) != 4 or not right:
         return None
     per_patch = right[-1]
     unknown = [n for n in per_patch if n not in lengths]
@@ -65,3 +71,11 @@ def patch_spec(container: nn.Module) -> Spec | None:
         else:
             return None
     return Spec(tuple(dims)) if dims.count("B") == 1 and dims[0] == "B" else None
+
+
+def keeps_last(pattern: str) -> bool:
+    """`'b n d -> (b n) d'`: the last axis comes out as it went in."""
+    if "->" not in pattern:
+        return False
+    left, right = (_groups(s) for s in pattern.split("->", 1))
+    return bool(left and right) and len(left[-1]) == 1 and right[-1] == left[-1] and left[-1][0] not in ("...", "…")

@@ -17,10 +17,23 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
-from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, widened
+from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size, widened
+from shapelens.probe.worker.carrying import channels_last_spec
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.failures import REJECTED, report_exception
-from shapelens.probe.worker.inputs import Const, dims_of, make_input, merge, own_weight_spec, param_spec, plain_value
+from shapelens.probe.worker.inputs import (
+    MAX_DEPTH,
+    Const,
+    class_node,
+    delegate,
+    dims_of,
+    make_input,
+    merge,
+    own_weight_spec,
+    param_spec,
+    plain_value,
+    source_path,
+)
 from shapelens.probe.worker.named_inputs import context_spec, named_spec, union_number
 from shapelens.probe.worker.needed import none_used
 from shapelens.probe.worker.rules import Spec
@@ -49,7 +62,7 @@ class Inputs(typing.NamedTuple):
 
 
 def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
-                   project: ProjectHints, path: str) -> Inputs | None:
+                   project: ProjectHints, path: str, depth: int = 0) -> Inputs | None:
     """Each forward parameter's input: a hint comment, pyproject.toml, a jaxtyping annotation
     (numbers and names completed from the first layer that takes it), or the first layer alone."""
     fwd = method_def(node, "forward")
@@ -66,6 +79,14 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         sig = inspect.signature(instance.forward)
     except (TypeError, ValueError):
         return None
+    if not given and (inner := delegate(fwd, sig, instance)) is not None and depth < MAX_DEPTH:
+        # `forward(self, *args, **kwargs): return self.decoder(*args, **kwargs)`: what the inner
+        # module takes, given by name through the wrapper.
+        inner_node = class_node(state, type(inner))
+        inner_path = source_path(type(inner))
+        if inner_node is not None and inner_path is not None:
+            return forward_inputs(state, inner, inner_node, hints if inner_path == path else {}, project,
+                                  inner_path, depth + 1)
     specs: dict[str, Any] = {}
     labels: dict[str, str] = {}
     inferred_names: set[str] = set()
@@ -84,6 +105,10 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
         if inferred is None:
             inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
+        if inferred is None and used_as_size(fwd, p.name):  # `torch.arange(j - i, j)`: a length
+            inferred = Const(ASSUMED["T"])
+        if inferred is None:  # `z.permute(0, 2, 3, 1)`, then `z.view(-1, self.dim)`
+            inferred = channels_last_spec(fwd, p.name, instance)
         if inferred is None:  # `timestep`: a [B] batch of noise levels
             inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
         if inferred is None and (number := union_number(p.annotation)) is not None:
@@ -117,10 +142,16 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
             if inferred is not None:
                 specs[p.name] = inferred
-                # An encoder-decoder takes its decoder's ids beside (T5: `decoder_input_ids`).
+                # An encoder-decoder takes its decoder's ids beside (T5: `decoder_input_ids`), also
+                # when the encoder reads something else (Whisper's `input_features`).
                 paired = sig.parameters.get(f"decoder_{p.name}")
                 if paired is not None:
                     specs[paired.name] = inferred
+                elif p.name != "decoder_input_ids" and "decoder_input_ids" in sig.parameters:
+                    ids = fit(param_spec(state, fwd, "decoder_input_ids", instance, node),
+                              rank_of(fwd, "decoder_input_ids"))
+                    if ids is not None:
+                        specs["decoder_input_ids"] = ids
                 break
     return Inputs(specs, labels)
 
@@ -170,7 +201,11 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
             if not aborted:
                 _targets(state, instance, found, size, project, path, node)
             return used
-        rank = (aborted, len(errors), i)
+        # A size the model's own check rejected ran nothing: one that ran into errors says more;
+        # of two with as many errors, the one that got further (ran more layers: a position
+        # table too short for a large side stops forward early).
+        ran = sum(li.first_in is not None for li in state.layers)
+        rank = (aborted and _rejected(state.findings[mark[0]:]), aborted, len(errors), -ran, i)
         if best is None or rank < best[0]:
             best = (rank, size)
         state.rollback(mark)

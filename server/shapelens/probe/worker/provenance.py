@@ -137,6 +137,15 @@ def propagate(name: str, args: tuple, kwargs: dict, result: Any) -> None:
         return
     results = [result] if isinstance(result, torch.Tensor) else [r for r in result if isinstance(r, torch.Tensor)] \
         if isinstance(result, (tuple, list)) else []
+    if name in _PIECES and args and isinstance(args[0], torch.Tensor):
+        _pieces(name, args, kwargs, results)
+        return
+    if name in ("matmul", "__matmul__", "bmm") and len(args) >= 2 and isinstance(result, torch.Tensor):
+        _matmul(args[0], args[1], result)
+        return
+    if name == "einsum" and isinstance(result, torch.Tensor):
+        _einsum(args, result)
+        return
     for r in results:
         if get(r) or any(r is s for s in sources):
             continue
@@ -148,6 +157,59 @@ def propagate(name: str, args: tuple, kwargs: dict, result: Any) -> None:
         for s in sources:
             _carry(s, r, prov, _free_axis(name, args, kwargs) if s is (args[0] if args else None) else None)
         put(r, prov)
+
+
+_PIECES = frozenset({"chunk", "split", "tensor_split", "split_with_sizes"})
+
+
+def _pieces(name: str, args: tuple, kwargs: dict, pieces: list[torch.Tensor]) -> None:
+    """`q, k, v = qkv.chunk(3, dim=-1)`: each piece holds its share of the split axis's width
+    (the producer's width over 3 each), the other axes as they were."""
+    src = args[0]
+    dim = kwargs.get("dim", args[2] if len(args) > 2 else 0)
+    if type(dim) is not int or not -src.dim() <= dim < src.dim():
+        return
+    axis = dim if dim < 0 else dim - src.dim()
+    whole = int(src.shape[axis])
+    for r in pieces:
+        if get(r) or r.dim() != src.dim() or not whole:
+            continue
+        prov = {a: parts for a, parts in get(src).items() if a != axis}
+        if axis in get(src):
+            prov[axis] = _scaled(get(src)[axis], Fraction(int(r.shape[axis]), whole))
+        put(r, prov)
+
+
+def _matmul(a: Any, b: Any, result: torch.Tensor) -> None:
+    """`attn @ v`: the rows come from the left operand, the columns from the right one."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or min(a.dim(), b.dim(), result.dim()) < 2:
+        return
+    prov = {}
+    if -2 in get(a):
+        prov[-2] = get(a)[-2]
+    if -1 in get(b):
+        prov[-1] = get(b)[-1]
+    put(result, prov)
+
+
+def _einsum(args: tuple, result: torch.Tensor) -> None:
+    """`einsum('b h i d, b h j d -> b h i j', q, k)`: each output letter's width is its operand's."""
+    if not args or not isinstance(args[0], str) or "->" not in args[0] or "." in args[0]:
+        return
+    ops = list(args[1][0] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:])
+    left, out = args[0].replace(" ", "").split("->")
+    terms = left.split(",")
+    if len(terms) != len(ops) or len(out) != result.dim():
+        return
+    prov: Prov = {}
+    for j, letter in enumerate(out):
+        for term, t in zip(terms, ops):
+            if isinstance(t, torch.Tensor) and letter in term and len(term) == t.dim():
+                parts = get(t).get(term.index(letter) - t.dim())
+                if parts:
+                    prov[j - result.dim()] = parts
+                break
+    put(result, prov)
 
 
 def _free_axis(name: str, args: tuple, kwargs: dict) -> int | None:

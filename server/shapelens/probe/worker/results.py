@@ -15,6 +15,7 @@ from shapelens.probe import protocol
 from shapelens.probe.protocol import ClassShape, LayerShape, Result
 from shapelens.probe.worker.origin import call_site
 from shapelens.probe.worker.state import LayerInfo, State, layer_info
+from shapelens.probe.worker.tying import shape_tied
 from shapelens.probe.worker.unreached import note_unreached
 from shapelens.report.codes import PROBE_INCOMPLETE
 
@@ -41,6 +42,7 @@ def _own_classes(module: types.ModuleType) -> list[type]:
 def collect(state: State, module: types.ModuleType, index: SourceIndex, target: str,
             assumptions: dict[str, str], notes: list[str], assumed_args: dict[str, dict[str, str]] | None = None) -> Result:
     layers, seen = [], set()
+    shape_tied(state.layers)
     # Of the layers one line built (a block in a loop), show one that ran.
     ordered = sorted(state.layers, key=lambda li: li.first_in is None and li.first_out is None)
     for info in ordered:

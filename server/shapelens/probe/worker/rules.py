@@ -132,6 +132,19 @@ def _rnn(cls: type[nn.Module]) -> LayerRule:
                      widths=("input_size", "hidden_size"), check=check_rnn, on_output=tag_rnn_state)
 
 
+def _cell(cls: type[nn.Module]) -> LayerRule:
+    # nn.RNNCell/GRUCell/LSTMCell: one step, [B, input_size] (or unbatched); the state is
+    # [B, hidden_size], an LSTM cell's a pair (h, c).
+    def hidden(m: nn.Module) -> Spec | tuple[Spec, ...]:
+        h = Spec(("B", m.hidden_size))
+        return (h, h) if isinstance(m, nn.LSTMCell) else h
+
+    return LayerRule(cls, in_param="input_size", in_width=lambda m: m.input_size, out_param="hidden_size",
+                     spec=lambda m: Spec(("B", m.input_size)),
+                     inputs=(Input(1, "hx", "hidden_size", lambda m: m.hidden_size, spec=hidden),),
+                     widths=("input_size", "hidden_size"))
+
+
 RULES: list[LayerRule] = [
     LayerRule(nn.Linear, in_param="in_features", in_width=lambda m: m.in_features, out_param="out_features",
               spec=lambda m: Spec(("B", m.in_features)),
@@ -178,6 +191,7 @@ RULES: list[LayerRule] = [
     LayerRule(nn.LayerNorm, in_param="normalized_shape", in_width=lambda m: tuple(m.normalized_shape),
               spec=lambda m: Spec(("B", "T", *m.normalized_shape)), widths=("normalized_shape",), keeps_width=True),
     _rnn(nn.RNN), _rnn(nn.LSTM), _rnn(nn.GRU),
+    _cell(nn.RNNCell), _cell(nn.GRUCell), _cell(nn.LSTMCell),
 ]
 
 

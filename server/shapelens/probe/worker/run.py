@@ -23,6 +23,7 @@ from shapelens.probe.protocol import Edit, Result
 from shapelens.probe.worker import pipes, units, verify
 from shapelens.probe.worker import state as probe_state
 from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed, second_errors
+from shapelens.probe.worker.branches import Branch, bound_args, probe_branches
 from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
@@ -71,12 +72,14 @@ class Probe:
                     module, stmts, lambda: run_statements(state, self.target, module, stmts, set(), report=True)))
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
+                probe_branches(state, module, index, lambda cls, node, branch: self.probe_branch(
+                    state, cls, node, module, index, hints, branch), self.started, self.timeout)
             except ProbeTimeout as exc:
                 self.overran(state, exc)
         return state, module, index, assumptions
 
     def run_assumed(self, sources: dict[str, str], name: str, missing: list[str], variant: int,
-                    nones: bool = False) -> protocol.AssumedErrors | None:
+                    nones: bool = False, flips: dict | None = None) -> protocol.AssumedErrors | None:
         """The file's statements, then class `name` alone under assumption `variant` of its
         `missing` arguments: its errors (None: it could not be probed so, or ran out of time)."""
         state, module, index, hints, stmts = self.start(sources)
@@ -92,8 +95,8 @@ class Probe:
                     return None
                 state.owner = name
                 given, _ = config_kwargs(cls, module.__dict__)
-                return second_errors(state, cls, node, module.__dict__, missing, given or {}, variant, hints,
-                                     self.project, self.target, nones)
+                return second_errors(state, cls, node, module.__dict__, missing, {**(given or {}), **(flips or {})},
+                                     variant, hints, self.project, self.target, nones)
             except ProbeTimeout:
                 return None
 
@@ -218,6 +221,28 @@ class Probe:
         state.probed += [c.__name__ for c in classes if c in state.called and c.__name__ not in skip
                          and c.__name__ not in state.probed]
 
+    @property
+    def timeout(self) -> float:
+        return float(self.options.get("timeout", 5.0))
+
+    def probe_branch(self, state: State, cls: type, node: ast.ClassDef, module: types.ModuleType,
+                     index: SourceIndex, hints: dict[int, Hint], branch: Branch) -> None:
+        """`cls` built as before (its first call site, its config, else assumed values) but with
+        `branch`'s values, and probed: the layers of a branch the first probe did not take."""
+        ns = module.__dict__
+        attempts, missing = ctor_attempts(state, cls, ns, index, node, hints, self.project,
+                                          self.plan.get("ctor_sites", {}).get(cls.__name__, []), self.target,
+                                          self.plan["root"])
+        given = bound_args(cls, *attempts[0]) if attempts else (config_kwargs(cls, ns)[0] or {})
+        if given is None:
+            return
+        missing = [] if attempts else [m for m in missing if m not in branch.flips]
+        self.progress(state, node)
+        state.owner = cls.__name__
+        probe_assumed(state, cls, node, ns, missing, {**given, **branch.flips}, hints, self.project, self.target,
+                      index, self.started + self.timeout * 0.6, branch)
+        state.owner = None
+
     def progress(self, state: State, node: ast.ClassDef) -> None:
         state.at = (self.target, node.lineno)
         probe_state.progress(self.target, node.lineno)
@@ -244,7 +269,8 @@ def run_helper(plan: dict, options: dict, request: dict) -> list[protocol.FoundA
     probe.setup(State(sources, probe.device))
     if request["op"] == "reprobe":
         return probe.reprobe(request["edits"])
-    return probe.run_assumed(sources, request["cls"], request["missing"], request["variant"], request["nones"])
+    return probe.run_assumed(sources, request["cls"], request["missing"], request["variant"], request["nones"],
+                             request.get("flips"))
 
 
 def run_probe(plan: dict, options: dict) -> Result:
@@ -268,7 +294,7 @@ def run_probe(plan: dict, options: dict) -> Result:
         if unverified:
             state.findings = verify.unverified(state.findings)
         else:
-            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
+            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline, sources=sources)
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
     verified = time.monotonic()

@@ -6,11 +6,18 @@ None never reaches the loss. After a clean forward the probe runs it once more w
 up: class indices shaped like the integer main input (a language model's `[B, T]` ids) or one
 per example (`[B]`), values 0 and 1, which every class count takes. A try that fails is taken
 back whole: made-up targets of the wrong layout say nothing about the model.
+
+Heads with more than one target name theirs by what they score: `next_sentence_label`,
+`mc_labels` (one per example first), a span's `start_positions` / `end_positions` (one index
+per example). Each gets its own layout; the layouts are tried together, the likeliest first,
+then each target alone (a multiple-choice head's `mc_labels` need a choices axis the made-up
+ids lack, yet its language-model `labels` fit).
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -20,13 +27,25 @@ from torch import nn
 from shapelens.probe.worker.layer_rule import Spec
 
 NAMES = ("labels", "label", "targets", "target")
+PER_EXAMPLE = ("start_positions", "end_positions")  # a span's ends: one index per example
+MAX_TRIES = 4  # layouts tried together, when several targets are named
 
 
-def candidates(specs: dict[str, Any]) -> list[Spec]:
+def is_target(name: str) -> bool:
+    return name in NAMES or name in PER_EXAMPLE or name.endswith(("_labels", "_label"))
+
+
+def candidates(specs: dict[str, Any], name: str = "labels") -> list[Spec]:
+    """The layouts a target may have, the likeliest first: per token like the integer main input,
+    then per example; one named for a second task (`mc_labels`, `next_sentence_label`) or a span's
+    end is per example first."""
     ids = next((s for s in specs.values() if isinstance(s, Spec) and not s.dtype.is_floating_point
                 and s.dims[:1] == ("B",)), None)
-    out = [Spec(ids.dims, torch.long, 2)] if ids is not None else []
-    return [*out, Spec(("B",), torch.long, 2)]
+    tokens = [Spec(ids.dims, torch.long, 2)] if ids is not None and ids.dims != ("B",) else []
+    per_example = [Spec(("B",), torch.long, 2)]
+    if name in PER_EXAMPLE:
+        return per_example
+    return per_example + tokens if name not in NAMES else tokens + per_example
 
 
 def probe_targets(state, instance: nn.Module, specs: dict[str, Any],
@@ -36,12 +55,17 @@ def probe_targets(state, instance: nn.Module, specs: dict[str, Any],
         params = inspect.signature(instance.forward).parameters.values()
     except (TypeError, ValueError):
         return
-    names = [p.name for p in params if p.name in NAMES and p.default is None and p.name not in specs]
+    names = [p.name for p in params if is_target(p.name) and p.default is None and p.name not in specs]
     if not names:
         return
-    for spec in candidates(specs):
+    options = [list(enumerate(candidates(specs, n))) for n in names]
+    combos = [dict(zip(names, (spec for _, spec in c)))
+              for c in sorted(itertools.product(*options), key=lambda c: sum(i for i, _ in c))[:MAX_TRIES]]
+    if len(names) > 1:  # one head's target alone, when another's layout is beyond the made-up inputs
+        combos += [{n: spec} for n, o in zip(names, options) for _, spec in o]
+    for combo in combos:
         mark = state.mark()
-        aborted = run({**specs, **{n: spec for n in names}})
+        aborted = run({**specs, **combo})
         if not aborted and not state.errors_since(mark):
             return
         state.rollback(mark)

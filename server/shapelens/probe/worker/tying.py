@@ -80,3 +80,25 @@ def _tied_alt(other: LayerInfo, attr: str, axis: int, t: torch.Tensor, declared:
                f"but {name}, which shares it, declares {param}={declared}")
     return o_arg.text, protocol.finding(FEATURE_MISMATCH, o_site.path, o_arg.span, message, here,
                                         [protocol.change(o_param, o_site.path, o_arg.span, text)])
+
+
+def shape_tied(layers: list[LayerInfo]) -> None:
+    """A layer never called whose weights are those of a layer that ran (a model's `shared`
+    embedding, tied to the `embed_tokens` of each stack it builds, which are what forward
+    calls): it takes that layer's shapes, since every call of the twin is a call of its table."""
+    ran: dict[int, LayerInfo] = {}
+    for info in layers:
+        if info.first_in is not None and info.first_out is not None:
+            for p in info.module.parameters(recurse=False):
+                ran.setdefault(id(p), info)
+    for info in layers:
+        if info.first_in is not None or info.first_out is not None:
+            continue
+        params = list(info.module.parameters(recurse=False))
+        twin = ran.get(id(params[0])) if params else None
+        if twin is None or type(twin.module) is not type(info.module) or any(ran.get(id(p)) is not twin
+                                                                           for p in params):
+            continue
+        info.first_in, info.in_sym, info.first_out, info.out_sym = twin.first_in, twin.in_sym, twin.first_out, \
+            twin.out_sym
+        info.symbols = dict(twin.symbols)

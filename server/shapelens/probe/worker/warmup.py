@@ -8,7 +8,22 @@ import sys
 import torch
 from torch import nn
 
+from shapelens import timing
+
 WARMING: list = []  # warm-up steps not taken yet
+# A worker told it serves one probe (the CLI's one file) takes none: each step costs more than a
+# cold probe loses (meta_layers alone takes ~0.7 s), and the worker ends after that probe.
+SKIPPED = [False]
+
+
+def skip() -> None:
+    WARMING.clear()
+    SKIPPED[0] = True
+
+
+def cold() -> bool:
+    """A probe forked now loads torch's lazy parts itself (it gets more time for it)."""
+    return bool(WARMING) or SKIPPED[0]
 
 
 def warm_up_steps() -> list:
@@ -35,6 +50,7 @@ def warm_now() -> None:
     """The warm-up steps not taken yet, now."""
     while WARMING:
         try:
+            timing.mark("worker: warm-up step (now)")
             WARMING.pop(0)()
         except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
             print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ input of the expected shape, so one probe reports every mismatch of a model."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import torch
@@ -13,7 +14,7 @@ from torch import nn
 from shapelens.analysis.source import span
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
-from shapelens.probe.worker import chain
+from shapelens.probe.worker import chain, provenance
 from shapelens.probe.worker import state as probe
 from shapelens.probe.worker.fixtext import expressions_for
 from shapelens.probe.worker.origin import describe, find_site, fmt_shape, module_arg, tensor_label
@@ -104,6 +105,19 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
         entry["fixed_size"] = True
 
 
+def declares_input(module: nn.Module, rule: LayerRule, x: torch.Tensor, axis: int) -> None:
+    """A made-up input's width that no layer produced was made to fit the first layer that takes
+    it. When that layer keeps the width (a norm before the first Linear), a layer further on that
+    disagrees could as well be agreed with by changing this layer's declaration (and so the
+    input): the width is recorded as this layer's, so that fix is tried too."""
+    if not rule.keeps_width or not probe.current().made_up_inputs or rule.in_param is None:
+        return
+    neg = axis if axis < 0 else axis - x.dim()
+    if neg not in provenance.get(x):
+        provenance.put(x, {**provenance.get(x), neg: [provenance.Part(module, rule.in_param, int(x.shape[neg]),
+                                                                      Fraction(1))]})
+
+
 def check_width(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict) -> Call | None:
     where, x = first_tensor(args, kwargs)
     if x is None or rule.in_width is None or rule.in_param is None:
@@ -111,6 +125,8 @@ def check_width(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict) -
     expected = rule.in_width(module)
     if isinstance(expected, tuple):  # LayerNorm: the trailing dims
         n = len(expected)
+        if x.dim() >= n and tuple(x.shape[-n:]) == expected and n == 1:
+            declares_input(module, rule, x, -1)
         if x.dim() < n or tuple(x.shape[-n:]) == expected:
             return None
         msg = (f"{describe(module)} normalizes over {rule.in_param}={list(expected)} but receives "
@@ -124,7 +140,10 @@ def check_width(module: nn.Module, rule: LayerRule, args: tuple, kwargs: dict) -
         keep(module, rule, x)
         new = x.new_zeros(tuple(x.shape[:-n]) + expected)
         return replace(args, kwargs, where, new)
-    if x.dim() < rule.min_dims or -rule.in_axis > x.dim() or x.shape[rule.in_axis] == expected:
+    if x.dim() < rule.min_dims or -rule.in_axis > x.dim():
+        return None
+    if x.shape[rule.in_axis] == expected:
+        declares_input(module, rule, x, rule.in_axis)
         return None
     actual = int(x.shape[rule.in_axis])
     unit = "features" if rule.in_axis == -1 else "channels"

@@ -1,0 +1,214 @@
+"""Constructor branches the probe did not take, and the argument values that take them.
+
+A class probed once is built with one set of arguments, so the layers under `if expansion == 1:`,
+under the `else` of `if rnn_type in ['LSTM', 'GRU']:` or in `nn.LayerNorm(d) if normalize_before
+else None` get no shape when those arguments chose the other side. Where such a condition tests a
+constructor parameter against a constant, the value that takes the branch can be read off it
+(`expansion=1`, `rnn_type='RNN_TANH'`, `normalize_before=True`); the class is built and probed once
+more with it (run.py), every other argument as before. Conditions on anything else are left alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from shapelens.analysis.index import SourceIndex, method_def
+from shapelens.analysis.source import span
+from shapelens.probe.worker.assume import compared_strings, init_params
+from shapelens.probe.worker.state import State
+from shapelens.probe.worker.unreached import torch_layer
+
+NO = object()  # no value takes the branch
+MAX_FLIPS = 2  # branch probes per class
+MAX_PROBES = 6  # branch probes per file
+SHARE = 0.5  # of the time limit: no branch probe starts after it
+
+Flips = dict[str, Any]
+
+
+class Branch:
+    """A constructor branch to take: the parameter values and the conditions they take, for the note."""
+
+    def __init__(self, flips: Flips, taken: str) -> None:
+        self.flips, self.taken = flips, taken
+
+
+def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
+
+
+def conditions(call: ast.AST, parents: dict[ast.AST, ast.AST]) -> list[tuple[ast.expr, bool]]:
+    """The conditions `call` sits under, innermost first, each with the truth value that reaches it."""
+    out = []
+    node = call
+    while node in parents:
+        up = parents[node]
+        if isinstance(up, ast.If | ast.IfExp) and node is not up.test:
+            out.append((up.test, node not in (up.orelse if isinstance(up, ast.If) else [up.orelse])))
+        if isinstance(up, ast.FunctionDef | ast.AsyncFunctionDef):
+            break
+        node = up
+    return out
+
+
+def _strings(init: ast.FunctionDef, name: str) -> list[str]:
+    """Strings `name` is compared with, and the keys of a dict literal indexed by it
+    (`{'RNN_TANH': 'tanh', 'RNN_RELU': 'relu'}[rnn_type]`)."""
+    out = compared_strings(init, name)
+    for sub in ast.walk(init):
+        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Dict) and isinstance(sub.slice, ast.Name) \
+                and sub.slice.id == name:
+            out += [k.value for k in sub.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    return list(dict.fromkeys(out))
+
+
+def _other(value: Any, avoid: list, strings: list[str]) -> Any:
+    """A value of the same kind as `value` that is none of `avoid`."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return max(avoid) + 1 if all(type(a) is int for a in avoid) else NO
+    if isinstance(value, str):
+        return next((s for s in strings if s not in avoid), NO)
+    return NO
+
+
+def _constants(node: ast.expr) -> list | None:
+    if isinstance(node, ast.Constant):
+        return [node.value]
+    if isinstance(node, ast.List | ast.Tuple | ast.Set) and all(isinstance(e, ast.Constant) for e in node.elts):
+        return [e.value for e in node.elts]
+    return None
+
+
+def _compare(test: ast.Compare, want: bool, params: dict[str, inspect.Parameter],
+             init: ast.FunctionDef) -> Flips | None:
+    if len(test.ops) != 1 or not isinstance(test.left, ast.Name) or test.left.id not in params:
+        return None
+    name, op, consts = test.left.id, test.ops[0], _constants(test.comparators[0])
+    if not consts:
+        return None
+    c = consts[0]
+    strings = _strings(init, name)
+    value: Any = NO
+    if isinstance(op, ast.Is | ast.IsNot) and c is None:
+        value = None if want == isinstance(op, ast.Is) else NO
+    elif isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn):
+        equal = want == isinstance(op, ast.Eq | ast.In)
+        value = c if equal else _other(c, consts, strings)
+    elif type(c) is int and isinstance(op, ast.Gt | ast.GtE | ast.Lt | ast.LtE):
+        above = isinstance(op, ast.Gt | ast.GtE) == want  # the value must lie above the constant
+        strict = isinstance(op, ast.Gt | ast.Lt) == want
+        value = c + (1 if strict else 0) if above else c - (1 if strict else 0)
+        if value < 0:
+            value = NO
+    return None if value is NO else {name: value}
+
+
+def satisfy(test: ast.expr, want: bool, params: dict[str, inspect.Parameter], init: ast.FunctionDef) -> Flips | None:
+    """Parameter values under which `test` is `want`; None when the test is on something else."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return satisfy(test.operand, not want, params, init)
+    if isinstance(test, ast.Name) and test.id in params:
+        p = params[test.id]
+        if isinstance(p.default, bool) or p.annotation in (bool, "bool"):
+            return {test.id: want}
+        return {test.id: None} if p.default is None and not want else None
+    if isinstance(test, ast.Compare):
+        return _compare(test, want, params, init)
+    if isinstance(test, ast.BoolOp):
+        every = isinstance(test.op, ast.And) == want  # `a and b` true, `a or b` false: each term so
+        found: Flips = {}
+        for term in test.values:
+            got = satisfy(term, want, params, init)
+            if not every and got is not None:
+                return got
+            if every:
+                if got is None or any(k in found and found[k] != v for k, v in got.items()):
+                    return None
+                found.update(got)
+        return found or None
+    return None
+
+
+def branch_flips(cls: type, node: ast.ClassDef, unshaped: set[tuple]) -> list[Branch]:
+    """Argument values that take the branches of `cls.__init__` holding the layer calls in
+    `unshaped` (their spans), each with the conditions it takes."""
+    init = method_def(node, "__init__")
+    if init is None:
+        return []
+    try:
+        params = init_params(cls)
+    except (TypeError, ValueError):
+        return []
+    parents = _parents(init)
+    out: list[Branch] = []
+    for call in ast.walk(init):
+        if not isinstance(call, ast.Call) or tuple(span(call)) not in unshaped:
+            continue
+        flips: Flips = {}
+        taken = []
+        for test, want in conditions(call, parents):
+            got = satisfy(test, want, params, init)
+            if got is None or any(k in flips and flips[k] != v for k, v in got.items()):
+                continue
+            flips.update(got)
+            taken.append(f"{'' if want else 'the else of '}`{ast.unparse(test)}` (line {test.lineno})")
+        if flips and all(b.flips != flips for b in out):
+            out.append(Branch(flips, ", ".join(taken)))
+        if len(out) >= MAX_FLIPS:
+            break
+    return out
+
+
+def bound_args(cls: type, args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    """A call's arguments by parameter name (None when they do not bind, or some go to `*args`)."""
+    try:
+        sig = inspect.signature(cls)
+        bound = sig.bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    out: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                return None
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        else:
+            out[name] = value
+    return out
+
+
+def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
+                   probe: Callable[[type, ast.ClassDef, Branch], None], started: float, timeout: float) -> None:
+    """Probe once more each class of the file whose constructor ran but left layers unbuilt
+    under a branch its arguments decide, with the values that take it (`probe`)."""
+    target = index.path
+    built = {tuple(li.site.span) for li in state.layers if li.site is not None and li.site.path == target}
+    done = 0
+    for cls in [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
+                and v.__module__ == module.__name__]:
+        node = index.class_def(cls.__name__)
+        init = method_def(node, "__init__") if node is not None else None
+        if node is None or init is None or method_def(node, "forward") is None:
+            continue
+        calls = [c for c in ast.walk(init) if isinstance(c, ast.Call) and torch_layer(c.func, module.__dict__)]
+        unbuilt = {tuple(span(c)) for c in calls} - built
+        ran = cls in state.called or any(init.lineno <= s[0] <= (init.end_lineno or 0) for s in built)
+        if not unbuilt or not ran:
+            continue  # nothing missing, or the constructor never ran
+        for branch in branch_flips(cls, node, unbuilt):
+            if done >= MAX_PROBES or time.monotonic() > started + timeout * SHARE:
+                return
+            done += 1
+            probe(cls, node, branch)
+            built = {tuple(li.site.span) for li in state.layers if li.site is not None and li.site.path == target}
