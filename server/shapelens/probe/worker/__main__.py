@@ -137,10 +137,8 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
             result = static.run_static(plan)
         signal.setitimer(signal.ITIMER_REAL, 0)
         faulthandler.cancel_dump_traceback_later()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        result["stats"]["peak_rss_kb"] = usage.ru_maxrss
-        # The probe's own CPU time: what it costs on a machine whose other work stretches wall time.
-        result["stats"]["cpu_ms"] = (usage.ru_utime + usage.ru_stime) * 1000
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # CPU time: what a busy machine's wall time hides
+        result["stats"].update(peak_rss_kb=usage.ru_maxrss, cpu_ms=(usage.ru_utime + usage.ru_stime) * 1000)
         result["stats"]["sandbox"] = sandboxed
         sandbox.add_notes(result["findings"])
         out({"result": result})
@@ -186,7 +184,6 @@ def main() -> int:
             quiet_since = time.monotonic()
         if idle and not events:
             try:
-                timing.mark("worker: warm-up step")
                 warmup.WARMING.pop(0)()  # nothing to read: a warm-up step now
             except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
                 print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
