@@ -382,3 +382,34 @@ def test_a_buffer_made_off_the_meta_device_meeting_one_on_it_is_a_probe_limit_no
     """)
     assert errors(report) == []
     assert any("expected device meta" in n for n in notes(report)), notes(report)
+
+
+def test_a_classifier_choosing_its_loss_by_the_targets_dtype_gets_both_losses_shaped(workspace):
+    report = probe(workspace, """
+        class Config:
+            def __init__(self):
+                self.problem_type = None
+
+        class Classifier(nn.Module):
+            def __init__(self, vocab=300, dim=32, num_labels=3):
+                super().__init__()
+                self.config = Config()
+                self.num_labels = num_labels
+                self.wte = nn.Embedding(vocab, dim)
+                self.head = nn.Linear(dim, num_labels)
+
+            def forward(self, input_ids=None, labels=None):
+                logits = self.head(self.wte(input_ids).mean(1))
+                if labels is None:
+                    return logits
+                if self.config.problem_type is None:
+                    self.config.problem_type = "single" if labels.dtype == torch.long else "multi"
+                if self.config.problem_type == "single":
+                    ce_loss = nn.CrossEntropyLoss()
+                    return ce_loss(logits, labels)
+                bce_loss = nn.BCEWithLogitsLoss()
+                return bce_loss(logits, labels)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "ce_loss", "layer").input_shape == [17, 3]
+    assert shape_of(report, "bce_loss", "layer").input_shape == [17, 3]
