@@ -337,3 +337,79 @@ def test_a_head_tied_to_the_embedding_by_a_functional_call_takes_the_weight_widt
     assert not any("`hidden` of TiedHead" in n or "`x` of NormedConv" in n for n in notes(report)), notes(report)
     assert shape_of(report, "self.bn", "layer").input_shape[:2] == [17, 8]
     assert shape_of(report, "self.out_norm", "layer").input_shape[-1] == 300
+
+
+def test_a_block_led_by_pooling_takes_what_the_block_after_it_takes(workspace):
+    report = probe(workspace, """
+        class TwoConvs(nn.Module):
+            def __init__(self, in_channels, out_channels):
+                super().__init__()
+                self.convs = nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(),
+                                           nn.Conv2d(out_channels, out_channels, 3, padding=1))
+
+            def forward(self, x):
+                return self.convs(x)
+
+        class Down(nn.Module):
+            def __init__(self, in_channels, out_channels):
+                super().__init__()
+                self.pool_conv = nn.Sequential(nn.MaxPool2d(2), TwoConvs(in_channels, out_channels))
+
+            def forward(self, x):
+                return self.pool_conv(x)
+    """)
+    assert errors(report) == [], notes(report)
+    assert not any("`x` of Down" in n for n in notes(report)), notes(report)
+    pool = shape_of(report, "nn.MaxPool2d", "layer")
+    assert pool.input_shape is not None and pool.output_shape is not None
+
+
+def test_a_buffer_made_off_the_meta_device_meeting_one_on_it_is_a_probe_limit_not_an_error(workspace):
+    # `torch.Tensor(list)` in __init__ makes a CPU buffer; the bias built from the made-up lengths
+    # is on the meta device: real code runs both on one device.
+    report = probe(workspace, """
+        class Alibi(nn.Module):
+            def __init__(self, heads=4):
+                super().__init__()
+                slopes = torch.Tensor([0.5 ** (i + 1) for i in range(heads)])
+                self.register_buffer("slopes", slopes.view(heads, 1, 1), persistent=False)
+                self.proj = nn.Linear(heads, heads)
+
+            def forward(self, i, j):
+                dev = self.slopes.device
+                rel = torch.arange(j, device=dev)[None, :] - torch.arange(j - i, j, device=dev)[:, None]
+                return self.proj((-rel.abs() * self.slopes).permute(1, 2, 0))
+    """)
+    assert errors(report) == []
+    assert any("expected device meta" in n for n in notes(report)), notes(report)
+
+
+def test_a_classifier_choosing_its_loss_by_the_targets_dtype_gets_both_losses_shaped(workspace):
+    report = probe(workspace, """
+        class Config:
+            def __init__(self):
+                self.problem_type = None
+
+        class Classifier(nn.Module):
+            def __init__(self, vocab=300, dim=32, num_labels=3):
+                super().__init__()
+                self.config = Config()
+                self.num_labels = num_labels
+                self.wte = nn.Embedding(vocab, dim)
+                self.head = nn.Linear(dim, num_labels)
+
+            def forward(self, input_ids=None, labels=None):
+                logits = self.head(self.wte(input_ids).mean(1))
+                if labels is None:
+                    return logits
+                if self.config.problem_type is None:
+                    self.config.problem_type = "single" if labels.dtype == torch.long else "multi"
+                if self.config.problem_type == "single":
+                    ce_loss = nn.CrossEntropyLoss()
+                    return ce_loss(logits, labels)
+                bce_loss = nn.BCEWithLogitsLoss()
+                return bce_loss(logits, labels)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "ce_loss", "layer").input_shape == [17, 3]
+    assert shape_of(report, "bce_loss", "layer").input_shape == [17, 3]

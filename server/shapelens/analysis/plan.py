@@ -12,8 +12,7 @@ from __future__ import annotations
 import ast
 import os
 from pathlib import Path
-
-import jedi
+from typing import TYPE_CHECKING
 
 from shapelens.analysis import stmtcache
 from shapelens.analysis.argparse_ns import namespace_statement
@@ -35,6 +34,9 @@ from shapelens.analysis.resolve import (
     torch_aliases,
 )
 from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, stmt_key
+
+if TYPE_CHECKING:
+    import jedi
 
 
 class FilePlanner(PurityRules):

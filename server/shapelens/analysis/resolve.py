@@ -13,13 +13,14 @@ import types
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
-
-import jedi
+from typing import TYPE_CHECKING, Protocol
 
 from shapelens.analysis.allowlist import torch_allowed
 from shapelens.analysis.probeplan import module_name_for
 from shapelens.analysis.source import assigned_names, dotted_name, parse, walk_statements
+
+if TYPE_CHECKING:
+    import jedi
 
 
 class CalleeKind(StrEnum):
@@ -159,13 +160,8 @@ class Resolver:
         self.root = os.path.realpath(root)
         self.torch_names = torch_names
         self.jedi_calls = 0  # gotos asked of Jedi (tests check torch names need none)
-        self.environment = None
-        if python:
-            try:
-                self.environment = jedi.create_environment(python, safe=False)
-            except Exception:  # noqa: BLE001 — a bad interpreter falls back to Jedi's default
-                self.environment = None
-        self.project = jedi.Project(self.root, environment_path=python if self.environment else None)
+        self.python = python
+        self._jedi: tuple[jedi.Project, object] | None = None  # made for the first question to Jedi
         self._lock = threading.Lock()  # Jedi's caches are not thread-safe
         self._class_kinds: dict[tuple[str, int], CalleeKind] = {}
         self._file_cache: dict[str, tuple[float, str, ast.Module]] = {}
@@ -201,8 +197,26 @@ class Resolver:
         return text, tree
 
     # -- callees ----------------------------------------------------------------------------
+    def _project(self) -> tuple[jedi.Project, object]:
+        """Jedi's project and environment, made (and Jedi imported: ~50 ms of a CLI run's CPU, as
+        its planner's own) only when a file needs Jedi at all."""
+        if self._jedi is None:
+            import jedi
+
+            environment = None
+            if self.python:
+                try:
+                    environment = jedi.create_environment(self.python, safe=False)
+                except Exception:  # noqa: BLE001 — a bad interpreter falls back to Jedi's default
+                    environment = None
+            self._jedi = (jedi.Project(self.root, environment_path=self.python if environment else None), environment)
+        return self._jedi
+
     def script(self, path: str, text: str) -> jedi.Script:
-        return jedi.Script(text, path=path, project=self.project, environment=self.environment)
+        import jedi
+
+        project, environment = self._project()
+        return jedi.Script(text, path=path, project=project, environment=environment)
 
     def resolve_torch_path(self, public: str) -> Resolution | None:
         """A dotted path into torch, already expanded through the file's imports, from the torch

@@ -1,11 +1,11 @@
 """The probe worker: imports torch once, then forks one child per probe.
 
 Protocol: JSON lines. In: {"id", "op": "probe", "plan", "options"} | {"op": "cancel", "id"} |
-{"op": "no_warm_up"} | {"op": "shutdown"}. Out: {"event": "ready", ...} once, then {"id", "ok", "result" | "error"} per
-probe. A child that hangs past its timeout, crashes or exhausts its memory is killed; its
-request still gets an answer saying where it was. The parent never runs user code. A child may
-not fork: the probes it needs run for it (re-probes, second assumptions) the parent forks as
-helper children on its request (worker/children.py).
+{"op": "no_warm_up"} | {"op": "shutdown"}. Out: {"event": "ready", ...} once, then {"id", "ok",
+"result" | "error"} per probe. A child that hangs past its timeout, crashes or exhausts its
+memory is killed; its request still gets an answer saying where it was. The parent never runs
+user code. A child may not fork: the probes it needs run for it (re-probes, second assumptions)
+the parent forks as helper children on its request (worker/children.py).
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ def _hello() -> None:
     if version:
         from shapelens.probe.protocol import hello
 
-        timing.mark("worker: hello")
         os.write(PROTOCOL_FD, (json.dumps({**hello(spec.origin, version.group(1)), "timing": timing.unsent()})
                                + "\n").encode())
 
@@ -137,10 +136,8 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
             result = static.run_static(plan)
         signal.setitimer(signal.ITIMER_REAL, 0)
         faulthandler.cancel_dump_traceback_later()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        result["stats"]["peak_rss_kb"] = usage.ru_maxrss
-        # The probe's own CPU time: what it costs on a machine whose other work stretches wall time.
-        result["stats"]["cpu_ms"] = (usage.ru_utime + usage.ru_stime) * 1000
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # CPU time: what a busy machine's wall time hides
+        result["stats"].update(peak_rss_kb=usage.ru_maxrss, cpu_ms=(usage.ru_utime + usage.ru_stime) * 1000)
         result["stats"]["sandbox"] = sandboxed
         sandbox.add_notes(result["findings"])
         out({"result": result})
@@ -185,11 +182,7 @@ def main() -> int:
         if events:
             quiet_since = time.monotonic()
         if idle and not events:
-            try:
-                timing.mark("worker: warm-up step")
-                warmup.WARMING.pop(0)()  # nothing to read: a warm-up step now
-            except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
-                print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
+            warmup.warm_now(1)  # nothing to read: a warm-up step now
         for key, mask in events:
             if key.data is None:
                 try:

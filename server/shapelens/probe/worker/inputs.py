@@ -118,9 +118,10 @@ def delegate(fwd: ast.FunctionDef, sig: inspect.Signature, owner: nn.Module) -> 
 
 def _keeps_channels(layer: nn.Module) -> bool:
     """A torch layer that takes any input and keeps its channels and rank (padding, an
-    activation, dropout, upsampling): what it takes is what the next layer takes."""
+    activation, dropout, upsampling, pooling): what it takes is what the next layer takes."""
     return isinstance(layer, (nn.Identity, nn.Upsample)) or type(layer).__module__ in (
-        "torch.nn.modules.padding", "torch.nn.modules.activation", "torch.nn.modules.dropout")
+        "torch.nn.modules.padding", "torch.nn.modules.activation", "torch.nn.modules.dropout",
+        "torch.nn.modules.pooling")
 
 
 def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Module, node: ast.ClassDef,

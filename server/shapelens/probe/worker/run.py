@@ -294,7 +294,7 @@ def run_probe(plan: dict, options: dict) -> Result:
         if unverified:
             state.findings = verify.unverified(state.findings)
         else:
-            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline, sources=sources)
+            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
     verified = time.monotonic()

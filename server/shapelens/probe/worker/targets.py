@@ -11,11 +11,14 @@ Heads with more than one target name theirs by what they score: `next_sentence_l
 `mc_labels` (one per example first), a span's `start_positions` / `end_positions` (one index
 per example). Each gets its own layout; the layouts are tried together, the likeliest first,
 then each target alone (a multiple-choice head's `mc_labels` need a choices axis the made-up
-ids lack, yet its language-model `labels` fit).
+ids lack, yet its language-model `labels` fit). A classifier that chooses its loss by the targets'
+dtype then gets float scores per label too (`[B, num_labels]`: the multi-label loss); a config
+the forward writes its choice into is put back as built before each try.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 from collections.abc import Callable
@@ -65,7 +68,38 @@ def probe_targets(state, instance: nn.Module, specs: dict[str, Any],
         combos += [{n: spec} for n, o in zip(names, options) for _, spec in o]
     for combo in combos:
         mark = state.mark()
-        aborted = run({**specs, **combo})
+        with _config_kept(instance):
+            aborted = run({**specs, **combo})
         if not aborted and not state.errors_since(mark):
+            _scores(state, instance, specs, names, run)
             return
         state.rollback(mark)
+
+
+def _scores(state, instance: nn.Module, specs: dict[str, Any], names: list[str],
+            run: Callable[[dict[str, Any]], bool]) -> None:
+    """A classifier that picks its loss by its targets' dtype (class indices: cross-entropy;
+    scores, one per label: a binary loss) gets the second layout too: float `[B, num_labels]`."""
+    count = getattr(instance, "num_labels", None)
+    if type(count) is not int or count < 2 or not {"labels", "label"} & set(names):
+        return
+    name = "labels" if "labels" in names else "label"
+    mark = state.mark()
+    with _config_kept(instance):
+        aborted = run({**specs, name: Spec(("B", count), torch.float32)})
+    if aborted or state.errors_since(mark):
+        state.rollback(mark)
+
+
+@contextlib.contextmanager
+def _config_kept(instance: nn.Module):
+    """A forward that writes what it inferred from its targets into its config (`config.problem_type
+    = ...`) finds it as built on the next try."""
+    config = getattr(instance, "config", None)
+    saved = dict(vars(config)) if hasattr(config, "__dict__") else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            vars(config).clear()
+            vars(config).update(saved)

@@ -46,11 +46,12 @@ def warm_up_steps() -> list:
     return [meta_layers, probe_layers]
 
 
-def warm_now() -> None:
-    """The warm-up steps not taken yet, now."""
-    while WARMING:
+def warm_now(steps: int | None = None) -> None:
+    """The warm-up steps not taken yet (at most `steps` of them), now."""
+    while WARMING and (steps is None or steps > 0):
+        steps = None if steps is None else steps - 1
         try:
-            timing.mark("worker: warm-up step (now)")
+            timing.mark("worker: warm-up step")
             WARMING.pop(0)()
         except Exception as exc:  # noqa: BLE001 — a cold probe is slower, never wrong
             print(f"shapelens worker: warm-up step failed: {exc}", file=sys.stderr)
