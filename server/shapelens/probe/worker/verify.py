@@ -88,13 +88,22 @@ def _old_text(source: str, span: list[int]) -> str:
 
 def uniformity(candidate: dict, sources: dict[str, str]) -> int:
     """How much more common the fix leaves the texts it edits: the uses of each new text in its
-    file less the uses of the text it replaces."""
+    file less the uses of the text it replaces. A number for a number says nothing (`32` and `64`
+    are written for unrelated things all over a file): 0."""
     score = 0
     for e in candidate["fixes"][0]["edits"]:
         source = sources.get(e["path"])
-        if source is not None:
-            score += _uses(e["new_text"], source) - _uses(_old_text(source, e["span"]), source)
+        if source is None:
+            continue
+        old = _old_text(source, e["span"])
+        if _is_number(old) and _is_number(e["new_text"]):
+            continue
+        score += _uses(e["new_text"], source) - _uses(old, source)
     return score
+
+
+def _is_number(text: str) -> bool:
+    return text.strip().lstrip("-").isdigit()
 
 
 def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[dict]], list[dict] | None],
