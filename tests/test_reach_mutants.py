@@ -178,3 +178,25 @@ def test_of_two_sizes_with_one_error_each_the_one_that_got_further_is_reported(w
     err = only_error(report)
     assert text_at(workspace, err) == "dim * 2"
     assert_fix_cleans(workspace, err)
+
+
+def test_a_residual_add_of_two_layers_widths_ends_the_size_search_at_once(workspace):
+    # Both sides of the add are one layer's out_channels: no input size can make them agree, so
+    # the error is told at the first size that reaches it, on the odd layer.
+    report = probe(workspace, """
+        class Res(nn.Module):
+            def __init__(self, channels, filters):
+                super().__init__()
+                self.conv1 = nn.Conv2d(channels, filters, 3, padding=1)
+                self.conv2 = nn.Conv2d(filters, filters * 2, 3, padding=1)
+                self.conv3 = nn.Conv2d(filters, channels, 3, padding=1)
+
+            def forward(self, x):
+                out1 = self.conv1(x)
+                out = torch.add(out1, self.conv2(out1))
+                return self.conv3(out)
+    """)
+    err = only_error(report)
+    assert text_at(workspace, err) == "filters * 2"
+    assert "no plausible input size" not in err.message
+    assert_fix_cleans(workspace, err)

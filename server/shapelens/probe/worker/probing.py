@@ -178,8 +178,8 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         if best is None or rank < best[0]:
             best = (rank, size)
         state.rollback(mark)
-        if not aborted and all(f.get("fixed_size") for f in errors):
-            break  # these widths disagree at every size: no other size can help
+        if errors and all(f.get("fixed_size") for f in errors):
+            break  # these widths disagree at every size (forward stops at them alike): no other size can help
     size = best[1] if best else candidates[0]
     mark = state.mark()
     used = attempt(state, instance, found, size, project, path, node)[0]
