@@ -200,3 +200,39 @@ def test_a_residual_add_of_two_layers_widths_ends_the_size_search_at_once(worksp
     assert text_at(workspace, err) == "filters * 2"
     assert "no plausible input size" not in err.message
     assert_fix_cleans(workspace, err)
+
+
+def test_an_error_a_second_assumption_of_the_outer_class_misses_is_confirmed_on_the_inner_one(workspace):
+    # Under the second assumption (all widths equal) Block skips its conv and its input is made
+    # up differently: the error in Layer is not confirmed there, so Layer is probed on its own.
+    report = probe(workspace, """
+        class Layer(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.q = nn.Linear(c, c)
+                self.k = nn.Linear(c * 2, c)
+
+            def forward(self, x):
+                return self.q(x) + self.k(x)
+
+
+        class Block(nn.Module):
+            def __init__(self, c1, c2):
+                super().__init__()
+                self.conv = None
+                if c1 != c2:
+                    self.conv = nn.Conv2d(c1, c2, 1)
+                self.linear = nn.Linear(c2, c2)
+                self.tr = Layer(c2)
+
+            def forward(self, x):
+                if self.conv is not None:
+                    x = self.conv(x)
+                b, _, w, h = x.shape
+                p = x.flatten(2).permute(2, 0, 1)
+                return self.tr(p + self.linear(p))
+    """)
+    err = only_error(report)
+    assert text_at(workspace, err) == "c * 2"
+    assert "second assumption gives the same mismatch" in err.message
+    assert_fix_cleans(workspace, err)

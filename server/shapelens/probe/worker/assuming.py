@@ -34,8 +34,9 @@ from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 class Assumption:
     """What a class was probed with: the assumed arguments shown, the inputs made up."""
 
-    def __init__(self, shown: dict[str, str], inputs: str | None) -> None:
+    def __init__(self, shown: dict[str, str], inputs: str | None, dropped: list[int] | None = None) -> None:
         self.shown, self.inputs = shown, inputs
+        self.dropped = dropped or []  # lines of the errors the second assumption did not confirm
 
 
 def _key(f: Finding | dict) -> tuple:
@@ -118,7 +119,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
             _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors)
         else:
             _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
-        return Assumption(shown, inputs)
+        return Assumption(shown, inputs, [f["span"][0] for f in dropped if f["path"] == path])
     return why
 
 
