@@ -292,7 +292,8 @@ def run_probe(plan: dict, options: dict) -> Result:
     timeout = float(options.get("timeout", 5.0))
     deadline = started + max(timeout * 0.8, 0.5)
     try:
-        state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline, sources=sources)
+        state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline, sources=sources,
+                                       assumed=set(probe.assumed_args))
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
     return collect(state, module, index, probe.target, assumptions, notes, probe.assumed_args)

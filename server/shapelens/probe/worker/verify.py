@@ -6,7 +6,8 @@ and the whole probe runs again (in a forked process, so nothing of this probe le
 fix is accepted when it removes its error and adds none; among accepted fixes the one that
 resolves the most errors wins, and the errors it resolves are told as one finding on it. When
 the layer that takes a width and the layer that made it are equally good fixes (the one layer
-pair disagrees), the odd one out is taken for the slip: the fix that replaces an expression the
+pair disagrees) in a class probed with assumed arguments (nothing says how it is built, so
+nothing says which end is meant), the odd one out is taken for the slip: the fix that replaces an expression the
 file writes rarely with one it writes often (`(dim) * 2` -> `dim` where every other layer says
 `dim`) wins, so the finding lands on the argument that differs from the rest.
 """
@@ -107,10 +108,14 @@ def _is_number(text: str) -> bool:
 
 
 def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[dict]], list[dict] | None],
-           deadline: float, max_runs: int = 8, sources: dict[str, str] | None = None) -> list[dict]:
+           deadline: float, max_runs: int = 8, sources: dict[str, str] | None = None,
+           assumed: set[str] | frozenset[str] = frozenset()) -> list[dict]:
     """`rerun(None, edits)` probes the sources with `edits` applied and returns its findings (None
     when it could not finish). `sources`: the files as probed, for the tie between equally good
-    fixes (uniformity)."""
+    fixes (uniformity), which decides only in the classes probed with assumed arguments
+    (`assumed`): where the file builds the model itself, the layer that takes the width keeps the
+    finding (`nn.Linear(embed_dim, embed_dim * 2)` then `nn.Linear(embed_dim, 256)`: the second is
+    told, the first's fix offered after)."""
     errors = [f for f in findings if is_error(f)]
     if not any(f.get("alts") for f in errors):
         return [_strip(f) for f in findings]
@@ -132,9 +137,12 @@ def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[di
 
     # (resolved errors, candidate, the error it was offered for)
     accepted: list[tuple[set[Key], dict, dict]] = []
+    def score(cand: dict, f: dict) -> int:
+        return uniformity(cand, sources or {}) if f.get("owner") in assumed else 0
+
     for f in errors:
         # The likeliest fix is re-probed first: when time runs out before the rest, it is the one kept.
-        for cand in sorted(_candidates(f), key=lambda c: -uniformity(c, sources or {})):
+        for cand in sorted(_candidates(f), key=lambda c: -score(c, f)):
             left = after(cand)
             if left is None or not left <= before - {key(f)}:
                 continue
@@ -144,7 +152,7 @@ def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[di
     out = [_strip(f) for f in findings if not is_error(f)]
     done: set[Key] = set()
     # Most errors resolved first; on a tie, the fix that makes the file more uniform (sorted is stable).
-    ranked = sorted(accepted, key=lambda a: (-len(a[0]), -uniformity(a[1], sources or {})))
+    ranked = sorted(accepted, key=lambda a: (-len(a[0]), -score(a[1], a[2])))
     for resolved, cand, f in ranked:
         if key(f) in done or resolved & done:
             continue
