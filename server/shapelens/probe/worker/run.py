@@ -73,7 +73,7 @@ class Probe:
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
                 probe_branches(state, module, index, lambda cls, node, branch: self.probe_branch(
-                    state, cls, node, module, index, hints, branch), self.started, self.timeout)
+                    state, cls, node, module, index, hints, branch), self.started, self.timeout, set(self.assumed_args))
             except ProbeTimeout as exc:
                 self.overran(state, exc)
         return state, module, index, assumptions

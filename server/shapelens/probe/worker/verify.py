@@ -115,7 +115,7 @@ def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[di
     fixes (uniformity), which decides only in the classes probed with assumed arguments
     (`assumed`): where the file builds the model itself, the layer that takes the width keeps the
     finding (`nn.Linear(embed_dim, embed_dim * 2)` then `nn.Linear(embed_dim, 256)`: the second is
-    told, the first's fix offered after)."""
+    told)."""
     errors = [f for f in findings if is_error(f)]
     if not any(f.get("alts") for f in errors):
         return [_strip(f) for f in findings]
@@ -157,10 +157,6 @@ def choose(findings: list[dict], rerun: Callable[[dict[str, str] | None, list[di
         if key(f) in done or resolved & done:
             continue
         chosen = {**_strip(cand), "owner": f.get("owner")}  # the class whose probe found it
-        # The equally good fixes elsewhere (the layer that takes the width) stay on offer, after it.
-        spare = [x["fixes"][0] for r, x, g in ranked if g is f and x is not cand and r == resolved]
-        if spare:
-            chosen["fixes"] = [*chosen["fixes"], *spare]
         others = [e for e in errors if key(e) in resolved and e is not f and key(e) != key(cand)]
         if others:
             chosen = {**chosen, "related": list(chosen.get("related", [])) + [
