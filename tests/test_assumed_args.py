@@ -236,3 +236,22 @@ def test_a_fix_right_only_at_an_assumed_size_says_so_in_its_title(workspace):
     errs = errors(report)
     assert len(errs) == 1 and errs[0].fixes
     assert all("assumed" in fix.title and "input" in fix.title for fix in errs[0].fixes)
+
+
+def test_a_head_count_with_a_prefix_is_assumed_as_a_head_count(workspace):
+    # `text_heads: int` is a count of heads, not a width: it must divide the width it splits.
+    report = probe(workspace, """
+        class TextTower(nn.Module):
+            def __init__(self, width: int, text_heads: int):
+                super().__init__()
+                self.attn = nn.MultiheadAttention(width, text_heads, batch_first=True)
+                self.out = nn.Linear(width, width)
+
+            def forward(self, x):
+                y, _ = self.attn(x, x, x)
+                return self.out(y)
+    """)
+    assert errors(report) == []
+    args = next(c for c in report.classes if c.name == "TextTower").assumed_args
+    assert int(args["width"]) % int(args["text_heads"]) == 0 and int(args["text_heads"]) < 16
+    assert any(s.name == "self.out" and s.input_shape is not None for s in report.shapes)

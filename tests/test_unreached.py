@@ -44,15 +44,17 @@ def test_each_unshaped_layer_of_a_probed_class_is_named_with_why(workspace):
     (note,) = notes_on(report, "got no shape")
     path = workspace.root / "m.py"
     assert note.range == locate(path, "class Head", "Head")
-    # The branches the first probe did not take were probed with the values that take them
-    # (expansion=1; made-up labels), so only the layer nothing calls is left.
-    assert note.message.startswith("1 layer of `Head` got no shape: `self.spare` (line ")
-    assert "never called" in note.message and "also probed" not in note.message
+    assert note.message.startswith("3 layers of `Head` got no shape: ")
+    assert "`self.conv` (line " in note.message and "under `if expansion == 1:`" in note.message
+    assert "`self.spare`" in note.message and "never called" in note.message
+    assert "`loss_fct`" in note.message and "`if labels is not None:`" in note.message
     lines = [r.range["start"]["line"] for r in note.related]
-    assert lines == [locate(path, "nn.Dropout(0.1)", "nn.Dropout(0.1)")["start"]["line"]]
+    assert lines == [locate(path, "nn.Linear(dim, dim)", "nn.Linear(dim, dim)")["start"]["line"],
+                     locate(path, "nn.Dropout(0.1)", "nn.Dropout(0.1)")["start"]["line"],
+                     locate(path, "CrossEntropyLoss()", "CrossEntropyLoss()")["start"]["line"]]
     # The layers that ran have shapes and are not listed.
     shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
-    assert {"self.out", "self.conv", "loss_fct"} <= shaped and "self.out" not in note.message
+    assert {"self.out"} <= shaped and "self.out" not in note.message
 
 
 def test_a_class_whose_layers_all_ran_gets_no_such_note(workspace):
@@ -69,17 +71,22 @@ def test_a_class_whose_layers_all_ran_gets_no_such_note(workspace):
 
         y = Head()(torch.randn(2, 32))
     """)
-    # A second probe took the `else` (dim=1) but could not feed it: the layer is still named.
-    (note,) = notes_on(report, "got no shape")
+    (note,) = notes_on(report, "got no shape")  # only the branch of the conditional expression not taken
     assert note.message.startswith("1 layer of `Head` got no shape: `nn.Identity` (line ")
-    assert "cannot tell" not in note.message
+    assert "under the `else` of `... if dim > 1 else ...`" in note.message
     all_ran = probe(workspace, BRANCHY.replace("self.spare = nn.Dropout(0.1)", "self.spare = None")
                     .replace("loss_fct = CrossEntropyLoss()", "loss_fct = None")
                     .replace("if expansion == 1:", "if expansion == 4:").replace("expansion=4", "expansion=4, x=0")
                     .replace("        else:\n", "        if expansion != 4:\n"))
     assert errors(all_ran) == []
-    # `if expansion != 4:` was taken by a second probe with expansion=5: every layer has a shape.
-    assert notes_on(all_ran, "got no shape") == []
+    (left,) = notes_on(all_ran, "got no shape")
+    assert "under `if expansion != 4:`" in left.message and "`self.spare`" not in left.message
+
+
+def test_a_class_an_error_stopped_is_not_told_twice(workspace):
+    report = probe(workspace, BRANCHY.replace("self.out = nn.Linear(dim, classes)", "self.out = nn.Linear(dim + 1, classes)"))
+    assert [f.code for f in errors(report)] == ["feature-mismatch"]
+    assert notes_on(report, "got no shape") == []
 
 
 def test_a_model_built_at_module_level_but_never_called_names_its_branches(workspace):

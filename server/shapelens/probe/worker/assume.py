@@ -56,7 +56,7 @@ _WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|widths|hidden|channels|channel
 _COUNT = re.compile(r"(depth|depths|layers|n_layer|blocks|n_block|num_block|stages|repeats|num_stages|n_res|"
                     r"num_res|num_experts|n_experts|levels)$")
 _UNSET_COUNT = re.compile(r"^(depth|num_layers|n_layers|n_layer|num_blocks|n_blocks|layers|blocks)$")
-_HEADS = re.compile(r"^(heads|num_heads|n_head|n_heads|nhead|nheads|num_attention_heads|attn_heads|groups|"
+_HEADS = re.compile(r"(^|_)(heads|num_heads|n_head|n_heads|nhead|nheads|num_attention_heads|attn_heads|groups|"
                     r"num_groups|n_groups)$")
 _KV_HEADS = re.compile(r"kv_heads|key_value_heads|n_kv|num_kv")
 _SEQ = re.compile(r"^(seq_len|seq_length|sequence_length|max_len|max_length|max_seq_len|max_seq_length|block_size|"
@@ -229,7 +229,7 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return 0  # `layer_id`: which block this is
     if _KV_HEADS.search(low):
         return v.kv_heads
-    if _HEADS.match(low):
+    if _HEADS.search(low):
         return v.heads
     if _SEQ.match(low):
         return assumed.seq

@@ -34,8 +34,9 @@ from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 class Assumption:
     """What a class was probed with: the assumed arguments shown, the inputs made up."""
 
-    def __init__(self, shown: dict[str, str], inputs: str | None) -> None:
+    def __init__(self, shown: dict[str, str], inputs: str | None, dropped: list[int] | None = None) -> None:
         self.shown, self.inputs = shown, inputs
+        self.dropped = dropped or []  # lines of the errors the second assumption did not confirm
 
 
 def _key(f: Finding | dict) -> tuple:
@@ -115,14 +116,10 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
         if branch is not None:
-            # A second look: what it could not tell (about its own made-up inputs) is no news on a
-            # class the first probe ran; the layers still unshaped get the unreached note.
-            state.findings[mark[0]:] = [f for f in state.findings[mark[0]:]
-                                        if is_error(f["code"]) or any(f is d for d in dropped)]
             _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors)
         else:
             _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
-        return Assumption(shown, inputs)
+        return Assumption(shown, inputs, [f["span"][0] for f in dropped if f["path"] == path])
     return why
 
 
@@ -196,12 +193,8 @@ def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing
 
 def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, branch: Branch,
                  shown: dict[str, str], other: dict[str, str], dropped: list[Finding], errors: list[Finding]) -> None:
-    """Said on the class line: which values took which branch, and what they alone found. A
-    branch probe that found nothing says nothing (the layers it shaped show it): a note on every
-    class with a constructor branch would be noise on a correct file."""
+    """Said on the class line: which values took which branch, and what they alone found."""
     values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items())
-    if not dropped and not errors:
-        return
     text = f"also probed with {values} to take {branch.taken}, a branch the first probe did not take"
     if shown:
         text += f" (other arguments assumed: {shown_text(shown)})"

@@ -189,14 +189,18 @@ def bound_args(cls: type, args: tuple, kwargs: dict) -> dict[str, Any] | None:
 
 
 def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
-                   probe: Callable[[type, ast.ClassDef, Branch], None], started: float, timeout: float) -> None:
-    """Probe once more each class of the file whose constructor ran but left layers unbuilt
-    under a branch its arguments decide, with the values that take it (`probe`)."""
+                   probe: Callable[[type, ast.ClassDef, Branch], None], started: float, timeout: float,
+                   assumed: set[str]) -> None:
+    """Probe once more each class of the file probed with assumed arguments (`assumed`: where
+    the workspace builds a class, its values are the ones meant) whose constructor ran but left
+    layers unbuilt under a branch its arguments decide, with the values that take it (`probe`)."""
     target = index.path
     built = {tuple(li.site.span) for li in state.layers if li.site is not None and li.site.path == target}
     done = 0
     for cls in [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
                 and v.__module__ == module.__name__]:
+        if cls.__name__ not in assumed:
+            continue
         node = index.class_def(cls.__name__)
         init = method_def(node, "__init__") if node is not None else None
         if node is None or init is None or method_def(node, "forward") is None:

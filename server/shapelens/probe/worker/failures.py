@@ -67,7 +67,9 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
         _missing_used(state, exc, fpath, fspan, what)
         return
     if isinstance(exc, ShapeMismatch):
-        state.finding(SHAPE_ERROR, fpath, fspan, msg, alts=exc.alts)
+        entry = state.finding(SHAPE_ERROR, fpath, fspan, msg, alts=exc.alts)
+        if entry is not None and exc.fixed_size:
+            entry["fixed_size"] = True
         return
     if isinstance(exc, ValueError) and _unpacked_split(state, fpath, fspan):
         return

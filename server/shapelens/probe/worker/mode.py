@@ -78,7 +78,8 @@ class ProbeMode(TorchFunctionMode):
             values = self._values_of_factory(func, args, kwargs)
         problem = ops.check(name, args, kwargs, tensor_label)
         if problem is not None:
-            raise ShapeMismatch(problem.message, self._alternatives(problem))
+            fixed = bool(problem.sides) and all(single_producer(t, axis) is not None for t, axis, _ in problem.sides)
+            raise ShapeMismatch(problem.message, self._alternatives(problem), fixed)
         result = None
         if state.meta:  # shape-only results for ops whose meta kernels are slow Python
             result = fastmeta.fast(func, args, kwargs)

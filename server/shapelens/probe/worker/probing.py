@@ -208,9 +208,12 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         rank = (aborted and _rejected(state.findings[mark[0]:]), aborted, len(errors), -ran, i)
         if best is None or rank < best[0]:
             best = (rank, size)
+        # These widths disagree at every size: no other size can help, unless forward stopped on
+        # something else after them (a size too small for a later layer), which another size may pass.
+        stopped_on_them = not aborted or bool(errors) and state.findings[-1] is errors[-1]
         state.rollback(mark)
-        if not aborted and all(f.get("fixed_size") for f in errors):
-            break  # these widths disagree at every size: no other size can help
+        if errors and all(f.get("fixed_size") for f in errors) and stopped_on_them:
+            break
     size = best[1] if best else candidates[0]
     mark = state.mark()
     used = attempt(state, instance, found, size, project, path, node)[0]

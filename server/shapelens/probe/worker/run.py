@@ -73,7 +73,7 @@ class Probe:
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
                 probe_branches(state, module, index, lambda cls, node, branch: self.probe_branch(
-                    state, cls, node, module, index, hints, branch), self.started, self.timeout)
+                    state, cls, node, module, index, hints, branch), self.started, self.timeout, set(self.assumed_args))
             except ProbeTimeout as exc:
                 self.overran(state, exc)
         return state, module, index, assumptions
@@ -200,8 +200,12 @@ class Probe:
                     probe_class(state, instance, onode, hints, self.project, target)
         # Still unbuilt: assume its arguments, the classes no other one uses first (they reach
         # the rest with the widths they pass down).
+        unconfirmed: list[int] = []  # lines of errors an assumed probe found but a second did not confirm
         for cls, node, missing in outermost_first(pending):
-            if cls in state.called:
+            # A class reached through another is probed alone too when an error in it was not
+            # confirmed there: the outer class's second assumption may take other branches
+            # (`if c1 != c2:`) than its own arguments would.
+            if cls in state.called and not any(node.lineno <= ln <= (node.end_lineno or 0) for ln in unconfirmed):
                 continue
             self.progress(state, node)
             state.owner = cls.__name__
@@ -209,7 +213,8 @@ class Probe:
             made = probe_assumed(state, cls, node, module.__dict__, missing, given or {}, hints, self.project, target,
                                  index, self.started + float(self.options.get("timeout", 5.0)) * 0.6)
             if isinstance(made, Assumption):
-                self.assumed_args[cls.__name__] = made.shown
+                unconfirmed += made.dropped
+                self.assumed_args.setdefault(cls.__name__, made.shown)
                 if made.inputs:
                     assumptions[cls.__name__] = made.inputs
             elif cls not in state.called:
@@ -294,7 +299,8 @@ def run_probe(plan: dict, options: dict) -> Result:
         if unverified:
             state.findings = verify.unverified(state.findings)
         else:
-            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline)
+            state.findings = verify.choose(state.findings, probe.rerun(deadline), deadline, sources=sources,
+                                           assumed=set(probe.assumed_args))
     except ProbeTimeout:
         state.findings = [protocol.public(f) for f in state.findings]
     verified = time.monotonic()

@@ -31,9 +31,10 @@ class ShapeMismatch(RuntimeError):
     """An op whose inputs do not fit, found by a check before torch ran it. `alts` are findings
     on the constructor arguments that made the disagreeing widths, each with its fix."""
 
-    def __init__(self, message: str, alts: list[Finding]) -> None:
+    def __init__(self, message: str, alts: list[Finding], fixed_size: bool = False) -> None:
         super().__init__(message)
         self.alts = alts
+        self.fixed_size = fixed_size  # every disagreeing width is one layer's argument: no input size changes it
 
 
 @dataclass
