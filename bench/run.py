@@ -30,13 +30,17 @@ import users  # noqa: E402
 from shapelens.engine import Engine, ProbeOptions  # noqa: E402
 
 ROWS: list[dict] = []
+HALF = {"now": "users"}  # which half of the table `row` is filling
+# The users half's figures, for rows of results files written before rows said their half.
+USERS_FIGURES = ("GPT-2-small file", "one-class file", "cold:", "edit -> diagnostics", "30 real model files")
 
 
 def row(figure: str, target: str, measured: str, ok: bool | None) -> None:
     """One figure, with the machine's 1-minute load average when it was measured (the machine
     is shared: a figure means little without it)."""
     load = round(os.getloadavg()[0], 1)
-    ROWS.append({"figure": figure, "target": target, "measured": measured, "met": ok, "load": load})
+    ROWS.append({"figure": figure, "target": target, "measured": measured, "met": ok, "load": load,
+                 "half": HALF["now"]})
     mark = {True: "yes", False: "NO", None: "-"}[ok]
     print(f"  {figure:58s} {target:>18s} {measured:>26s} {mark:>4s}  load {load}", flush=True)
 
@@ -232,6 +236,21 @@ def load() -> str:
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
+def half_of(r: dict) -> str:
+    return r.get("half") or ("users" if r["figure"].startswith(USERS_FIGURES) else "engine")
+
+
+def merged(out: Path, only: str) -> list[dict]:
+    """`--only` measures one half: the other half's rows of the last run are kept (each row
+    carries its own load), so `make measurements` still renders the whole table."""
+    try:
+        old = json.loads(out.read_text(encoding="utf-8")).get("rows", [])
+    except (OSError, ValueError):
+        old = []
+    kept = [{**r, "half": half_of(r)} for r in old if half_of(r) != only]
+    return ROWS + kept if only == "users" else kept + ROWS
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -252,12 +271,14 @@ def main() -> int:
         users.lsp_default(row, args.quick)
         users.real_corpus(row, args.corpus, args.corpus_python)
     if args.only in (None, "engine"):
+        HALF["now"] = "engine"
         bench_lsp(args.quick)
         bench_engine(args.quick)
         bench_cli()
     loads.append(load())
     print(f"\n{loads[1]}")
-    Path(args.out).write_text(json.dumps({"machine": mach, "load": loads, "rows": ROWS}, indent=2) + "\n")
+    rows = ROWS if args.only is None else merged(Path(args.out), args.only)
+    Path(args.out).write_text(json.dumps({"machine": mach, "load": loads, "rows": rows}, indent=2) + "\n")
     print(f"written to {args.out}")
     return 0
 
