@@ -112,3 +112,46 @@ def test_a_model_built_at_module_level_but_never_called_names_its_branches(works
     assert "under `if kind == 'learned':`" in note.message or 'under `if kind == "learned":`' in note.message
     assert "`self.classes`" in note.message and "under `if classes is not None:`" in note.message
     assert "`self.unused`" in note.message and "never called" in note.message and "`self.proj`" not in note.message
+
+
+TRAINING_SCRIPT = """
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=2)
+    opt = parser.parse_args()
+
+
+    class Critic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
+
+        def forward(self, x):
+            return self.net(x)
+
+
+    criterion = nn.BCELoss()
+    spare = nn.Dropout(0.2)
+    critic = Critic()
+    loader = [(torch.randn(4, 16), torch.ones(4, 1))]
+
+    for epoch in range(opt.epochs):
+        for batch, target in loader:
+            loss = criterion(critic(batch), target)
+"""
+
+
+def test_a_module_level_layer_called_only_in_a_skipped_loop_says_where(workspace):
+    report = probe(workspace, TRAINING_SCRIPT)
+    assert errors(report) == []
+    path = workspace.root / "m.py"
+    (loss_note,) = notes_on(report, "`criterion` got no shape")
+    assert loss_note.range == locate(path, "criterion = nn.BCELoss()", "nn.BCELoss()")
+    assert "called only inside the loop `for batch, target in loader:`" in loss_note.message
+    (spare_note,) = notes_on(report, "`spare` got no shape")
+    assert "never called by the module-level code the probe ran" in spare_note.message
+    # The critic the loop calls is probed as a class, and is not told about.
+    shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
+    assert "self.net" in shaped
+    assert notes_on(report, "`critic` got no shape") == []

@@ -84,15 +84,21 @@ def _why(info: LayerInfo | None, method: str, where: str | None) -> str:
     return "not built in the probe"
 
 
-def note_unreached(state: State, classes: list[type], module: types.ModuleType, index: SourceIndex,
-                   target: str, class_span) -> None:
-    """One note per class the probe ran, on the class name, listing its unshaped layers."""
+def _built(state: State, target: str) -> dict[tuple, LayerInfo]:
     built: dict[tuple, LayerInfo] = {}
     for info in state.layers:
         if info.site is not None and info.site.path == target:
             key = tuple(info.site.span)
             if key not in built or (built[key].first_in is None and info.first_in is not None):
                 built[key] = info
+    return built
+
+
+def note_unreached(state: State, classes: list[type], module: types.ModuleType, index: SourceIndex,
+                   target: str, class_span) -> None:
+    """One note per class the probe ran, on the class name, listing its unshaped layers."""
+    built = _built(state, target)
+    _note_module_level(state, built, module, index, target)
     for cls in classes:
         node = index.class_def(cls.__name__)
         if cls not in state.called or node is None or _told(state, cls.__name__, node, target):
@@ -136,3 +142,49 @@ def _add(state: State, target: str, where, name: str, misses: list, index: Sourc
                     and tuple(f["span"]) == tuple(where))
         same["message"] += "\n" + text
         same["related"] = [*same["related"], *related]
+
+
+def _note_module_level(state: State, built: dict[tuple, LayerInfo], module: types.ModuleType, index: SourceIndex,
+                       target: str) -> None:
+    """A layer module-level code built (`loss = nn.BCELoss()`) whose only calls sit in code the
+    probe does not run (a training loop over a data loader): a note on its statement says where
+    it is called, so the missing shape is not a silent gap."""
+    tree = index.tree
+    parents = _parents(tree)
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for call in (c for c in ast.walk(stmt) if isinstance(c, ast.Call)):
+            info = built.get(span(call))
+            if info is None or info.first_in is not None or torch_layer(call.func, module.__dict__) is None:
+                continue
+            label = _label(call, parents, index)
+            # A layer inside `model = nn.Sequential(...)` is called through `model`.
+            holder = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+            where = _called_in(tree, parents, holder.id if isinstance(holder, ast.Name) else label, index)
+            why = (f"called only inside {where}, code the probe does not run" if where
+                   else "never called by the module-level code the probe ran")
+            state.finding(PROBE_INCOMPLETE, target, span(call),
+                          f"`{label}` got no shape: built, but {why}. To see its shape, "
+                          f"call it once on tensors at module level or under `if __name__ == \"__main__\":` "
+                          f"(tensor-pure statements there are probed).")
+
+
+def _called_in(tree: ast.Module, parents: dict[ast.AST, ast.AST], name: str, index: SourceIndex) -> str | None:
+    """`the loop `for epoch in range(opt.n_epochs):` (line 143)` around the first call of `name`."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name):
+            continue
+        up: ast.AST | None = node
+        outer = None
+        while up is not None and outer is None:  # the innermost loop or function around the call
+            if isinstance(up, ast.For | ast.AsyncFor):
+                outer = f"the loop `for {index.segment(span(up.target))} in {index.segment(span(up.iter))}:` (line {up.lineno})"
+            elif isinstance(up, ast.While):
+                outer = f"the loop `while {index.segment(span(up.test))}:` (line {up.lineno})"
+            elif isinstance(up, ast.FunctionDef | ast.AsyncFunctionDef):
+                outer = f"`{up.name}()` (line {up.lineno})"
+            up = parents.get(up)
+        if outer is not None:
+            return outer
+    return None
