@@ -413,3 +413,32 @@ def test_a_classifier_choosing_its_loss_by_the_targets_dtype_gets_both_losses_sh
     assert errors(report) == [], notes(report)
     assert shape_of(report, "ce_loss", "layer").input_shape == [17, 3]
     assert shape_of(report, "bce_loss", "layer").input_shape == [17, 3]
+
+
+CHANNEL_CHECKED = """
+    class PatchEmbeddings(nn.Module):
+        def __init__(self, num_channels=3, hidden=32, patch=4):
+            super().__init__()
+            self.num_channels = num_channels
+            self.proj = nn.Conv2d({channels}, hidden, kernel_size=patch, stride=patch)
+
+        def forward(self, pixel_values):
+            if pixel_values.shape[1] != self.num_channels:
+                raise ValueError("Make sure the channel dimension of the pixel values matches the configuration."
+                                 f" Expected {{self.num_channels}} but got {{pixel_values.shape[1]}}.")
+            return self.proj(pixel_values).flatten(2).transpose(1, 2)
+"""
+
+
+def test_a_first_layer_wider_than_the_models_own_channel_check_is_the_error(workspace):
+    # The input follows the first layer (6 channels); the model's own check names the 3 it
+    # expects, so the probe feeds 3 and the layer declared for 6 gets the error, on its argument.
+    report = probe(workspace, CHANNEL_CHECKED.format(channels="num_channels * 2"))
+    (err,) = errors(report)
+    line = next(i for i, t in enumerate((HEAD + textwrap.dedent(CHANNEL_CHECKED)).splitlines()) if "nn.Conv2d" in t)
+    assert err.range["start"]["line"] == line
+    assert err.fixes and [e.new_text for e in err.fixes[0].edits] == ["num_channels"]
+    # The consistent model is probed clean, with a shape.
+    clean = probe(workspace, CHANNEL_CHECKED.format(channels="num_channels"))
+    assert errors(clean) == [], notes(clean)
+    assert shape_of(clean, "self.proj", "layer").input_shape is not None

@@ -50,6 +50,7 @@ SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D si
 SPATIAL = ("H", "W", "D", "L")
 MAX_SIZES = 12  # tries of the size search, the sizes a rejection asks for included
 MAX_SIZE = 1 << 14  # the largest made-up side or length taken from a rejection's message
+EXPECTED_GOT = re.compile(r"[Ee]xpected:? (\d+),? but (?:got|found|received):? (\d+)")
 MAX_NEEDED = 3  # optional inputs made up when forward turns out to need them
 # The main input of a forward whose inputs are all optional, by the names libraries give it.
 MAIN_INPUTS = frozenset({"input_ids", "pixel_values", "input_features", "input_values", "x", "inputs", "input",
@@ -194,7 +195,12 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         asked = _sizes_asked(state.findings[mark[0]:], size) if aborted else []
-        if asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
+        if aborted and (fitted := _refitted(found, state.findings[mark[0]:])) is not None:
+            # `Expected 3 but got 6` channels: the model's own check says what its input has, so
+            # the layer declared otherwise is the one to blame; the same size again with that.
+            found = fitted
+            candidates.insert(i + 1, size)
+        elif asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
             candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
         # A size the model's own check rejects (`28` for patches of 8): try the next.
         if not errors and not (aborted and _rejected(state.findings[mark[0]:])):
@@ -283,6 +289,25 @@ def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None,
 
 def _rejected(findings: list) -> bool:
     return any(f["message"].startswith(REJECTED) for f in findings)
+
+
+def _refitted(found: Inputs, findings: list) -> Inputs | None:
+    """The made-up inputs with the one fixed dim a rejection names changed to what it expects
+    (`Expected 3 but got 6`: a model checking its channel count against its config), or None."""
+    for f in findings:
+        m = EXPECTED_GOT.search(f["message"]) if f["message"].startswith(REJECTED) else None
+        if m is None:
+            continue
+        want, got = int(m.group(1)), int(m.group(2))
+        places = [(k, d) for k, v in found.specs.items() if type(v) is Spec
+                  for d, n in enumerate(v.dims) if n == got]
+        if want <= 0 or len(places) != 1:
+            continue
+        (key, d), = places
+        spec = found.specs[key]
+        dims = (*spec.dims[:d], want, *spec.dims[d + 1:])
+        return Inputs({**found.specs, key: Spec(dims, spec.dtype, spec.high)}, found.labels)
+    return None
 
 
 def _sizes_asked(findings: list, size: int) -> list[int]:
