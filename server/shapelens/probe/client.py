@@ -40,6 +40,10 @@ class WorkerClient:
         self.log: collections.deque[str] = collections.deque(maxlen=400)
         self._proc: subprocess.Popen | None = None
         self._lock = threading.RLock()
+        # Writes to the worker's stdin, one message at a time. Never taken with `_lock` held: a
+        # large request blocks on a full pipe until the worker reads, and the worker reads only
+        # after the reader thread (which needs `_lock`) has taken its answers.
+        self._write_lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._next = 0
         self._ready = threading.Event()
@@ -108,12 +112,19 @@ class WorkerClient:
             proc, self._proc = self._proc, None
         if proc is None:
             return
+        # Not inside another thread's half-written request: wait for it, a little.
+        locked = self._write_lock.acquire(timeout=5)
         try:
-            if proc.stdin:
+            if locked and proc.stdin:
                 proc.stdin.write(b'{"op": "shutdown"}\n')
                 proc.stdin.close()
         except (OSError, ValueError):
             pass
+        finally:
+            if locked:
+                self._write_lock.release()
+        if not locked:  # a write stuck on a worker that does not read: it cannot shut down by itself
+            proc.kill()
         if not wait:
             return
         try:
@@ -137,15 +148,15 @@ class WorkerClient:
             self._sent = time.monotonic()  # (not on a ping: it must not reset what it measures)
             if op == "probe":
                 self._timeouts[req_id] = float((fields.get("options") or {}).get("timeout", 5.0))
-            self._send({"id": req_id, "op": op, **fields})
+            proc = self._proc
+        self._send({"id": req_id, "op": op, **fields}, proc)
         return req_id, fut
 
     def one_shot(self) -> None:
         """This worker will serve one probe and be closed: it takes no warm-up steps (they would
         only delay the probe's re-probes)."""
         self.start(wait=False)
-        with self._lock:
-            self._send({"op": "no_warm_up"})
+        self._send({"op": "no_warm_up"}, self._proc)
 
     def wait_hello(self, timeout: float) -> dict:
         """Where the worker's torch is (empty when it has none or did not say in time)."""
@@ -154,20 +165,26 @@ class WorkerClient:
 
     def cancel(self, req_id: int) -> None:
         with self._lock:
-            if req_id in self._pending and self.alive:
-                self._send({"op": "cancel", "id": req_id})
+            proc = self._proc if req_id in self._pending and self.alive else None
+        if proc is not None:
+            self._send({"op": "cancel", "id": req_id}, proc)
 
     def probe(self, plan: dict, options: dict) -> dict:
         _, fut = self.submit(plan, options)
         return fut.result()
 
-    def _send(self, msg: dict) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write((json.dumps(msg) + "\n").encode())
-            self._proc.stdin.flush()
-        except (OSError, ValueError):
+    def _send(self, msg: dict, proc: subprocess.Popen | None) -> None:
+        if proc is None or proc.stdin is None:
             self._fail_all("the probe worker stopped")
+            return
+        line = (json.dumps(msg) + "\n").encode()
+        try:
+            with self._write_lock:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+        except (OSError, ValueError):
+            if proc is self._proc:
+                self._fail_all("the probe worker stopped")
 
     # -- reading -------------------------------------------------------------------------------
     def _read_stdout(self, proc: subprocess.Popen) -> None:
@@ -236,8 +253,9 @@ class WorkerClient:
 
     def _ping(self, proc: subprocess.Popen) -> None:
         with self._lock:
-            if proc is self._proc and self.alive:
-                self._send({"op": "ping", "id": 0})
+            live = proc is self._proc and self.alive
+        if live:
+            self._send({"op": "ping", "id": 0}, proc)
 
     def _stalled(self, proc: subprocess.Popen, quiet: float) -> None:
         """The watchdog is about to kill `proc`: let go of it and answer what it held."""
