@@ -233,3 +233,45 @@ def test_a_patch_embeddings_image_input_comes_from_its_pattern_and_patch_width(w
     embed = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.to_patch_embedding")
     assert embed.input_shape[1] == 3 and embed.input_shape[2] % 8 == 0 and embed.input_shape[2] > 28
     assert [f for f in report.findings if f.severity == "error"] == []
+
+
+WRAPPED = """\
+import torch
+from torch import nn
+
+
+class Scale(nn.Module):
+    def __init__(self, scale, fn=None):
+        super().__init__()
+        self.scale = scale
+        self.fn = fn if fn is not None else nn.Identity()
+
+    def forward(self, *args, **kwargs):
+        return self.fn(*args, **kwargs) * self.scale
+
+
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.ff = Scale(0.5, nn.Linear(dim, dim * 2))
+        self.out = nn.Linear(dim * 2, dim)
+
+    def forward(self, x):
+        return self.out(self.ff(x))
+"""
+
+
+def test_an_input_handed_on_by_a_star_args_wrapper_is_told_by_the_layer_it_wraps(workspace):
+    workspace.write("wrapped.py", WRAPPED)
+    report = workspace.check("wrapped.py")
+    messages = [f.message for f in report.findings]
+    assert not [f for f in report.findings if f.severity == "error"], messages
+    # Block's `x` is what the wrapped nn.Linear takes: [B, dim], so both layers get shapes.
+    assert not [m for m in messages if "`x` of Block" in m], messages
+    shaped = {s.name for s in report.shapes if s.kind == "layer" and s.output_shape is not None}
+    assert {"nn.Linear", "self.out"} <= shaped, shaped
+    # Scale alone wraps nn.Identity (any shape): one clear note, not a TypeError from calling it empty.
+    workspace.write("alone.py", WRAPPED.split("class Block")[0])
+    alone = [f.message for f in workspace.check("alone.py").findings]
+    assert not [m for m in alone if "TypeError" in m], alone
+    assert [m for m in alone if m.startswith("cannot tell what `*args` of Scale.forward")], alone

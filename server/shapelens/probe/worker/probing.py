@@ -33,9 +33,11 @@ from shapelens.probe.worker.inputs import (
     param_spec,
     plain_value,
     source_path,
+    spec_for,
 )
 from shapelens.probe.worker.named_inputs import context_spec, named_spec, union_number
 from shapelens.probe.worker.needed import none_used
+from shapelens.probe.worker.rejections import refitted
 from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
@@ -50,7 +52,6 @@ SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D si
 SPATIAL = ("H", "W", "D", "L")
 MAX_SIZES = 12  # tries of the size search, the sizes a rejection asks for included
 MAX_SIZE = 1 << 14  # the largest made-up side or length taken from a rejection's message
-EXPECTED_GOT = re.compile(r"[Ee]xpected:? (\d+),? but (?:got|found|received):? (\d+)")
 MAX_NEEDED = 3  # optional inputs made up when forward turns out to need them
 # The main input of a forward whose inputs are all optional, by the names libraries give it.
 MAIN_INPUTS = frozenset({"input_ids", "pixel_values", "input_features", "input_values", "x", "inputs", "input",
@@ -88,6 +89,10 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         if inner_node is not None and inner_path is not None:
             return forward_inputs(state, inner, inner_node, hints if inner_path == path else {}, project,
                                   inner_path, depth + 1)
+        # A torch layer wrapped (`Scale(0.5, nn.Linear(d, d))`): its rule says what it takes.
+        first = next(iter(inspect.signature(inner.forward).parameters), None)
+        if first is not None and (spec := spec_for(state, inner, 0)) is not None:
+            return Inputs({first: spec}, {})
     specs: dict[str, Any] = {}
     labels: dict[str, str] = {}
     inferred_names: set[str] = set()
@@ -154,6 +159,15 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
                     if ids is not None:
                         specs["decoder_input_ids"] = ids
                 break
+    if not specs and fwd.args.vararg and not _said_already(state, path, instance, fwd, node):
+        # Only `*args` handed on to a module that takes any shape (`nn.Identity`): calling forward
+        # with nothing would only fail; say so once instead.
+        star = fwd.args.vararg
+        state.finding(PROBE_INCOMPLETE, path, (star.lineno, star.col_offset, star.lineno, star.col_offset + len(star.arg)),
+                      f"cannot tell what `*{star.arg}` of {type(instance).__name__}.forward looks like: it only "
+                      f"passes them on, and nothing they reach says; the model that uses "
+                      f"{type(instance).__name__} gives it its shapes")
+        return None
     return Inputs(specs, labels)
 
 
@@ -195,10 +209,10 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         asked = _sizes_asked(state.findings[mark[0]:], size) if aborted else []
-        if aborted and (fitted := _refitted(found, state.findings[mark[0]:])) is not None:
+        if aborted and (fitted := refitted(found.specs, state.findings[mark[0]:])) is not None:
             # `Expected 3 but got 6` channels: the model's own check says what its input has, so
             # the layer declared otherwise is the one to blame; the same size again with that.
-            found = fitted
+            found = Inputs(fitted, found.labels)
             candidates.insert(i + 1, size)
         elif asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
             candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
@@ -289,25 +303,6 @@ def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None,
 
 def _rejected(findings: list) -> bool:
     return any(f["message"].startswith(REJECTED) for f in findings)
-
-
-def _refitted(found: Inputs, findings: list) -> Inputs | None:
-    """The made-up inputs with the one fixed dim a rejection names changed to what it expects
-    (`Expected 3 but got 6`: a model checking its channel count against its config), or None."""
-    for f in findings:
-        m = EXPECTED_GOT.search(f["message"]) if f["message"].startswith(REJECTED) else None
-        if m is None:
-            continue
-        want, got = int(m.group(1)), int(m.group(2))
-        places = [(k, d) for k, v in found.specs.items() if type(v) is Spec
-                  for d, n in enumerate(v.dims) if n == got]
-        if want <= 0 or len(places) != 1:
-            continue
-        (key, d), = places
-        spec = found.specs[key]
-        dims = (*spec.dims[:d], want, *spec.dims[d + 1:])
-        return Inputs({**found.specs, key: Spec(dims, spec.dtype, spec.high)}, found.labels)
-    return None
 
 
 def _sizes_asked(findings: list, size: int) -> list[int]:
