@@ -94,13 +94,14 @@ def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> Any
     params = [a.arg for a in fwd.args.posonlyargs + fwd.args.args][1:]
     if position >= len(params):
         # `Scale(fn)`, `PreNorm(fn)`: a wrapper whose forward hands `*args` to the module it wraps.
-        inner = delegate(fwd, _signature(module), module) if fwd.args.vararg else None
+        inner = delegate(fwd, forward_signature(module), module) if fwd.args.vararg else None
         return spec_for(state, inner, position, depth + 1) if inner is not None else None
     found = param_spec(state, fwd, params[position], module, node, depth + 1)
     return found if found is not None or position else own_weight_spec(module)
 
 
-def _signature(module: nn.Module) -> inspect.Signature:
+def forward_signature(module: nn.Module) -> inspect.Signature:
+    """`module.forward`'s signature; empty where inspect cannot read it (a C-level forward)."""
     try:
         return inspect.signature(module.forward)
     except (TypeError, ValueError):

@@ -27,6 +27,7 @@ from shapelens.probe.worker.inputs import (
     class_node,
     delegate,
     dims_of,
+    forward_signature,
     make_input,
     merge,
     own_weight_spec,
@@ -90,7 +91,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             return forward_inputs(state, inner, inner_node, hints if inner_path == path else {}, project,
                                   inner_path, depth + 1)
         # A torch layer wrapped (`Scale(0.5, nn.Linear(d, d))`): its rule says what it takes.
-        first = next(iter(inspect.signature(inner.forward).parameters), None)
+        first = next(iter(forward_signature(inner).parameters), None)
         if first is not None and (spec := spec_for(state, inner, 0)) is not None:
             return Inputs({first: spec}, {})
     specs: dict[str, Any] = {}
@@ -160,8 +161,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
                         specs["decoder_input_ids"] = ids
                 break
     if not specs and fwd.args.vararg and not _said_already(state, path, instance, fwd, node):
-        # Only `*args` handed on to a module that takes any shape (`nn.Identity`): calling forward
-        # with nothing would only fail; say so once instead.
+        # Only `*args`, and nothing they reach tells their shape (a wrapped `nn.Identity`): calling
+        # forward with nothing would only fail; say so once instead.
         star = fwd.args.vararg
         state.finding(PROBE_INCOMPLETE, path, (star.lineno, star.col_offset, star.lineno, star.col_offset + len(star.arg)),
                       f"cannot tell what `*{star.arg}` of {type(instance).__name__}.forward looks like: it only "
