@@ -255,3 +255,45 @@ def test_a_head_count_with_a_prefix_is_assumed_as_a_head_count(workspace):
     args = next(c for c in report.classes if c.name == "TextTower").assumed_args
     assert int(args["width"]) % int(args["text_heads"]) == 0 and int(args["text_heads"]) < 16
     assert any(s.name == "self.out" and s.input_shape is not None for s in report.shapes)
+
+
+def test_callables_counts_positions_indices_and_asserted_bounds_are_assumed(workspace):
+    # `activation: Callable` gets an activation module, `num_streams` a count, `max_pos` the
+    # sequence length, `prev_ind` an index; `assert rank < dim` against a default rank of 64
+    # is met by the wide widths tried when the first two assumptions cannot build the class.
+    report = probe(workspace, """
+        from typing import Callable
+
+
+        class Gated(nn.Module):
+            def __init__(self, dim_in, dim_out, activation: Callable, num_streams, max_pos, prev_ind):
+                super().__init__()
+                self.act = activation
+                self.proj = nn.Linear(dim_in, dim_out * 2)
+                self.pos = nn.Parameter(torch.zeros(max_pos, dim_out))
+                self.mix = nn.Linear(num_streams, num_streams)
+                self.prev_ind = prev_ind
+
+            def forward(self, x):
+                up, gate = self.proj(x).chunk(2, dim=-1)
+                return up * self.act(gate)
+
+
+        class LowRank(nn.Module):
+            def __init__(self, dim, rank=64):
+                super().__init__()
+                assert rank < dim, f"rank ({rank}) must be less than dim ({dim})"
+                self.down = nn.Linear(dim, rank)
+                self.up = nn.Linear(rank, dim)
+
+            def forward(self, x):
+                return self.up(self.down(x))
+    """)
+    assert errors(report) == []
+    gated = next(c for c in report.classes if c.name == "Gated").assumed_args
+    assert gated["activation"] == "ReLU()" and 1 <= int(gated["num_streams"]) <= 4
+    assert int(gated["prev_ind"]) == 0 and int(gated["max_pos"]) > 1
+    low = next(c for c in report.classes if c.name == "LowRank").assumed_args
+    assert int(low["dim"]) > 64
+    shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
+    assert {"self.proj", "self.down", "self.up"} <= shaped

@@ -85,3 +85,77 @@ def test_a_class_without_unbuilt_branches_is_probed_once(workspace):
     """)
     assert errors(report) == []
     assert not any("also probed" in f.message for f in report.findings)
+
+
+def test_an_inner_class_reached_under_assumed_values_has_its_flags_taken_in_one_probe(workspace):
+    # `Attention` is only built by `Layers`, itself built with assumed arguments, so its values are
+    # assumed too: its optional layers (two flags and a float threshold) are probed, in one probe.
+    report = probe(workspace, """
+        class Attention(nn.Module):
+            def __init__(self, dim, gate=False, talking=False, dropout=0.0):
+                super().__init__()
+                self.qkv = nn.Linear(dim, dim * 3)
+                self.gate = nn.Linear(dim, dim) if gate else None
+                self.talk = nn.Linear(dim, dim) if talking else None
+                self.drop = nn.Dropout(dropout) if dropout > 0. else None
+
+            def forward(self, x):
+                q, k, v = self.qkv(x).chunk(3, dim=-1)
+                out = q * k.sigmoid() + v
+                if self.gate is not None:
+                    out = out * self.gate(x).sigmoid()
+                if self.talk is not None:
+                    out = self.talk(out)
+                if self.drop is not None:
+                    out = self.drop(out)
+                return out
+
+
+        class Layers(nn.Module):
+            def __init__(self, dim, depth):
+                super().__init__()
+                self.blocks = nn.ModuleList([Attention(dim) for _ in range(depth)])
+
+            def forward(self, x):
+                for blk in self.blocks:
+                    x = blk(x) + x
+                return x
+    """)
+    assert errors(report) == []
+    lines = (workspace.root / "m.py").read_text().splitlines()
+    shaped = {lines[s.range["start"]["line"]].split("=")[0].strip() for s in report.shapes
+              if s.kind == "layer" and s.input_shape is not None}
+    assert {"self.gate", "self.talk", "self.drop"} <= shaped
+    notes = [f.message for f in report.findings if f.code == "probe-incomplete" and "also probed" in f.message]
+    assert len(notes) == 1
+    assert "gate=True" in notes[0] and "talking=True" in notes[0] and "dropout=0.1" in notes[0]
+
+
+def test_a_class_the_workspace_builds_keeps_its_values_for_the_classes_it_reaches(workspace):
+    report = probe(workspace, """
+        class Attention(nn.Module):
+            def __init__(self, dim, gate=False):
+                super().__init__()
+                self.qkv = nn.Linear(dim, dim)
+                self.gate = nn.Linear(dim, dim) if gate else None
+
+            def forward(self, x):
+                return self.qkv(x)
+
+
+        class Layers(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.attn = Attention(dim)
+
+            def forward(self, x):
+                return self.attn(x)
+
+
+        model = Layers(32)
+    """)
+    assert not any("also probed" in f.message for f in report.findings)
+    lines = (workspace.root / "m.py").read_text().splitlines()
+    shaped = {lines[s.range["start"]["line"]].split("=")[0].strip() for s in report.shapes
+              if s.kind == "layer" and s.input_shape is not None}
+    assert "self.qkv" in shaped and "self.gate" not in shaped

@@ -8,7 +8,7 @@ import ast
 
 import pytest
 
-from helpers import by_code, shape_of
+from helpers import by_code, shape_of, errors
 from shapelens.analysis.argparse_ns import namespace_statement
 
 PARTS = """\
@@ -326,3 +326,56 @@ def test_a_required_option_is_unknown_rather_than_none(workspace):
             "parser.add_argument('--depth', type=int, default=2)\nopt = parser.parse_args()\n")
     tree = ast.parse(text)
     assert namespace_statement(tree.body[-1], tree) == "opt = __import__('argparse').Namespace(**{'depth': 2})"
+
+
+DECODER = """\
+import torch
+from torch import nn
+
+
+class Mixer(nn.Module):
+    def __init__(self, depth, embedding_dim, mlp_dim):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(embedding_dim, embedding_dim) for _ in range(depth)])
+        self.mlp = nn.Sequential(nn.Linear(embedding_dim, mlp_dim), nn.ReLU(), nn.Linear(mlp_dim, embedding_dim))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.mlp(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, *, transformer_dim, transformer, num_outputs):
+        super().__init__()
+        self.proj = nn.Linear(transformer_dim, transformer_dim)
+        self.transformer = transformer
+        self.head = nn.Linear(transformer_dim, num_outputs)
+
+    def forward(self, x):
+        return self.head(self.transformer(self.proj(x)))
+"""
+
+
+@pytest.mark.parametrize("part", ["Mixer(depth=2, embedding_dim=width, mlp_dim=512)", "make_mixer(width)"])
+def test_a_factory_in_a_sibling_module_builds_the_class_with_a_part_it_builds_too(workspace, part):
+    # segment-anything's build_sam.py: `from .modeling import MaskDecoder, TwoWayTransformer` and
+    # `MaskDecoder(transformer=TwoWayTransformer(...), transformer_dim=prompt_dim, ...)` in a factory.
+    # A part the probe cannot evaluate (a function call) leaves only that argument to assume.
+    workspace.write("pkg/__init__.py", "")
+    workspace.write("pkg/modeling/__init__.py", "from .decoder import Decoder, Mixer\n")
+    workspace.write("pkg/modeling/decoder.py", DECODER)
+    workspace.write("pkg/build.py", "from .modeling import Decoder, Mixer\n\n\n"
+                    "def build(checkpoint=None):\n    width = 160\n"
+                    f"    return Decoder(transformer={part}, transformer_dim=width, num_outputs=7)\n")
+    report = workspace.check("pkg/modeling/decoder.py")
+    assert errors(report) == []
+    head = shape_of(report, "self.head", "layer")
+    assert head.input_shape[-1] == 160 and head.output_shape[-1] == 7
+    decoder = next(c for c in report.classes if c.name == "Decoder")
+    if part.startswith("Mixer"):
+        assert not decoder.assumed_args  # every argument came from build.py
+        mlp = [s for s in report.shapes if s.kind == "layer" and s.output_shape and s.output_shape[-1] == 512]
+        assert mlp, "the part's own layers are shaped with the factory's widths"
+    else:
+        assert set(decoder.assumed_args) == {"transformer"}

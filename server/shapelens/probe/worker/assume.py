@@ -16,6 +16,7 @@ other number. The probe reports as an error only what holds under both (run.py).
 from __future__ import annotations
 
 import ast
+import collections.abc
 import dataclasses
 import inspect
 import re
@@ -25,6 +26,7 @@ from typing import Any
 from torch import nn
 
 EMPTY = inspect.Parameter.empty
+_CALLABLE = collections.abc.Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,13 @@ class Variant:
 
 
 # Every width is a multiple of 32 (A) or 16 (B), so head counts and groups divide them.
+# The last two, every width 8 times as large, for a class whose own defaults assert a bound
+# (`assert lora_rank < dim` with `lora_rank = 64`): tried only when the first two cannot build it.
 VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 64, 8, 4, 1000, 10, 4),
-            Variant((48,), 2, 1, 3, 32, 4, 2, 500, 7, 2))
+            Variant((48,), 2, 1, 3, 32, 4, 2, 500, 7, 2),
+            Variant((512, 768, 1024, 1280, 1536, 1792, 2048, 2304, 2560, 2816), 4, 2, 2, 64, 8, 4, 1000, 10, 4),
+            Variant((384,), 2, 1, 3, 32, 4, 2, 500, 7, 2))
+WIDE = ((2, 3), (3, 2))
 
 _NOT_WIDTH = re.compile(r"(image|img|patch|kernel|window|vocab|batch|pool|stride|step|sample|max|seq|context|"
                         r"block_size|num_class|n_class|buffer|cache|chunk|grid|input_size|resolution|fmap)")
@@ -61,7 +68,7 @@ _HEADS = re.compile(r"(^|_)(heads|num_heads|n_head|n_heads|nhead|nheads|num_atte
 _KV_HEADS = re.compile(r"kv_heads|key_value_heads|n_kv|num_kv")
 _SEQ = re.compile(r"^(seq_len|seq_length|sequence_length|max_len|max_length|max_seq_len|max_seq_length|block_size|"
                   r"context_length|context_size|max_position_embeddings|n_ctx|n_positions|num_positions|"
-                  r"num_tokens_max|max_tokens|length|seqlen|max_seqlen|num_frames|frames)$")
+                  r"num_tokens_max|max_tokens|length|seqlen|max_seqlen|num_frames|frames|max_pos|max_positions)$")
 _IMAGE = re.compile(r"^(image_size|img_size|input_size|resolution|image_res|img_res|image_height|image_width|"
                     r"img_height|img_width|height|width_px|input_resolution|image_shape)$")
 _VOCAB = re.compile(r"(vocab|num_tokens|n_token|ntoken|ntokens|num_embeddings|n_vocab|num_words|vocabulary)")
@@ -73,7 +80,8 @@ _RATE = re.compile(r"(dropout|drop|rate|prob|^p$|_p$|eps|epsilon|alpha|beta|gamm
 # (diffusers' and transformers' activation tables, nn.RNN's nonlinearity; nn.Upsample's modes).
 _NAMED_STRINGS = ((re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity)$"), "relu"),
                   (re.compile(r"(upsample|interpolation|resample)_(fn|mode)$"), "nearest"))
-_MODULE = re.compile(r"^(fn|func|module|net|layer|model|backbone|body|inner|submodule|sublayer|m|wrapped)$")
+_ACTIVATION = re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity|act_layer)$")
+_MODULE = re.compile(r"^(fn|func|module|net|layer|model|backbone|body|inner|submodule|sublayer|m|wrapped|transformer|encoder|decoder)$")
 _SMALL = {"kernel_size": 3, "kernel": 3, "k": 3, "stride": 1, "padding": 1, "dilation": 1, "top_k": 1,
           "num_experts_per_tok": 1, "patch_stride": 1}
 
@@ -225,7 +233,11 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return tuple([single] * length) if single is not EMPTY else EMPTY
     if low in _SMALL:
         return _SMALL[low]
-    if low.endswith(("_id", "_idx", "_index")) or low in ("idx", "index", "layer_id", "i"):
+    if kind is _CALLABLE or typing.get_origin(kind) is _CALLABLE:  # `activation: Callable`
+        if _ACTIVATION.search(low):
+            return nn.ReLU()
+        return nn.Identity() if _MODULE.match(low) else EMPTY
+    if low.endswith(("_id", "_idx", "_index", "_ind")) or low in ("idx", "index", "layer_id", "i"):
         return 0  # `layer_id`: which block this is
     if _KV_HEADS.search(low):
         return v.kv_heads
@@ -259,6 +271,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         if length:
             return [assumed.width() for _ in range(length)]
         return assumed.width()
+    if low.startswith(("num_", "n_")) and kind in (EMPTY, int):
+        return v.count  # `num_residual_streams`: a count no other rule names
     return EMPTY
 
 

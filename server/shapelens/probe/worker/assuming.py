@@ -22,7 +22,7 @@ from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
 from shapelens.probe.worker import pipes
-from shapelens.probe.worker.assume import assume_args, shown_text, unset_sizes
+from shapelens.probe.worker.assume import WIDE, assume_args, shown_text, unset_sizes
 from shapelens.probe.worker.branches import Branch
 from shapelens.probe.worker.construct import build
 from shapelens.probe.worker.probing import ASSUMED, probe_class
@@ -87,13 +87,13 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
     order = ((0, 1), (1, 0))  # when the first assumption cannot build the class, try the second first
     # Then both again with the counts and widths left None assumed too (`assert exists(depth)`);
     # last, when a config's attribute no rule knows stopped them, with such attributes None
-    # (options left unset).
+    # (options left unset); then with wide widths (assume.WIDE).
     unset = [n for n in unset_sizes(cls) if n not in missing and n not in given]
     tries = ([(f, s, missing, False) for f, s in order] + [(f, s, missing + unset, False) for f, s in order if unset]
-             + [(0, 1, missing, True)])
+             + [(0, 1, missing, True)] + [(f, s, missing + unset, False) for f, s in WIDE])
     for first, second, missing, nones in tries:
         if nones and "AttributeError" not in (why or ""):
-            break
+            continue
         mine = assume_args(cls, missing, ns, node, first, seq, nones)
         if mine is None:
             return None

@@ -103,10 +103,10 @@ def _compare(test: ast.Compare, want: bool, params: dict[str, inspect.Parameter]
     elif isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn):
         equal = want == isinstance(op, ast.Eq | ast.In)
         value = c if equal else _other(c, consts, strings)
-    elif type(c) is int and isinstance(op, ast.Gt | ast.GtE | ast.Lt | ast.LtE):
+    elif type(c) in (int, float) and isinstance(op, ast.Gt | ast.GtE | ast.Lt | ast.LtE):
         above = isinstance(op, ast.Gt | ast.GtE) == want  # the value must lie above the constant
-        strict = isinstance(op, ast.Gt | ast.Lt) == want
-        value = c + (1 if strict else 0) if above else c - (1 if strict else 0)
+        step = (1 if type(c) is int else 0.1) if isinstance(op, ast.Gt | ast.Lt) == want else 0  # `dropout > 0.`
+        value = c + step if above else c - step
         if value < 0:
             value = NO
     return None if value is NO else {name: value}
@@ -163,29 +163,22 @@ def branch_flips(cls: type, node: ast.ClassDef, unshaped: set[tuple]) -> list[Br
             taken.append(f"{'' if want else 'the else of '}`{ast.unparse(test)}` (line {test.lineno})")
         if flips and all(b.flips != flips for b in out):
             out.append(Branch(flips, ", ".join(taken)))
-        if len(out) >= MAX_FLIPS:
-            break
-    return out
+    return _merged(out)[:MAX_FLIPS]
 
 
-def bound_args(cls: type, args: tuple, kwargs: dict) -> dict[str, Any] | None:
-    """A call's arguments by parameter name (None when they do not bind, or some go to `*args`)."""
-    try:
-        sig = inspect.signature(cls)
-        bound = sig.bind_partial(*args, **kwargs)
-    except (TypeError, ValueError):
-        return None
-    out: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        kind = sig.parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            if value:
-                return None
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            out.update(value)
+def _merged(branches: list[Branch]) -> list[Branch]:
+    """Branches whose values agree taken together, in as few probes as that allows: a class
+    with eight optional layers under eight flags (x-transformers' Attention) is probed once
+    with all eight, not eight times."""
+    groups: list[Branch] = []
+    for b in branches:
+        group = next((g for g in groups if all(g.flips.get(k, v) == v for k, v in b.flips.items())), None)
+        if group is None:
+            groups.append(Branch(dict(b.flips), b.taken))
         else:
-            out[name] = value
-    return out
+            group.flips.update(b.flips)
+            group.taken += ", " + b.taken
+    return groups
 
 
 def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
@@ -197,6 +190,7 @@ def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
     target = index.path
     built = {tuple(li.site.span) for li in state.layers if li.site is not None and li.site.path == target}
     done = 0
+    todo = []
     for cls in [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
                 and v.__module__ == module.__name__]:
         if cls.__name__ not in assumed:
@@ -208,9 +202,12 @@ def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
         calls = [c for c in ast.walk(init) if isinstance(c, ast.Call) and torch_layer(c.func, module.__dict__)]
         unbuilt = {tuple(span(c)) for c in calls} - built
         ran = cls in state.called or any(init.lineno <= s[0] <= (init.end_lineno or 0) for s in built)
-        if not unbuilt or not ran:
-            continue  # nothing missing, or the constructor never ran
-        for branch in branch_flips(cls, node, unbuilt):
+        if unbuilt and ran:  # else nothing is missing, or the constructor never ran
+            todo.append((cls, node, unbuilt))
+    # The classes missing the most layers first: the per-file budget goes where it shapes most.
+    for cls, node, unbuilt in sorted(todo, key=lambda t: -len(t[2])):
+        unbuilt -= built
+        for branch in branch_flips(cls, node, unbuilt) if unbuilt else []:
             if done >= MAX_PROBES or time.monotonic() > started + timeout * SHARE:
                 return
             done += 1

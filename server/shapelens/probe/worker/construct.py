@@ -19,7 +19,7 @@ from shapelens.analysis.source import parse_span_key, span
 from shapelens.probe.worker.assume import init_params
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.rules import rule_for
-from shapelens.probe.worker.sites import workspace_ctor_args
+from shapelens.probe.worker.sites import UNKNOWN, workspace_ctor_args
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.tying import check_params
 from shapelens.report.codes import PROBE_INCOMPLETE
@@ -117,8 +117,33 @@ def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: a
     if kwargs is not None and not missing:
         attempts.append(((), kwargs))
     if not attempts and missing:
-        attempts += workspace_ctor_args(root, path, ns.get("__name__", ""), cls.__name__)
+        for args, kw in workspace_ctor_args(root, path, ns.get("__name__", ""), cls.__name__):
+            known = bound_args(cls, args, kw)
+            if known is not None and UNKNOWN not in known.values():
+                attempts.append((args, kw))
+            elif known is not None and cls not in state.partial_args:  # the probe assumes the rest
+                state.partial_args[cls] = {k: v for k, v in known.items() if v is not UNKNOWN}
     return attempts, missing
+
+
+def bound_args(cls: type, args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    """A call's arguments by parameter name (None when they do not bind, or some go to `*args`)."""
+    try:
+        sig = inspect.signature(cls)
+        bound = sig.bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    out: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                return None
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        else:
+            out[name] = value
+    return out
 
 
 def config_kwargs(cls: type, ns: dict) -> tuple[dict | None, list[str]]:

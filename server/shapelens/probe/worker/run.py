@@ -23,8 +23,8 @@ from shapelens.probe.protocol import Edit, Result
 from shapelens.probe.worker import pipes, units, verify
 from shapelens.probe.worker import state as probe_state
 from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed, second_errors
-from shapelens.probe.worker.branches import Branch, bound_args, probe_branches
-from shapelens.probe.worker.construct import build, cannot_construct, config_kwargs, ctor_attempts
+from shapelens.probe.worker.branches import Branch, probe_branches
+from shapelens.probe.worker.construct import bound_args, build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
 from shapelens.probe.worker.imports import WorkspaceFinder, run_in_package
@@ -52,6 +52,9 @@ class Probe:
             self.project.error = "; ".join(filter(None, [self.project.error, *withheld]))
         self.started = time.monotonic()
         self.assumed_args: dict[str, dict[str, str]] = {}  # class -> the constructor arguments assumed
+        # Classes first reached inside a probe under assumed arguments: their values are assumed
+        # too, so their constructor branches may be probed like those of the classes assumed.
+        self.reached_assumed: set[str] = set()
 
     def setup(self, state: State) -> None:
         install(state)
@@ -73,7 +76,8 @@ class Probe:
                 self.probe_classes(state, module, index, hints, assumptions,
                                    set(self.plan.get("skip_classes") or []) if reuse else set())
                 probe_branches(state, module, index, lambda cls, node, branch: self.probe_branch(
-                    state, cls, node, module, index, hints, branch), self.started, self.timeout, set(self.assumed_args))
+                    state, cls, node, module, index, hints, branch), self.started, self.timeout,
+                    set(self.assumed_args) | self.reached_assumed)
             except ProbeTimeout as exc:
                 self.overran(state, exc)
         return state, module, index, assumptions
@@ -210,9 +214,14 @@ class Probe:
             self.progress(state, node)
             state.owner = cls.__name__
             given, _ = config_kwargs(cls, module.__dict__)
-            made = probe_assumed(state, cls, node, module.__dict__, missing, given or {}, hints, self.project, target,
+            # What another file's call site gives (all but what the probe cannot evaluate there).
+            given = {**(given or {}), **state.partial_args.get(cls, {})}
+            missing = [m for m in missing if m not in given]
+            before = set(state.called)
+            made = probe_assumed(state, cls, node, module.__dict__, missing, given, hints, self.project, target,
                                  index, self.started + float(self.options.get("timeout", 5.0)) * 0.6)
             if isinstance(made, Assumption):
+                self.reached_assumed |= {c.__name__ for c in state.called - before}
                 unconfirmed += made.dropped
                 self.assumed_args.setdefault(cls.__name__, made.shown)
                 if made.inputs:
