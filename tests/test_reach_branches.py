@@ -159,3 +159,25 @@ def test_a_class_the_workspace_builds_keeps_its_values_for_the_classes_it_reache
     shaped = {lines[s.range["start"]["line"]].split("=")[0].strip() for s in report.shapes
               if s.kind == "layer" and s.input_shape is not None}
     assert "self.qkv" in shaped and "self.gate" not in shaped
+
+
+def test_a_class_built_from_its_defaults_alone_has_its_branches_probed(workspace):
+    # A diffusers-style model: every argument defaulted, nothing in the workspace builds it. The
+    # `learned` branch reads a count left None (`num_steps: int | None = None`): assumed with it.
+    report = probe(workspace, """
+        class Net(nn.Module):
+            def __init__(self, width: int = 32, time_type: str = "positional", num_steps: int | None = None):
+                super().__init__()
+                if time_type == "positional":
+                    self.time = nn.Linear(width, width)
+                elif time_type == "learned":
+                    self.time = nn.Embedding(num_steps, width * 2)
+                self.out = nn.Linear(width, width)
+
+            def forward(self, t):
+                return self.out(self.time(t))
+    """)
+    note = next(f for f in report.findings if f.code == "probe-incomplete" and "also probed" in f.message)
+    assert "time_type='learned'" in note.message and "num_steps=" in note.message
+    err = only_error(report)  # the learned table is twice as wide as what it is added to
+    assert text_at(workspace, err) in ("width * 2", "width") and "time_type='learned'" in err.message

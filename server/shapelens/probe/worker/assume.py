@@ -20,10 +20,13 @@ import collections.abc
 import dataclasses
 import inspect
 import re
+import types
 import typing
 from typing import Any
 
 from torch import nn
+
+from shapelens.probe.worker.initreads import compared_strings, sequence_length
 
 EMPTY = inspect.Parameter.empty
 _CALLABLE = collections.abc.Callable
@@ -75,7 +78,7 @@ _VOCAB = re.compile(r"(vocab|num_tokens|n_token|ntoken|ntokens|num_embeddings|n_
 _CLASSES = re.compile(r"^(num_classes|n_classes|classes|num_labels|out_classes|n_class|num_class|nclass|"
                       r"num_outputs|n_outputs)$")
 _RATIO = re.compile(r"(ratio|mult|expansion|expand|factor|multiplier)$")
-_RATE = re.compile(r"(dropout|drop|rate|prob|^p$|_p$|eps|epsilon|alpha|beta|gamma|scale|temperature|tau|momentum)")
+_RATE = re.compile(r"(dropout|drop|rate|prob|^p$|_p$|(^|_)eps$|epsilon|alpha|beta|gamma|scale|temperature|tau|momentum)")
 # Strings named for what they choose, with a value every library that takes one accepts
 # (diffusers' and transformers' activation tables, nn.RNN's nonlinearity; nn.Upsample's modes).
 _NAMED_STRINGS = ((re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity)$"), "relu"),
@@ -149,60 +152,13 @@ class AssumedConfig(_Fields):
         return "AssumedConfig()"
 
 
-def compared_strings(node: ast.AST, name: str) -> list[str]:
-    """Strings the class compares `name` (or `self.name`) with: `assert mode in {'sine', 'learnable'}`."""
-    out: list[str] = []
-
-    def is_param(e: ast.expr) -> bool:
-        return (isinstance(e, ast.Name) and e.id == name) or (
-            isinstance(e, ast.Attribute) and e.attr == name and isinstance(e.value, ast.Name) and e.value.id == "self")
-
-    for sub in ast.walk(node):
-        if not isinstance(sub, ast.Compare) or not is_param(sub.left):
-            continue
-        for comp in sub.comparators:
-            items = comp.elts if isinstance(comp, (ast.Tuple, ast.List, ast.Set)) else [comp]
-            out += [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
-    return out
-
-
-def sequence_length(node: ast.AST | None, name: str) -> int | None:
-    """How long a list `name` must be when the class uses it as one: `a, b = patch_size` -> 2,
-    `channels[9]` -> 10, `len(layers)` / `for d in depths` / `zip(dims, ...)` -> 4. None: a number."""
-    if node is None:
-        return None
-    found: int | None = None
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name) and sub.value.id == name \
-                and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Tuple):
-            elts = sub.targets[0].elts
-            if not any(isinstance(e, ast.Starred) for e in elts):
-                return len(elts)
-            found = max(found or 0, len(elts) - 1)
-        if isinstance(sub, ast.Compare) and isinstance(sub.left, ast.Call) and isinstance(sub.left.func, ast.Name) \
-                and sub.left.func.id == "len" and any(isinstance(a, ast.Name) and a.id == name for a in sub.left.args) \
-                and isinstance(sub.ops[0], ast.Eq) and isinstance(sub.comparators[0], ast.Constant) \
-                and type(sub.comparators[0].value) is int:
-            return sub.comparators[0].value  # `assert len(dims) == 3`
-        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == name:
-            index = sub.slice.value if isinstance(sub.slice, ast.Constant) and type(sub.slice.value) is int else 3
-            found = max(found or 4, index + 1 if index >= 0 else -index)
-        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in (
-                "len", "zip", "enumerate", "sum", "list", "tuple", "reversed"):
-            if any(isinstance(a, ast.Name) and a.id == name for a in sub.args):
-                found = max(found or 4, 4)
-        elif isinstance(sub, (ast.For, ast.comprehension)) and isinstance(sub.iter, ast.Name) and sub.iter.id == name:
-            found = max(found or 4, 4)
-    return found
-
-
 def _annotation_kind(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return ("literal", typing.get_args(annotation))
     if origin in (list, tuple, typing.Sequence) or annotation in (list, tuple):
         return "sequence"
-    if origin is typing.Union:
+    if origin is typing.Union or origin is types.UnionType:  # `Optional[int]`, `int | None`
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) < len(typing.get_args(annotation)):
             return "optional"
@@ -321,6 +277,10 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
         annotation = hints.get(name, p.annotation)
         if isinstance(annotation, str):
             annotation = ns.get(annotation, EMPTY)
+        if p.default is None and _annotation_kind(annotation) == "optional":
+            # Left None by default, yet asked for (a count a class asserts given, a value a branch
+            # reads): the type it takes when given.
+            annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), EMPTY)
         if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             value = fill_dataclass(annotation, assumed, name, ns)
         elif _own_module_class(annotation, ns) and not _MODULE.match(name.lower()):

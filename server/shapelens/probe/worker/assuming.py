@@ -28,7 +28,7 @@ from shapelens.probe.worker.construct import build
 from shapelens.probe.worker.probing import ASSUMED, probe_class
 from shapelens.probe.worker.results import class_name_span
 from shapelens.probe.worker.state import State
-from shapelens.report.codes import PROBE_INCOMPLETE, is_error
+from shapelens.report.codes import PROBE_INCOMPLETE, SHAPE_ERROR, is_error
 
 
 class Assumption:
@@ -110,6 +110,14 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         other_shown: dict[str, str] = {}
         dropped: list[Finding] = []
+        if branch is not None:
+            # An op's mismatch no declared width explains (no fix) comes from the inputs made up
+            # anew for the branch's layers (an Embedding's [B, T] for a timestep the body takes
+            # as [B]): the branch's layers are what it checks.
+            for f in [f for f in errors if f["code"] == SHAPE_ERROR and not f.get("fixes")]:
+                state.drop(f)
+                errors.remove(f)
+                branch.made_up.append(f)
         if errors and missing:  # nothing assumed (a branch's value alone): the errors hold as they are
             answer = _second_probe(state, mark, cls, node, ns, missing, given, second, hints, project, path,
                                    deadline, nones, branch.flips if branch else {})
@@ -203,10 +211,15 @@ def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, 
         said = dropped[0]["message"].splitlines()[0]
         text += (f". With these values line {dropped[0]['span'][0]} gives `{said}`, which a second "
                  f"assumption{second} does not confirm: not reported as an error")
+    if branch.made_up:
+        first = branch.made_up[0]
+        text += (f". With these values line {first['span'][0]} gives `{first['message'].splitlines()[0]}` on "
+                 f"inputs made up for this probe: not reported as an error")
     for f in errors:
         if f not in dropped:
-            head, sep, rest = f["message"].partition("\n")
-            f["message"] = f"{head} (with {values}){sep}{rest}"
+            for g in [f, *f.get("alts", [])]:  # the alternative the fix check may choose says it too
+                head, sep, rest = g["message"].partition("\n")
+                g["message"] = f"{head} (with {values}){sep}{rest}"
     where = class_name_span(index, node)
     if state.finding(PROBE_INCOMPLETE, path, where, text) is None:
         same = next(f for f in state.findings if f["code"] == PROBE_INCOMPLETE and f["path"] == path

@@ -21,7 +21,8 @@ from torch import nn
 
 from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.analysis.source import span
-from shapelens.probe.worker.assume import compared_strings, init_params
+from shapelens.probe.worker.assume import init_params
+from shapelens.probe.worker.initreads import compared_strings
 from shapelens.probe.worker.state import State
 from shapelens.probe.worker.unreached import torch_layer
 
@@ -34,10 +35,13 @@ Flips = dict[str, Any]
 
 
 class Branch:
-    """A constructor branch to take: the parameter values and the conditions they take, for the note."""
+    """A constructor branch to take: the parameter values and the conditions they take, for the
+    note, and `fill`: parameters left None that the branch's layers read (`nn.Embedding(
+    num_train_timesteps, d)` under `time_embedding_type == "learned"`), assumed by name."""
 
-    def __init__(self, flips: Flips, taken: str) -> None:
-        self.flips, self.taken = flips, taken
+    def __init__(self, flips: Flips, taken: str, fill: tuple[str, ...] = ()) -> None:
+        self.flips, self.taken, self.fill = flips, taken, fill
+        self.made_up: list = []  # op mismatches on the inputs made up for the branch: not errors
 
 
 def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
@@ -162,7 +166,10 @@ def branch_flips(cls: type, node: ast.ClassDef, unshaped: set[tuple]) -> list[Br
             flips.update(got)
             taken.append(f"{'' if want else 'the else of '}`{ast.unparse(test)}` (line {test.lineno})")
         if flips and all(b.flips != flips for b in out):
-            out.append(Branch(flips, ", ".join(taken)))
+            read = {n.id for a in [*call.args, *(k.value for k in call.keywords)] for n in ast.walk(a)
+                    if isinstance(n, ast.Name)}
+            fill = tuple(sorted(n for n in read if n in params and params[n].default is None and n not in flips))
+            out.append(Branch(flips, ", ".join(taken), fill))
     return _merged(out)[:MAX_FLIPS]
 
 
@@ -174,10 +181,11 @@ def _merged(branches: list[Branch]) -> list[Branch]:
     for b in branches:
         group = next((g for g in groups if all(g.flips.get(k, v) == v for k, v in b.flips.items())), None)
         if group is None:
-            groups.append(Branch(dict(b.flips), b.taken))
+            groups.append(Branch(dict(b.flips), b.taken, b.fill))
         else:
             group.flips.update(b.flips)
             group.taken += ", " + b.taken
+            group.fill = tuple(sorted(set(group.fill) | set(b.fill)))
     return groups
 
 

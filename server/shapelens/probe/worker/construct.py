@@ -115,6 +115,8 @@ def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: a
             continue
     kwargs, missing = config_kwargs(cls, ns)
     if kwargs is not None and not missing:
+        if not attempts and not kwargs:
+            state.by_defaults.add(cls)  # no hint, call site or config: built from its defaults alone
         attempts.append(((), kwargs))
     if not attempts and missing:
         for args, kw in workspace_ctor_args(root, path, ns.get("__name__", ""), cls.__name__):

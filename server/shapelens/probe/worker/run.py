@@ -172,6 +172,8 @@ class Probe:
         state.owner = cls.__name__
         state.probed.append(cls.__name__)
         instance = state.instances.get(cls)
+        before = set(state.called)
+        by_defaults = False
         if instance is None:
             attempts, missing = ctor_attempts(state, cls, module.__dict__, index, node, hints, self.project,
                                               self.plan.get("ctor_sites", {}).get(cls.__name__, []), target,
@@ -183,7 +185,10 @@ class Probe:
             if instance is None:
                 return
             spare += [(cls, node, *a) for a in attempts[1:4]]
+            by_defaults = attempts[0] == ((), {}) and cls in state.by_defaults
         assumed = probe_class(state, instance, node, hints, self.project, target)
+        if by_defaults:  # nothing chose these values (diffusers' UNets): their branches are probed too
+            self.reached_assumed |= {cls.__name__} | {c.__name__ for c in state.called - before}
         if assumed:
             assumptions[cls.__name__] = assumed
 
@@ -251,6 +256,7 @@ class Probe:
         if given is None:
             return
         missing = [] if attempts else [m for m in missing if m not in branch.flips]
+        missing += [f for f in branch.fill if given.get(f) is None and f not in missing]
         self.progress(state, node)
         state.owner = cls.__name__
         probe_assumed(state, cls, node, ns, missing, {**given, **branch.flips}, hints, self.project, self.target,

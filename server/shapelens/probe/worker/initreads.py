@@ -1,0 +1,53 @@
+"""What a constructor's source says about a parameter it is not given a value for: the strings it
+compares the parameter with, and how long a list it must be (assume.py, branches.py)."""
+
+from __future__ import annotations
+
+import ast
+
+
+def compared_strings(node: ast.AST, name: str) -> list[str]:
+    """Strings the class compares `name` (or `self.name`) with: `assert mode in {'sine', 'learnable'}`."""
+    out: list[str] = []
+
+    def is_param(e: ast.expr) -> bool:
+        return (isinstance(e, ast.Name) and e.id == name) or (
+            isinstance(e, ast.Attribute) and e.attr == name and isinstance(e.value, ast.Name) and e.value.id == "self")
+
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Compare) or not is_param(sub.left):
+            continue
+        for comp in sub.comparators:
+            items = comp.elts if isinstance(comp, (ast.Tuple, ast.List, ast.Set)) else [comp]
+            out += [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+    return out
+
+
+def sequence_length(node: ast.AST | None, name: str) -> int | None:
+    """How long a list `name` must be when the class uses it as one: `a, b = patch_size` -> 2,
+    `channels[9]` -> 10, `len(layers)` / `for d in depths` / `zip(dims, ...)` -> 4. None: a number."""
+    if node is None:
+        return None
+    found: int | None = None
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name) and sub.value.id == name \
+                and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Tuple):
+            elts = sub.targets[0].elts
+            if not any(isinstance(e, ast.Starred) for e in elts):
+                return len(elts)
+            found = max(found or 0, len(elts) - 1)
+        if isinstance(sub, ast.Compare) and isinstance(sub.left, ast.Call) and isinstance(sub.left.func, ast.Name) \
+                and sub.left.func.id == "len" and any(isinstance(a, ast.Name) and a.id == name for a in sub.left.args) \
+                and isinstance(sub.ops[0], ast.Eq) and isinstance(sub.comparators[0], ast.Constant) \
+                and type(sub.comparators[0].value) is int:
+            return sub.comparators[0].value  # `assert len(dims) == 3`
+        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == name:
+            index = sub.slice.value if isinstance(sub.slice, ast.Constant) and type(sub.slice.value) is int else 3
+            found = max(found or 4, index + 1 if index >= 0 else -index)
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in (
+                "len", "zip", "enumerate", "sum", "list", "tuple", "reversed"):
+            if any(isinstance(a, ast.Name) and a.id == name for a in sub.args):
+                found = max(found or 4, 4)
+        elif isinstance(sub, (ast.For, ast.comprehension)) and isinstance(sub.iter, ast.Name) and sub.iter.id == name:
+            found = max(found or 4, 4)
+    return found
