@@ -597,9 +597,14 @@ def test_failed_imports_make_only_their_names_unknown(workspace):
     assert all(f.severity == "information" for f in notes)
     path = workspace.root / "m.py"
     lines = {f.range["start"]["line"] for f in notes}
-    assert lines == {locate(path, l, "import" if l.startswith("import") else "from")["start"]["line"] for l in
-                     ("import torchvision", "from torchvision import", "import private_company_models",
-                      "from private_company_models")}
+    imports = {locate(path, l, "import" if l.startswith("import") else "from")["start"]["line"] for l in
+               ("import torchvision", "from torchvision import", "import private_company_models",
+                "from private_company_models")}
+    # The class that needs torchvision says so where it uses it too: its layers get no shape.
+    used = locate(path, "self.backbone = torchvision", "torchvision")["start"]["line"]
+    assert lines == imports | {used}
+    at_use = next(f for f in notes if f.range["start"]["line"] == used)
+    assert "UsesTorchvision" in at_use.message and "failed to import" in at_use.message
     tv = next(f for f in notes if "import torchvision" in (path.read_text().splitlines()[f.range["start"]["line"]]))
     assert "torchvision" in tv.message and "UsesTorchvision" in tv.message
     assert shape_of(report, "y").shape == [2, 6]

@@ -300,3 +300,57 @@ def test_a_mismatch_whose_only_fix_wrote_an_assumed_number_is_reported_without_o
     """)
     assert not any("internal probe error" in m for m in notes(report)), notes(report)
     assert len(errors(report)) == 1, [(f.code, f.message) for f in report.findings]
+
+
+def test_an_indexed_module_list_in_a_range_loop_takes_the_input_of_its_first_entry(workspace):
+    # ConvNeXt's `for i in range(4): x = self.downsample_layers[i](x)`: the input is the stem's
+    # [B, 3, H, W], not the final norm's [B, 64] (which made a false rank error).
+    report = probe(workspace, """
+        class Net(nn.Module):
+            def __init__(self, in_chans=3, dims=(16, 32, 64)):
+                super().__init__()
+                self.downsample_layers = nn.ModuleList([nn.Conv2d(in_chans, dims[0], 4, stride=4)])
+                for i in range(2):
+                    self.downsample_layers.append(nn.Conv2d(dims[i], dims[i + 1], 2, stride=2))
+                self.stages = nn.ModuleList([nn.Conv2d(d, d, 3, padding=1) for d in dims])
+                self.norm = nn.LayerNorm(dims[-1])
+                self.head = nn.Linear(dims[-1], 10)
+
+            def forward(self, x):
+                for i in range(3):
+                    x = self.downsample_layers[i](x)
+                    x = self.stages[i](x)
+                return self.head(self.norm(x.mean([-2, -1])))
+    """)
+    assert errors(report) == []
+    first = next(s for s in report.shapes if s.kind == "layer" and s.input_shape and s.input_shape[1:2] == [3])
+    assert len(first.input_shape) == 4
+    assert shape_of(report, "self.head", "layer").output_shape[-1] == 10
+
+
+def test_a_class_whose_own_check_rejects_its_defaults_gets_a_note_not_an_error(workspace):
+    # SimMIM's `class SwinForSimMIM(Swin): ... assert self.num_classes == 0` with the base's
+    # default of 1000: nobody chose that value.
+    report = probe(workspace, """
+        class Backbone(nn.Module):
+            def __init__(self, width=32, num_classes=1000):
+                super().__init__()
+                self.num_classes = num_classes
+                self.body = nn.Linear(width, width)
+
+            def forward(self, x):
+                return self.body(x)
+
+
+        class ForPretraining(Backbone):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                assert self.num_classes == 0
+                self.mask = nn.Linear(32, 32)
+
+            def forward(self, x):
+                return self.mask(self.body(x))
+    """)
+    assert errors(report) == []
+    note = next(f for f in report.findings if "rejects its own defaults" in f.message)
+    assert "`assert self.num_classes == 0`" in note.message and "ForPretraining" in note.message

@@ -17,7 +17,7 @@ from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
 from shapelens.probe.worker.assume import init_params
-from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.failures import raised_by_statement, raising_line, report_exception
 from shapelens.probe.worker.rules import rule_for
 from shapelens.probe.worker.sites import UNKNOWN, workspace_ctor_args
 from shapelens.probe.worker.state import ProbeTimeout, State
@@ -178,6 +178,14 @@ def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: a
     except ProbeTimeout:
         raise
     except BaseException as exc:  # noqa: BLE001
+        if not args and not kwargs and cls in state.by_defaults and raised_by_statement(exc):
+            # `assert self.num_classes == 0` of a class meant to be given arguments: its defaults
+            # are nobody's choice, so its own check rejecting them is no error of the file.
+            state.finding(PROBE_INCOMPLETE, path, span(node),
+                          f"`{cls.__name__}` rejects its own defaults (`{raising_line(exc)}`: {type(exc).__name__}"
+                          f"{': ' + str(exc).strip()[:200] if str(exc).strip() else ''}); it is not probed: add "
+                          f"`# shapelens: {cls.__name__}(...)` on the class line with the values it is built with")
+            return None
         report_exception(state, exc, path, span(node), set(), what=f"`{cls.__name__}`")
         return None
     # Tied weights are checked once, before any input-size search reruns forward.

@@ -41,16 +41,20 @@ def _message(exc: BaseException) -> str:
     return " ".join(lines[:3])
 
 
-def _missing_used(state: State, exc: MissingName, fpath: str, fspan: Span, what: str | None) -> None:
+def _missing_used(state: State, exc: MissingName, fpath: str, fspan: Span, what: str | None,
+                  at_use: bool = False) -> None:
     """A failed import's stand-in was really used: say so once, on that import's note."""
     note = state.missing_notes.get(exc.stand_in._sl_key)
     subject = what or f"line {fspan[0]}"
     extra = f"{subject} uses `{exc.stand_in._sl_name}` and is not probed"
+    said = f"{extra}: it comes from `{exc.stand_in._sl_import}`, which failed to import"
     if note is None:
-        state.finding(PROBE_INCOMPLETE, fpath, fspan, f"{extra}: it comes from `{exc.stand_in._sl_import}`, "
-                                                         "which failed to import")
-    elif extra not in note["message"]:
+        state.finding(PROBE_INCOMPLETE, fpath, fspan, said)
+        return
+    if extra not in note["message"]:
         note["message"] += f"; {extra}"
+    if at_use and tuple(note["span"][:1]) != tuple(fspan[:1]):
+        state.finding(PROBE_INCOMPLETE, fpath, fspan, said)  # where it is used, too: the class's layers get no shape
 
 
 def report_exception(state: State, exc: BaseException, path: str, stmt_span: Span, unknown: set[str],
@@ -61,10 +65,12 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
     fpath, fspan, deeper = where if where else (path, stmt_span, [])
     msg = _message(exc)
     if isinstance(exc, MissingName):
+        at_use = what is not None  # a class being built: its layers get no shape, say so where
         if what is None and stmt is not None:
-            names = sorted(assigned_names(stmt))
+            names = [stmt.name] if isinstance(stmt, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) \
+                else sorted(assigned_names(stmt))
             what = ", ".join(f"`{n}`" for n in names) if names else None
-        _missing_used(state, exc, fpath, fspan, what)
+        _missing_used(state, exc, fpath, fspan, what, at_use)
         return
     if isinstance(exc, ShapeMismatch):
         entry = state.finding(SHAPE_ERROR, fpath, fspan, msg, alts=exc.alts)
@@ -89,7 +95,7 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
     if deeper and _in_torch_module_init(deeper[0]):
         state.finding(INVALID_LAYER_CONFIG, fpath, fspan, f"torch rejects this layer's arguments: {msg}")
         return
-    if state.made_up_inputs and _raised_by_statement(exc):
+    if state.made_up_inputs and raised_by_statement(exc):
         # The model's own `raise ValueError("You must specify exactly one of input_ids or
         # inputs_embeds")` against inputs the probe made up: their fault, not the model's.
         state.finding(PROBE_INCOMPLETE, fpath, fspan,
@@ -102,7 +108,15 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
     state.finding(PROBE_INCOMPLETE, fpath, fspan, f"the probe could not run this: {type(exc).__name__}: {msg}")
 
 
-def _raised_by_statement(exc: BaseException) -> bool:
+def raising_line(exc: BaseException) -> str:
+    """The source line that raised `exc` (`assert self.num_classes == 0`)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip() if tb is not None else ""
+
+
+def raised_by_statement(exc: BaseException) -> bool:
     """Raised by a `raise`/`assert` of Python code outside torch (the model's, or a library
     helper's such as transformers' input checks), not by an op."""
     tb = exc.__traceback__

@@ -255,6 +255,10 @@ def _callee(func: ast.expr, owner: nn.Module, loops: dict[str, nn.Module]):
         if isinstance(value, nn.Module):
             return value
         return func.attr if inspect.ismethod(value) else None
+    if isinstance(func, ast.Subscript) and not isinstance(func.slice, ast.Constant):
+        # `self.downsample_layers[i](x)` in `for i in range(4):`: the first one takes the input
+        container = _resolve(func.value, owner)
+        return container_first(container) if isinstance(container, nn.Module) else None
     value = _resolve(func, owner)
     return value if isinstance(value, nn.Module) else None
 
