@@ -8,7 +8,7 @@ import ast
 
 import pytest
 
-from helpers import by_code, shape_of, errors
+from helpers import by_code, errors, shape_of
 from shapelens.analysis.argparse_ns import namespace_statement
 
 PARTS = """\
