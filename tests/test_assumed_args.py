@@ -297,3 +297,28 @@ def test_callables_counts_positions_indices_and_asserted_bounds_are_assumed(work
     assert int(low["dim"]) > 64
     shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
     assert {"self.proj", "self.down", "self.up"} <= shaped
+
+
+def test_an_op_mismatch_between_an_assumed_size_and_a_made_up_one_is_a_note(workspace):
+    # guided-diffusion's AttentionPool2d: `spacial_dim ** 2 + 1` learned positions added to a
+    # made-up feature map flattened plus one: both sizes are the probe's, not the file's. (Here
+    # `* 5 + 1`, which no size the search tries meets under either assumption.)
+    report = probe(workspace, """
+        class AttentionPool2d(nn.Module):
+            def __init__(self, spacial_dim: int, embed_dim: int, output_dim: int):
+                super().__init__()
+                self.positional_embedding = nn.Parameter(torch.randn(embed_dim, spacial_dim * 5 + 1))
+                self.qkv_proj = nn.Conv1d(embed_dim, 3 * embed_dim, 1)
+                self.c_proj = nn.Conv1d(embed_dim, output_dim, 1)
+
+            def forward(self, x):
+                b, c, *_spatial = x.shape
+                x = x.reshape(b, c, -1)
+                x = torch.cat([x.mean(dim=-1, keepdim=True), x], dim=-1)
+                x = x + self.positional_embedding[None, :, :]
+                q, k, v = self.qkv_proj(x).chunk(3, dim=1)
+                return self.c_proj(v)
+    """)
+    assert errors(report) == []
+    note = next(f for f in report.findings if "AttentionPool2d" in f.message and "made up" in f.message)
+    assert "not as an error" in note.message and "do not broadcast" in note.message

@@ -379,3 +379,20 @@ def test_a_factory_in_a_sibling_module_builds_the_class_with_a_part_it_builds_to
         assert mlp, "the part's own layers are shaped with the factory's widths"
     else:
         assert set(decoder.assumed_args) == {"transformer"}
+
+
+def test_a_compatibility_shim_under_a_pure_if_runs_as_python_runs_it(workspace):
+    # EfficientNet-PyTorch's utils.py: `if hasattr(nn, 'SiLU'): Swish = nn.SiLU` / `else: class
+    # Swish(nn.Module)`; the model file imports Swish, which was never bound.
+    workspace.write("utils.py", "import torch\nfrom torch import nn\n\nif hasattr(nn, 'SiLU'):\n"
+                    "    Swish = nn.SiLU\nelse:\n    class Swish(nn.Module):\n        def forward(self, x):\n"
+                    "            return x * torch.sigmoid(x)\n\nif print('side effect'):\n    Other = nn.ReLU\n"
+                    # yolov5's metrics.py: a library module's attribute tested by name (the planner crashed here)
+                    "import numpy as np\ntrapezoid = np.trapezoid if hasattr(np, 'trapezoid') else np.trapz\n")
+    workspace.write("model.py", "from torch import nn\nfrom utils import Swish\n\n\nclass Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(8, 4)\n"
+                    "        self.act = Swish()\n\n    def forward(self, x):\n        return self.act(self.fc(x))\n")
+    report = workspace.check("model.py")
+    assert not [f for f in report.findings if "import" in f.message]
+    assert shape_of(report, "self.fc", "layer").output_shape[-1] == 4
+    assert shape_of(report, "self.act", "layer").output_shape[-1] == 4

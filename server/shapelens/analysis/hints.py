@@ -13,6 +13,7 @@ import ast
 import io
 import re
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shapelens.analysis.source import parse_expression
@@ -234,3 +235,11 @@ def project_hints(root: str) -> ProjectHints:
         out.models[cls] = hint
     out.error = "; ".join(problems) or None
     return out
+
+
+def pure_hint_keys(text: str, root: str, pure: Callable[[ast.Call], bool]) -> tuple[list[list], list[list]]:
+    """The hints whose constructor arguments the worker may evaluate (`pure`: the planner's
+    test of a call's arguments): checked like code."""
+    lines = [hint_key(line, h) for line, h in collect_hints(text).items() if h.ctor is not None and pure(h.ctor)]
+    models = [hint_key(name, h) for name, h in project_hints(root).models.items() if h.ctor is not None and pure(h.ctor)]
+    return lines, models

@@ -18,7 +18,7 @@ from shapelens.analysis import stmtcache
 from shapelens.analysis.argparse_ns import namespace_statement
 from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
 from shapelens.analysis.callsites import ctor_sites
-from shapelens.analysis.hints import collect_hints, hint_key, project_hints
+from shapelens.analysis.hints import pure_hint_keys
 from shapelens.analysis.imports import import_search, workspace_imports
 from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
 from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
@@ -33,7 +33,7 @@ from shapelens.analysis.resolve import (
     shadows_library,
     torch_aliases,
 )
-from shapelens.analysis.source import assigned_names, dotted_name, flat_body, parse, stmt_key
+from shapelens.analysis.source import assigned_names, bound_here, dotted_name, flat_body, parse, stmt_key
 
 if TYPE_CHECKING:
     import jedi
@@ -59,7 +59,7 @@ class FilePlanner(PurityRules):
         # What the whole file binds, read once, past statements too large to analyse.
         self.scan = ast.Module([st for st in tree.body if not self._oversized(st)], [])
         imports = import_bindings(tree)
-        big = set().union(*(_bound_here(st) for st in tree.body if self._oversized(st)))
+        big = set().union(*(bound_here(st) for st in tree.body if self._oversized(st)))
         self.rebound = assigned_names(self.scan, imports=False, declared=True).union(big)
         self.own_classes = {k: c for k, c in own_classes(self.scan).items() if k not in big and "*" not in imports}
         self.aliases = import_aliases(tree, imports)
@@ -132,7 +132,7 @@ class FilePlanner(PurityRules):
     # -- statements -------------------------------------------------------------------------
     def skip(self, stmt: ast.stmt, why: str) -> None:
         self.plan.skipped.append((stmt_key(stmt), why))
-        self.pure -= _bound_here(stmt)
+        self.pure -= bound_here(stmt)
 
     def keep(self, stmt: ast.stmt) -> None:
         self.plan.keep.append(stmt_key(stmt))
@@ -145,7 +145,7 @@ class FilePlanner(PurityRules):
                 self.at = stmt
             if self._oversized(stmt):
                 self.plan.skipped.append((stmt_key(stmt), "too large to analyse"))
-                self.pure -= _bound_here(stmt)
+                self.pure -= bound_here(stmt)
             elif self.cache is not None and not in_class:
                 self._plan_cached(stmt)
             else:
@@ -162,7 +162,7 @@ class FilePlanner(PurityRules):
 
     def _note_binding(self, stmt: ast.stmt) -> None:
         """What each pure name holds, for deciding whether calling it is pure."""
-        for name in _bound_here(stmt):
+        for name in bound_here(stmt):
             self.bindings.pop(name, None)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             if stmt.targets[0].id in self.pure:
@@ -239,8 +239,28 @@ class FilePlanner(PurityRules):
                 self.skip(stmt, "not tensor-pure")
         elif isinstance(stmt, ast.Pass):
             self.keep(stmt)
+        elif isinstance(stmt, ast.If) and not in_class:
+            self._plan_if(stmt)
         else:
             self.skip(stmt, f"{type(stmt).__name__.lower()} statements are not run")
+
+    def _plan_if(self, stmt: ast.If) -> None:
+        """`if hasattr(nn, 'SiLU'): Swish = nn.SiLU` / `else: class Swish(nn.Module): ...` (a
+        compatibility shim): run as Python runs it when its test is tensor-pure and every
+        statement of both branches would run on its own."""
+        if not self.expr_is_pure(stmt.test):
+            self.skip(stmt, "not tensor-pure")
+            return
+        kept = len(self.plan.keep)
+        skipped = len(self.plan.skipped)
+        for inner in [*stmt.body, *stmt.orelse]:
+            self.plan_statement(inner, False)
+        inner_keys = {stmt_key(s) for s in [*stmt.body, *stmt.orelse]}
+        if len(self.plan.skipped) > skipped or not inner_keys <= set(self.plan.keep[kept:]):
+            del self.plan.keep[kept:]
+            self.skip(stmt, "a branch is not tensor-pure")
+            return
+        self.keep(stmt)
 
     def _def_refused(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> str | None:
         if fn.name in (CLASS_HOOKS if in_class else MODULE_HOOKS):
@@ -320,26 +340,6 @@ class FilePlanner(PurityRules):
         return all(self.expr_is_pure(a) for a in call.args) and all(self.expr_is_pure(k.value) for k in call.keywords)
 
 
-def _bound_here(stmt: ast.stmt) -> set[str]:
-    """The names a statement binds in its own scope, without walking a long value."""
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {stmt.name}
-    if isinstance(stmt, ast.Assign):
-        return set().union(*(assigned_names(t) for t in stmt.targets))
-    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
-        return assigned_names(stmt.target)
-    return assigned_names(stmt)
-
-
-def pure_hint_keys(planner: FilePlanner, root: str) -> tuple[list[list], list[list]]:
-    """The hints whose constructor arguments the worker may evaluate: checked like code."""
-    lines = [hint_key(line, h) for line, h in collect_hints(planner.text).items()
-             if h.ctor is not None and planner.call_args_pure(h.ctor)]
-    models = [hint_key(name, h) for name, h in project_hints(root).models.items()
-              if h.ctor is not None and planner.call_args_pure(h.ctor)]
-    return lines, models
-
-
 def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None = None,
                max_files: int = 64, caches: dict[str, stmtcache.StatementCache] | None = None,
                budget: PlanBudget | None = None) -> ProbePlan:
@@ -396,5 +396,5 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         classes = {n.name for n in target_planner.tree.body if isinstance(n, ast.ClassDef)}
         if stopped is None:
             plan.ctor_sites = ctor_sites(target_planner, classes)
-        plan.pure_hints, plan.pure_models = pure_hint_keys(target_planner, root)
+        plan.pure_hints, plan.pure_models = pure_hint_keys(target_planner.text, root, target_planner.call_args_pure)
     return plan

@@ -167,6 +167,11 @@ class PurityRules:
                     return False
                 if not self._builtin_args_ok(res, call):
                     return False
+                if (res.full_name or "").removeprefix("builtins.") in ("getattr", "hasattr"):
+                    # `hasattr(nn, 'SiLU')` reads what `nn.SiLU` reads, and is as pure
+                    read = ast.copy_location(ast.Attribute(call.args[0], call.args[1].value,  # type: ignore[attr-defined]
+                                                           ast.Load()), call)
+                    return self.expr_is_pure(read, local) and all(self.expr_is_pure(a, local) for a in call.args[2:])
         elif isinstance(func, ast.Attribute):
             if func.attr.startswith("_") or func.attr in DENIED_METHODS:
                 return False

@@ -133,3 +133,14 @@ def dotted_name(node: ast.AST) -> str | None:
         parts.append(node.id)
         return ".".join(reversed(parts))
     return None
+
+
+def bound_here(stmt: ast.stmt) -> set[str]:
+    """The names a statement binds in its own scope, without walking a long value."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, ast.Assign):
+        return set().union(*(assigned_names(t) for t in stmt.targets))
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return assigned_names(stmt.target)
+    return assigned_names(stmt)

@@ -110,23 +110,28 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         other_shown: dict[str, str] = {}
         dropped: list[Finding] = []
-        if branch is not None:
-            # An op's mismatch no declared width explains (no fix) comes from the inputs made up
-            # anew for the branch's layers (an Embedding's [B, T] for a timestep the body takes
-            # as [B]): the branch's layers are what it checks.
-            for f in [f for f in errors if f["code"] == SHAPE_ERROR and not f.get("fixes")]:
-                state.drop(f)
-                errors.remove(f)
-                branch.made_up.append(f)
+        # An op's mismatch no declared width explains (no fix) in a branch probe comes from the
+        # inputs made up anew for the branch's layers (an Embedding's [B, T] for a timestep the
+        # body takes as [B]); under assumed arguments, one that depends on the made-up input
+        # size pits an assumed size against a made-up one (guided-diffusion's AttentionPool2d:
+        # `spacial_dim ** 2 + 1` positions against a made-up length): neither is the file's.
+        made_up = [f for f in errors if branch is not None and _unexplained(f)]
+        for f in made_up:
+            state.drop(f)
+            errors.remove(f)
         if errors and missing:  # nothing assumed (a branch's value alone): the errors hold as they are
             answer = _second_probe(state, mark, cls, node, ns, missing, given, second, hints, project, path,
                                    deadline, nones, branch.flips if branch else {})
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
+            held = [f for f in errors if f not in dropped and _unexplained(f) and "with an assumed" in f["message"]]
+            for f in held:  # confirmed, yet between an assumed size and a made-up one
+                state.drop(f)
+                made_up.append(f)
         if branch is not None:
-            _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors)
+            _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors, made_up)
         else:
-            _note(state, cls, node, index, path, missing, shown, other_shown, dropped)
+            _note(state, cls, node, index, path, missing, shown, other_shown, dropped, made_up)
         return Assumption(shown, inputs, [f["span"][0] for f in dropped if f["path"] == path])
     return why
 
@@ -186,9 +191,9 @@ def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) ->
 
 
 def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing: list[str], shown: dict[str, str],
-          other: dict[str, str], dropped: list[Finding]) -> None:
+          other: dict[str, str], dropped: list[Finding], made_up: list[Finding]) -> None:
     text = (f"nothing in the workspace builds `{cls.__name__}`: probed with assumed arguments {shown_text(shown)}; "
-            f"add `{hint_example(cls, missing)}` on the class line for the real values")
+            f"add `{hint_example(cls, missing)}` on the class line for the real values") + _made_up_text(made_up)
     if dropped:
         first = dropped[0]
         more = f" and {len(dropped) - 1} more" if len(dropped) > 1 else ""
@@ -199,8 +204,22 @@ def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing
     state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node), text)
 
 
+def _unexplained(f: Finding) -> bool:
+    """An op's mismatch without a fix on any declared width, its alternatives' included."""
+    return f["code"] == SHAPE_ERROR and not f.get("fixes") and not any(a.get("fixes") for a in f.get("alts", []))
+
+
+def _made_up_text(made_up: list[Finding]) -> str:
+    if not made_up:
+        return ""
+    first = made_up[0]
+    return (f". With these values, on inputs made up for this probe, line {first['span'][0]} reports (not as an "
+            f"error; hint the real inputs on the def line): {first['message'].splitlines()[0]}")
+
+
 def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, branch: Branch,
-                 shown: dict[str, str], other: dict[str, str], dropped: list[Finding], errors: list[Finding]) -> None:
+                 shown: dict[str, str], other: dict[str, str], dropped: list[Finding], errors: list[Finding],
+                 made_up: list[Finding]) -> None:
     """Said on the class line: which values took which branch, and what they alone found."""
     values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items())
     text = f"also probed with {values} to take {branch.taken}, a branch the first probe did not take"
@@ -211,10 +230,7 @@ def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, 
         said = dropped[0]["message"].splitlines()[0]
         text += (f". With these values line {dropped[0]['span'][0]} gives `{said}`, which a second "
                  f"assumption{second} does not confirm: not reported as an error")
-    if branch.made_up:
-        first = branch.made_up[0]
-        text += (f". With these values line {first['span'][0]} gives `{first['message'].splitlines()[0]}` on "
-                 f"inputs made up for this probe: not reported as an error")
+    text += _made_up_text(made_up)
     for f in errors:
         if f not in dropped:
             for g in [f, *f.get("alts", [])]:  # the alternative the fix check may choose says it too

@@ -41,7 +41,6 @@ class Branch:
 
     def __init__(self, flips: Flips, taken: str, fill: tuple[str, ...] = ()) -> None:
         self.flips, self.taken, self.fill = flips, taken, fill
-        self.made_up: list = []  # op mismatches on the inputs made up for the branch: not errors
 
 
 def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:

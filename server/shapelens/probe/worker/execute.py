@@ -60,6 +60,9 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
             stmt = _at(ast.parse(replace[stmt_key(stmt)]).body[0], stmt)
         if isinstance(stmt, ast.ClassDef):
             filter_class(stmt)
+        for node in ast.walk(stmt) if isinstance(stmt, ast.If) else ():  # a planned shim's branches
+            if isinstance(node, ast.ClassDef) and node is not stmt:
+                filter_class(node)
         strip_decorators(stmt)
         out.append(stmt)
     return out
