@@ -53,7 +53,7 @@ def _missing_used(state: State, exc: MissingName, fpath: str, fspan: Span, what:
         return
     if extra not in note["message"]:
         note["message"] += f"; {extra}"
-    if at_use and tuple(note["span"][:1]) != tuple(fspan[:1]):
+    if at_use and (note["path"], note["span"][0]) != (fpath, fspan[0]):
         state.finding(PROBE_INCOMPLETE, fpath, fspan, said)  # where it is used, too: the class's layers get no shape
 
 

@@ -52,8 +52,9 @@ class Probe:
             self.project.error = "; ".join(filter(None, [self.project.error, *withheld]))
         self.started = time.monotonic()
         self.assumed_args: dict[str, dict[str, str]] = {}  # class -> the constructor arguments assumed
-        # Classes first reached inside a probe under assumed arguments: their values are assumed
-        # too, so their constructor branches may be probed like those of the classes assumed.
+        # Classes built from their defaults alone, or first reached inside a probe under assumed
+        # arguments or such defaults: nothing chose their values, so their constructor branches
+        # may be probed like those of the classes assumed.
         self.reached_assumed: set[str] = set()
 
     def setup(self, state: State) -> None:
@@ -185,7 +186,7 @@ class Probe:
             if instance is None:
                 return
             spare += [(cls, node, *a) for a in attempts[1:4]]
-            by_defaults = attempts[0] == ((), {}) and cls in state.by_defaults
+            by_defaults = cls in state.by_defaults  # (then attempts[0] is that build: nothing came before it)
         assumed = probe_class(state, instance, node, hints, self.project, target)
         if by_defaults:  # nothing chose these values (diffusers' UNets): their branches are probed too
             self.reached_assumed |= {cls.__name__} | {c.__name__ for c in state.called - before}
