@@ -328,6 +328,45 @@ def test_an_indexed_module_list_in_a_range_loop_takes_the_input_of_its_first_ent
     assert shape_of(report, "self.head", "layer").output_shape[-1] == 10
 
 
+def test_a_nested_indexed_module_list_takes_the_input_of_its_first_entry(workspace):
+    # stable-diffusion's UpsampleDecoder: `h = self.res_blocks[i_level][i_block](h, None)`, then
+    # `h = self.upsample_blocks[k](h)`. The input is what the first block takes (in_channels), not
+    # what the upsampler after it takes (which made three false errors in the block).
+    report = probe(workspace, """
+        class Block(nn.Module):
+            def __init__(self, c_in, c_out):
+                super().__init__()
+                self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+
+            def forward(self, x, temb):
+                return self.conv(x)
+
+
+        class Decoder(nn.Module):
+            def __init__(self, in_channels=8, ch=16, levels=2):
+                super().__init__()
+                self.levels = levels
+                self.res_blocks = nn.ModuleList()
+                self.upsample_blocks = nn.ModuleList()
+                c = in_channels
+                for i in range(levels):
+                    self.res_blocks.append(nn.ModuleList([Block(c, ch * 2), Block(ch * 2, ch * 2)]))
+                    c = ch * 2
+                    self.upsample_blocks.append(nn.ConvTranspose2d(c, c, 2, stride=2))
+
+            def forward(self, x):
+                h = x
+                for k, i_level in enumerate(range(self.levels)):
+                    for i_block in range(2):
+                        h = self.res_blocks[i_level][i_block](h, None)
+                    h = self.upsample_blocks[k](h)
+                return h
+    """)
+    assert errors(report) == []
+    conv = shape_of(report, "self.conv", "layer")
+    assert conv.input_shape[1] == 8 and conv.output_shape[1] == 32
+
+
 def test_a_class_whose_own_check_rejects_its_defaults_gets_a_note_not_an_error(workspace):
     # SimMIM's `class SwinForSimMIM(Swin): ... assert self.num_classes == 0` with the base's
     # default of 1000: nobody chose that value.
@@ -354,3 +393,97 @@ def test_a_class_whose_own_check_rejects_its_defaults_gets_a_note_not_an_error(w
     assert errors(report) == []
     note = next(f for f in report.findings if "rejects its own defaults" in f.message)
     assert "`assert self.num_classes == 0`" in note.message and "ForPretraining" in note.message
+
+
+def test_ids_that_an_embedding_takes_may_be_class_labels_of_one_dim(workspace):
+    # DiT's LabelEmbedder: labels are [N], and `torch.where(drop_ids, n, labels)` with
+    # `torch.rand(labels.shape[0])`; made up as an Embedding's [B, T] they do not broadcast.
+    # The rank search tries [B] too.
+    report = probe(workspace, """
+        class LabelEmbedder(nn.Module):
+            def __init__(self, num_classes=10, hidden=32):
+                super().__init__()
+                self.num_classes = num_classes
+                self.table = nn.Embedding(num_classes + 1, hidden)
+
+            def forward(self, labels):
+                drop = torch.rand(labels.shape[0], device=labels.device) < 0.1
+                labels = torch.where(drop, self.num_classes, labels)
+                return self.table(labels)
+    """)
+    assert errors(report) == []
+    table = shape_of(report, "self.table", "layer")
+    assert len(table.input_shape) == 1 and table.output_shape[-1] == 32
+
+
+def test_an_op_between_made_up_sizes_that_no_width_explains_is_a_note(workspace):
+    # Neither [B, T] nor [B] ids: the two made-up sizes meet in an op no declared width takes part
+    # in. The guess of the input disagrees, not the file.
+    report = probe(workspace, """
+        class Pairs(nn.Module):
+            def __init__(self, vocab=10, hidden=32):
+                super().__init__()
+                self.table = nn.Embedding(vocab, hidden)
+
+            def forward(self, ids):
+                weights = torch.rand(ids.shape[0], ids.shape[0])
+                return self.table(ids) * weights
+    """)
+    assert errors(report) == []
+    note = next(f for f in report.findings if "on inputs made up for this probe" in f.message)
+    assert note.range["start"]["line"] == next(i for i, ln in enumerate(
+        (workspace.root / "m.py").read_text().splitlines()) if ln.startswith("class Pairs"))
+    assert "not reported as an error" in note.message
+
+
+def test_a_hinted_input_keeps_such_a_mismatch_an_error(workspace):
+    report = probe(workspace, """
+        class Pairs(nn.Module):
+            def __init__(self, vocab=10, hidden=32):
+                super().__init__()
+                self.table = nn.Embedding(vocab, hidden)
+
+            def forward(self, ids):  # shapelens: ids=long[4,6]
+                weights = torch.rand(ids.shape[0], ids.shape[0])
+                return self.table(ids) * weights
+    """)
+    assert [f.code for f in errors(report)] == ["shape-error"]
+
+
+def test_a_class_whose_defaults_fail_in_a_library_is_told_at_its_own_line(workspace):
+    # mae's `np.arange(..., dtype=np.float)` under numpy 2: numpy's own `raise` is not the class
+    # rejecting its defaults; the note names the user's line that reached it.
+    report = probe(workspace, """
+        import statistics
+
+
+        class Scaled(nn.Module):
+            def __init__(self, dim=16, weights=()):
+                super().__init__()
+                self.scale = statistics.mean(weights)
+                self.fc = nn.Linear(dim, dim)
+
+            def forward(self, x):
+                return self.fc(x) * self.scale
+    """)
+    assert errors(report) == []
+    note = next(f for f in report.findings if "its own defaults" in f.message)
+    assert "cannot be built from its own defaults (m.py:" in note.message
+    assert "`self.scale = statistics.mean(weights)` raises" in note.message
+
+
+def test_an_input_through_an_elementwise_function_takes_the_layer_s_width(workspace):
+    # flux's Modulation: `self.lin(nn.functional.silu(vec))[:, None, :].chunk(3, dim=-1)`.
+    report = probe(workspace, """
+        class Modulation(nn.Module):
+            def __init__(self, dim: int, double: bool):
+                super().__init__()
+                self.multiplier = 6 if double else 3
+                self.lin = nn.Linear(dim, self.multiplier * dim, bias=True)
+
+            def forward(self, vec):
+                return self.lin(nn.functional.silu(vec))[:, None, :].chunk(self.multiplier, dim=-1)
+    """)
+    assert errors(report) == []
+    lin = shape_of(report, "self.lin", "layer")
+    assert lin.input_shape is not None and lin.output_shape[-1] == 3 * lin.input_shape[-1]

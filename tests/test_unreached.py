@@ -155,3 +155,46 @@ def test_a_module_level_layer_called_only_in_a_skipped_loop_says_where(workspace
     shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
     assert "self.net" in shaped
     assert notes_on(report, "`critic` got no shape") == []
+
+
+FACTORIES = """
+    def make_attn(channels, kind="vanilla"):
+        if kind == "vanilla":
+            return nn.Conv2d(channels, channels, 1)
+        elif kind == "none":
+            return nn.Identity()
+        return nn.Conv2d(channels, channels, 3, padding=1)
+
+
+    def make_head(width):
+        return nn.Linear(width, 10)
+
+
+    class Block(nn.Module):
+        def __init__(self, channels=8):
+            super().__init__()
+            self.attn = make_attn(channels)
+
+        def forward(self, x):
+            return self.attn(x)
+"""
+
+
+def test_a_factory_function_s_unshaped_layers_are_named_on_the_function(workspace):
+    # stable-diffusion's `def make_attn(in_channels, attn_type="vanilla")`: the branches its
+    # callers did not take, and a helper nothing calls, were silent gaps.
+    report = probe(workspace, FACTORIES)
+    assert errors(report) == []
+    path = workspace.root / "m.py"
+    (attn,) = notes_on(report, "`make_attn()` builds got no shape")
+    assert attn.range == locate(path, "def make_attn", "make_attn")
+    assert attn.message.startswith("2 layers `make_attn()` builds got no shape: ")
+    assert "under `if kind == \"none\":`" in attn.message
+    vanilla = locate(path, 'if kind == "vanilla"', "if")["start"]["line"] + 1
+    assert f"`if kind == \"vanilla\":` (line {vanilla}) returned first" in attn.message
+    assert len(attn.related) == 2
+    (head,) = notes_on(report, "`make_head()` builds got no shape")
+    assert "nothing the probe ran called it" in head.message and "`make_head(...)`" in head.message
+    # The branch that ran has its shape, and is not listed.
+    assert any(s.kind == "layer" and s.input_shape is not None and s.range["start"]["line"] == vanilla
+               for s in report.shapes)

@@ -25,10 +25,11 @@ from shapelens.probe.worker import pipes
 from shapelens.probe.worker.assume import WIDE, assume_args, shown_text, unset_sizes
 from shapelens.probe.worker.branches import Branch
 from shapelens.probe.worker.construct import build
+from shapelens.probe.worker.madeup import unexplained
 from shapelens.probe.worker.probing import ASSUMED, probe_class
 from shapelens.probe.worker.results import class_name_span
 from shapelens.probe.worker.state import State
-from shapelens.report.codes import PROBE_INCOMPLETE, SHAPE_ERROR, is_error
+from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 
 
 class Assumption:
@@ -115,7 +116,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         # body takes as [B]); under assumed arguments, one that depends on the made-up input
         # size pits an assumed size against a made-up one (guided-diffusion's AttentionPool2d:
         # `spacial_dim ** 2 + 1` positions against a made-up length): neither is the file's.
-        made_up = [f for f in errors if branch is not None and _unexplained(f)]
+        made_up = [f for f in errors if branch is not None and unexplained(f)]
         for f in made_up:
             state.drop(f)
             errors.remove(f)
@@ -124,7 +125,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
                                    deadline, nones, branch.flips if branch else {})
             other_shown = answer.get("shown", {})
             dropped = _keep_what_holds(state, errors, answer.get("errors", []))
-            held = [f for f in errors if f not in dropped and _unexplained(f) and "with an assumed" in f["message"]]
+            held = [f for f in errors if f not in dropped and unexplained(f) and "with an assumed" in f["message"]]
             for f in held:  # confirmed, yet between an assumed size and a made-up one
                 state.drop(f)
                 made_up.append(f)
@@ -202,11 +203,6 @@ def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing
         text += (f". With these values line {first['span'][0]} gives `{said}`{more}, which a second "
                  f"assumption{second} does not confirm: not reported as an error")
     state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node), text)
-
-
-def _unexplained(f: Finding) -> bool:
-    """An op's mismatch without a fix on any declared width, its alternatives' included."""
-    return f["code"] == SHAPE_ERROR and not f.get("fixes") and not any(a.get("fixes") for a in f.get("alts", []))
 
 
 def _made_up_text(made_up: list[Finding]) -> str:

@@ -19,6 +19,10 @@ PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "do
                           "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as",
                           # elementwise (`x.add(1).div(2)`: an image rescaled before the first conv)
                           "add", "sub", "mul", "div", "clamp", "neg", "abs", "exp", "tanh", "sigmoid", "sqrt"})
+# `F.silu(vec)`, `torch.tanh(x)`: torch's elementwise functions, which keep the shape of what they take.
+ELEMENTWISE = frozenset({"silu", "gelu", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "mish", "softplus",
+                         "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "normalize", "abs", "exp"})
+_TORCH_PREFIXES = frozenset({"F", "functional", "nn.functional", "torch.nn.functional", "torch"})
 
 
 def reaches(arg: ast.expr, param: str | ast.expr) -> bool:
@@ -91,7 +95,8 @@ def _number(expr: ast.expr, fn: ast.FunctionDef, owner: nn.Module, depth: int = 
 
 
 def carries(arg: ast.expr, param: str | ast.expr) -> bool:
-    """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`)."""
+    """`x`, or `x` through methods that keep it recognisable (`x.view(-1, 784)`, `x.long()`) or torch's
+    elementwise functions (`F.silu(x)`)."""
     while True:
         if not isinstance(param, str):
             if ast.dump(arg) == ast.dump(param):
@@ -100,6 +105,10 @@ def carries(arg: ast.expr, param: str | ast.expr) -> bool:
             return arg.id == param
         if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in PASS_THROUGH:
             arg = arg.func.value
+            continue
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in ELEMENTWISE \
+                and arg.args and ast.unparse(arg.func.value) in _TORCH_PREFIXES:
+            arg = arg.args[0]
             continue
         if isinstance(arg, ast.BinOp) and isinstance(arg.right, ast.Constant):  # `x / 3`, `x * 2 - 1`
             arg = arg.left

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import inspect
 import os
+import sys
 import typing
 from typing import Any
 
@@ -58,10 +59,14 @@ def class_node(state, cls: type):
     if path is None:
         return None
     index = state.index(path)
-    if index is None:
-        return None
-    node = index.class_def(cls.__name__)
-    return node
+    if index is None and cls.__module__.startswith("shapelens.probe.worker."):
+        # a stand-in (timm's PatchEmbed): its own forward says what it takes, as a workspace class's does
+        try:
+            state.sources[path] = inspect.getsource(sys.modules[cls.__module__])
+        except (OSError, KeyError, TypeError):
+            return None
+        index = state.index(path)
+    return index.class_def(cls.__name__) if index is not None else None
 
 
 def spec_for(state, module: nn.Module, position: int = 0, depth: int = 0) -> AnySpec | None:
@@ -153,6 +158,8 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
             arg = keyword.value if keyword else None
         if position is None:
             continue
+        if target is None and isinstance(call.func, ast.Subscript):
+            return None  # an indexed layer the probe cannot tell takes it: what comes after is not the input
         spec = None
         if isinstance(target, nn.Module):
             spec = spec_for(state, target, position, depth + 1)
@@ -243,6 +250,10 @@ def _resolve(expr: ast.expr, owner: nn.Module):
             return base[expr.slice.value] if base is not None else None
         except Exception:  # noqa: BLE001
             return None
+    if isinstance(expr, ast.Subscript):
+        # `self.blocks[i_level][i_block]` in a loop: the first entry is what the input reaches first
+        base = _resolve(expr.value, owner)
+        return container_first(base) if isinstance(base, nn.Module) else None
     return None
 
 
@@ -255,11 +266,7 @@ def _callee(func: ast.expr, owner: nn.Module, loops: dict[str, nn.Module]):
         if isinstance(value, nn.Module):
             return value
         return func.attr if inspect.ismethod(value) else None
-    if isinstance(func, ast.Subscript) and not isinstance(func.slice, ast.Constant):
-        # `self.downsample_layers[i](x)` in `for i in range(4):`: the first one takes the input
-        container = _resolve(func.value, owner)
-        return container_first(container) if isinstance(container, nn.Module) else None
-    value = _resolve(func, owner)
+    value = _resolve(func, owner)  # `self.downsample_layers[i](x)`: the first one takes the input
     return value if isinstance(value, nn.Module) else None
 
 
@@ -270,9 +277,8 @@ def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Modu
     for node in ast.walk(fn):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                 and isinstance(node.value, ast.Subscript) and not isinstance(node.value.slice, ast.Constant):
-            container = _resolve(node.value.value, owner)
-            first = container_first(container) if isinstance(container, nn.Module) else None
-            if first is not None:
+            first = _resolve(node.value, owner)
+            if isinstance(first, nn.Module):
                 out.setdefault(node.targets[0].id, first)
             continue
         if not isinstance(node, ast.For):

@@ -57,6 +57,22 @@ def context_spec(instance: nn.Module, name: str) -> Spec | None:
     return None
 
 
+# The model's own width, as blocks keep it (`self.d_model = d_model`).
+OWN_WIDTHS = ("d_model", "n_embd", "hidden_size", "embed_dim", "d_embed", "dim", "hidden_dim", "width")
+
+
+def own_width_spec(instance: nn.Module, rank: tuple[int, bool] | None) -> Spec | None:
+    """`batch, seqlen, dim = hidden_states.shape` where no layer takes the input whole (mamba's
+    `self.in_proj.weight @ rearrange(hidden_states, ...)`): `[B, T, self.d_model]`."""
+    if rank is None or not rank[1] or rank[0] not in (2, 3):
+        return None
+    width = next((v for a in OWN_WIDTHS if isinstance(v := instance.__dict__.get(a), int)
+                  and not isinstance(v, bool) and v > 0), None)
+    if width is None:
+        return None
+    return Spec(("B", "T", width) if rank[0] == 3 else ("B", width))
+
+
 def _takes(module: nn.Module, name: str) -> bool:
     try:
         return name in inspect.signature(module.forward).parameters

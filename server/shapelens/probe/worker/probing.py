@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import re
 import typing
 from typing import Any
 
@@ -20,7 +19,7 @@ from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size, widened
 from shapelens.probe.worker.carrying import channels_last_spec
 from shapelens.probe.worker.construct import hint_for
-from shapelens.probe.worker.failures import REJECTED, report_exception
+from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.inputs import (
     MAX_DEPTH,
     Const,
@@ -36,9 +35,10 @@ from shapelens.probe.worker.inputs import (
     source_path,
     spec_for,
 )
-from shapelens.probe.worker.named_inputs import context_spec, named_spec, union_number
+from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
+from shapelens.probe.worker.named_inputs import context_spec, named_spec, own_width_spec, union_number
 from shapelens.probe.worker.needed import none_used
-from shapelens.probe.worker.rejections import refitted
+from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, table_lengths
 from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.structured import keyed_specs
@@ -122,6 +122,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = Const(number)  # `scale: torch.Tensor | float`
         if inferred is None:  # `encoder_hidden_states`: [B, T, cross_attention_dim]
             inferred = context_spec(instance, p.name)
+        if inferred is None:  # `batch, seqlen, dim = x.shape`, then only weights: [B, T, self.d_model]
+            inferred = own_width_spec(instance, rank_of(fwd, p.name))
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)
@@ -196,7 +198,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         return None
     dims = {d for s in found.specs.values() for d in dims_of(s)}
     if not dims & set(SPATIAL):
-        return _rank_search(state, instance, found, project, path, node)
+        return _rank_search(state, instance, found, project, path, node, hints)
     # The input size is not in the file: take the first plausible size under which every
     # declared width is consistent. If none is, report what the best size gives (one where
     # forward ran to the end, with the fewest errors) and say that it was assumed.
@@ -209,7 +211,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         mark = state.mark()
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
-        asked = _sizes_asked(state.findings[mark[0]:], size) if aborted else []
+        asked = sizes_asked(state.findings[mark[0]:], size, min(SPATIAL_CANDIDATES), MAX_SIZE) if aborted else []
         if aborted and (fitted := refitted(found.specs, state.findings[mark[0]:])) is not None:
             # `Expected 3 but got 6` channels: the model's own check says what its input has, so
             # the layer declared otherwise is the one to blame; the same size again with that.
@@ -218,7 +220,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         elif asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
             candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
         # A size the model's own check rejects (`28` for patches of 8): try the next.
-        if not errors and not (aborted and _rejected(state.findings[mark[0]:])):
+        if not errors and not (aborted and rejected_by_model(state.findings[mark[0]:])):
             if not aborted:
                 _targets(state, instance, found, size, project, path, node)
             return used
@@ -226,7 +228,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         # of two with as many errors, the one that got further (ran more layers: a position
         # table too short for a large side stops forward early).
         ran = sum(li.first_in is not None for li in state.layers)
-        rank = (aborted and _rejected(state.findings[mark[0]:]), aborted, len(errors), -ran, i)
+        rank = (aborted and rejected_by_model(state.findings[mark[0]:]), aborted, len(errors), -ran, i)
         if best is None or rank < best[0]:
             best = (rank, size)
         # These widths disagree at every size: no other size can help, unless forward stopped on
@@ -245,6 +247,8 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
             continue
         if f.get("fixed_size"):
             f["message"] += f" (probed with an assumed {side} input)"
+        elif made_up_only(f, ASSUMED) and not hinted(node, hints, project, type(instance)):
+            tell_made_up(state, f, path, node, ASSUMED)
         else:
             f["message"] += (f" (with an assumed {side} input: no plausible input size ({listed}) makes every "
                              f"declared width agree; hint the real size on the def line)")
@@ -256,7 +260,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
 
 
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
-                 node: ast.ClassDef) -> str:
+                 node: ast.ClassDef, hints: dict[int, Hint]) -> str:
     """Run forward; when that gives errors, try what the first layer cannot say: one more
     made-up dim when an input's rank came only from it (`[B, 64]` before an nn.Linear may be
     `[B, T, 64]`), and a sequence as long as a learned position table (`nn.Parameter(torch.zeros(1,
@@ -266,12 +270,17 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
     if wider:
         tries.append((Inputs({**found.specs, **wider}, found.labels), {}))
+    # An Embedding's [B, T] ids may be class labels, [B] (DiT's `torch.rand(labels.shape[0])`).
+    ids = {k: Spec(("B",), s.dtype, s.high) for k, s in found.specs.items()
+           if isinstance(s, Spec) and s.dims == ("B", "T") and not s.dtype.is_floating_point}
+    if ids:
+        tries.append((Inputs({**found.specs, **ids}, found.labels), {}))
     best: tuple[tuple, int] | None = None
     for i, (inputs, extra) in enumerate(tries):
         mark = state.mark()
         used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
         errors = state.errors_since(mark)
-        rejected = aborted and _rejected(state.findings[mark[0]:])
+        rejected = aborted and rejected_by_model(state.findings[mark[0]:])
         if not errors and not (rejected and i == 0) and (not aborted or len(tries) == 1):
             if not aborted:
                 _targets(state, instance, inputs, None, project, path, node, extra)
@@ -283,14 +292,19 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
         if rejected and i == 0:  # `Cannot handle batch sizes > 1 if no padding token is defined`
             tries.insert(1, (inputs, {"B": 1}))
         if i == len(tries) - 1 and len(tries) <= 2:
-            tries += [(t, {"T": n}) for n in _table_lengths(instance) for t, _ in tries
+            tries += [(t, {"T": n}) for n in table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
         if best is None or (aborted, errors) < best[0]:
             best = ((aborted, errors), i)
         state.rollback(mark)
     assert best is not None
     inputs, extra = tries[best[1]]
-    return attempt(state, instance, inputs, None, project, path, node, extra)[0]
+    mark = state.mark()
+    used = attempt(state, instance, inputs, None, project, path, node, extra)[0]
+    if not hinted(node, hints, project, type(instance)):
+        for f in [f for f in state.findings[mark[0]:] if is_error(f["code"]) and made_up_only(f, ASSUMED)]:
+            tell_made_up(state, f, path, node, ASSUMED)
+    return used
 
 
 def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,
@@ -300,23 +314,6 @@ def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None,
         return attempt(state, instance, Inputs(specs, found.labels), size, project, path, node, lengths)[1]
 
     probe_targets(state, instance, found.specs, run)
-
-
-def _rejected(findings: list) -> bool:
-    return any(f["message"].startswith(REJECTED) for f in findings)
-
-
-def _sizes_asked(findings: list, size: int) -> list[int]:
-    """Sizes a rejection of the made-up input names (`doesn't match model (224*224)`), other
-    than the one tried."""
-    asked: list[int] = []
-    for f in findings:
-        if f["message"].startswith(REJECTED):
-            # Not below the smallest side searched: `can't divide 28 in chunks of 8` names the
-            # chunk, not a size to try.
-            asked += [n for n in map(int, re.findall(r"\d+", f["message"]))
-                      if min(SPATIAL_CANDIDATES) <= n <= MAX_SIZE and n != size]
-    return list(dict.fromkeys(asked))[:3]
 
 
 def _needed_input(state: State, exc: BaseException, instance: nn.Module, found: Inputs,
@@ -333,15 +330,6 @@ def _needed_input(state: State, exc: BaseException, instance: nn.Module, found: 
         rank = (max(ranks), False) if ranks else None
     spec = fit(param_spec(state, fwd, name, instance, node), rank)
     return (name, spec) if spec is not None else None
-
-
-def _table_lengths(instance: nn.Module) -> list[int]:
-    """Lengths of learned position tables: parameters and buffers shaped [1, n, d]."""
-    found: list[int] = []
-    for t in [*instance.parameters(), *instance.buffers()]:
-        if t.dim() == 3 and t.shape[0] == 1 and t.shape[1] > 1 and t.shape[1] not in found:
-            found.append(int(t.shape[1]))
-    return found[:3]
 
 
 def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,

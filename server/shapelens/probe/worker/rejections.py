@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from torch import nn
+
 from shapelens.probe.worker.failures import REJECTED
 from shapelens.probe.worker.rules import Spec
 
@@ -27,3 +29,29 @@ def refitted(specs: dict[str, Any], findings: list) -> dict[str, Any] | None:
         spec = specs[key]
         return {**specs, key: Spec((*spec.dims[:d], want, *spec.dims[d + 1:]), spec.dtype, spec.high)}
     return None
+
+
+def rejected_by_model(findings: list) -> bool:
+    return any(f["message"].startswith(REJECTED) for f in findings)
+
+
+def sizes_asked(findings: list, size: int, min_size: int, max_size: int) -> list[int]:
+    """Sizes a rejection of the made-up input names (`doesn't match model (224*224)`), other
+    than the one tried."""
+    asked: list[int] = []
+    for f in findings:
+        if f["message"].startswith(REJECTED):
+            # Not below the smallest side searched: `can't divide 28 in chunks of 8` names the
+            # chunk, not a size to try.
+            asked += [n for n in map(int, re.findall(r"\d+", f["message"]))
+                      if min_size <= n <= max_size and n != size]
+    return list(dict.fromkeys(asked))[:3]
+
+
+def table_lengths(instance: nn.Module) -> list[int]:
+    """Lengths of learned position tables: parameters and buffers shaped [1, n, d]."""
+    found: list[int] = []
+    for t in [*instance.parameters(), *instance.buffers()]:
+        if t.dim() == 3 and t.shape[0] == 1 and t.shape[1] > 1 and t.shape[1] not in found:
+            found.append(int(t.shape[1]))
+    return found[:3]

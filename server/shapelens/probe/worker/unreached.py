@@ -116,6 +116,63 @@ def note_unreached(state: State, classes: list[type], module: types.ModuleType, 
         if misses:
             misses.sort(key=lambda m: (m[0].lineno, m[0].col_offset))
             _add(state, target, class_span(index, node), cls.__name__, misses, index)
+    _note_functions(state, built, module, index, target)
+
+
+def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.ModuleType, index: SourceIndex,
+                    target: str) -> None:
+    """A module-level factory (`def make_attn(c, kind): ... return nn.Identity(c)`) whose layers got
+    no shape: a branch its callers' values did not take, or nothing the probe ran called it. The
+    note stands on the function's name, as a class's does on the class's."""
+    for fn in (n for n in index.tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+        parents = _parents(fn)
+        calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and torch_layer(c.func, module.__dict__)]
+        ran = any(span(c) in built for c in calls)
+        misses = []
+        for call in calls:
+            info = built.get(span(call))
+            if info is not None and info.first_in is not None:
+                continue
+            where, returned = _branch(call, parents, index), _after_return(call, parents, index)
+            if not ran:
+                why = "not built: nothing the probe ran called it"
+            elif info is None and where is None and returned is not None:
+                why = f"not built: {returned} returned first with the probed arguments"
+            else:
+                why = _why(info, "__init__", where).replace("constructor arguments", "arguments")
+            misses.append((call, _label(call, parents, index), why))
+        if not misses or _told_in(state, fn, target):
+            continue
+        line = index.text.splitlines()[fn.lineno - 1].encode("utf-8")
+        col = max(line.find(fn.name.encode(), fn.col_offset), 0)
+        where_name = (fn.lineno, col, fn.lineno, col + len(fn.name.encode()))
+        hint = ("To probe the branch, build a class that calls it with those values, or hint that class's "
+                "constructor arguments on its class line." if ran else
+                f"To see {'its shape' if len(misses) == 1 else 'their shapes'}, call `{fn.name}(...)` in a class the "
+                "probe builds, or under `if __name__ == \"__main__\":` (tensor-pure statements there are probed).")
+        text = (f"{len(misses)} layer{'s' if len(misses) > 1 else ''} `{fn.name}()` builds got no shape: "
+                f"{_listing(misses)}. {hint}")
+        related = [protocol.related(target, span(c), f"{label}: {why}") for c, label, why in misses]
+        state.finding(PROBE_INCOMPLETE, target, where_name, text, related)
+
+
+def _after_return(call: ast.AST, parents: dict[ast.AST, ast.AST], index: SourceIndex) -> str | None:
+    """`if kind == "vanilla": return ...` before the call's statement: the code after that `if`."""
+    node = call
+    while node in parents and not isinstance(node, ast.stmt):
+        node = parents[node]
+    body = getattr(parents.get(node), "body", None)
+    if not isinstance(body, list) or node not in body:
+        return None
+    for before in reversed(body[:body.index(node)]):
+        if isinstance(before, ast.If) and before.body and isinstance(before.body[-1], ast.Return):
+            return f"`if {index.segment(span(before.test))}:` (line {before.lineno})"
+    return None
+
+
+def _told_in(state: State, node: ast.AST, target: str) -> bool:
+    """A note or an error in the function's body already says why its layers have no shape."""
+    return any(f["path"] == target and node.lineno <= f["span"][0] <= node.end_lineno for f in state.findings)
 
 
 def _told(state: State, name: str, node: ast.ClassDef, target: str) -> bool:
@@ -130,9 +187,7 @@ def _told(state: State, name: str, node: ast.ClassDef, target: str) -> bool:
 
 
 def _add(state: State, target: str, where, name: str, misses: list, index: SourceIndex) -> None:
-    listed = "; ".join(f"`{label}` (line {c.lineno}): {why}" for c, label, why in misses[:MAX_LISTED])
-    more = f"; and {len(misses) - MAX_LISTED} more" if len(misses) > MAX_LISTED else ""
-    text = (f"{len(misses)} layer{'s' if len(misses) > 1 else ''} of `{name}` got no shape: {listed}{more}. "
+    text = (f"{len(misses)} layer{'s' if len(misses) > 1 else ''} of `{name}` got no shape: {_listing(misses)}. "
             f"To probe a branch, hint the inputs that take it on the def line (`# shapelens: name=float[...]`) "
             f"or the constructor arguments on the class line (`# shapelens: {name}(...)`).")
     related = [protocol.related(target, span(c), f"{label}: {why}") for c, label, why in misses]
@@ -142,6 +197,11 @@ def _add(state: State, target: str, where, name: str, misses: list, index: Sourc
                     and tuple(f["span"]) == tuple(where))
         same["message"] += "\n" + text
         same["related"] = [*same["related"], *related]
+
+
+def _listing(misses: list) -> str:
+    listed = "; ".join(f"`{label}` (line {c.lineno}): {why}" for c, label, why in misses[:MAX_LISTED])
+    return listed + (f"; and {len(misses) - MAX_LISTED} more" if len(misses) > MAX_LISTED else "")
 
 
 def _note_module_level(state: State, built: dict[tuple, LayerInfo], module: types.ModuleType, index: SourceIndex,

@@ -1,0 +1,52 @@
+"""Mismatches that only the made-up inputs make: an op between made-up sizes (an Embedding's
+[B, T] labels where the body takes them as [B]) that no declared width explains. The guess of
+the input, not the file, is what disagrees, so it is said in a note on the class, not as an error."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from shapelens.analysis.hints import Hint, ProjectHints
+from shapelens.analysis.index import method_def
+from shapelens.probe.protocol import Finding
+from shapelens.probe.worker.results import class_name_span
+from shapelens.probe.worker.state import State
+from shapelens.report.codes import FEATURE_MISMATCH, PROBE_INCOMPLETE, SHAPE_ERROR
+
+
+def unexplained(f: Finding) -> bool:
+    """An op's mismatch without a fix on any declared width, its alternatives' included."""
+    return f["code"] == SHAPE_ERROR and not f.get("fixes") and not any(a.get("fixes") for a in f.get("alts", []))
+
+
+def made_up_only(f: Finding, made_up: dict[str, int]) -> bool:
+    """Unexplained once fixes that would write a made-up size (`hidden` -> 17, the batch) are
+    set aside, and naming a made-up batch or length."""
+    sizes = "|".join(str(n) for n in made_up.values())
+    if re.search(rf"\b({sizes})\b", f["message"].splitlines()[0]) is None:
+        return False
+    def writes_made_up(fix: dict) -> bool:
+        return any(e["new_text"].strip() in {str(n) for n in made_up.values()} for e in fix["edits"])
+    kept = [x for x in f.get("fixes", []) if not writes_made_up(x)]
+    alts = [x for a in f.get("alts", []) for x in a.get("fixes", []) if not writes_made_up(x)]
+    return f["code"] in (SHAPE_ERROR, FEATURE_MISMATCH) and not kept and not alts
+
+
+def hinted(node: ast.ClassDef, hints: dict[int, Hint], project: ProjectHints, cls: type) -> bool:
+    """The user said what forward takes: then nothing about its inputs was made up."""
+    fwd = method_def(node, "forward")
+    lines = {node.lineno, fwd.lineno if fwd is not None else node.lineno}
+    return project.for_class(cls.__module__, cls.__name__) is not None or any(ln in hints for ln in lines)
+
+
+def tell_made_up(state: State, f: Finding, path: str, node: ast.ClassDef, made_up: dict[str, int]) -> None:
+    state.drop(f)
+    index = state.index(path)
+    if index is None:
+        return
+    state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node),
+                  f"on inputs made up for this probe (batch {made_up['B']}, length {made_up['T']}), line "
+                  f"{f['span'][0]} reports `{f['message'].splitlines()[0]}`; no declared width explains it, "
+                  "so it is not reported as an error: hint the real inputs on the def line "
+                  "(`# shapelens: x=float[...]`)")
