@@ -322,3 +322,31 @@ def test_an_op_mismatch_between_an_assumed_size_and_a_made_up_one_is_a_note(work
     assert errors(report) == []
     note = next(f for f in report.findings if "AttentionPool2d" in f.message and "made up" in f.message)
     assert "not as an error" in note.message and "do not broadcast" in note.message
+
+
+def test_a_multiplier_list_is_assumed_one_per_level(workspace):
+    # flux's and ldm's `ch_mult: list[int]`: `len(ch_mult)` levels, each `ch * ch_mult[i]` wide.
+    report = probe(workspace, """
+        class Encoder(nn.Module):
+            def __init__(self, in_channels: int, ch: int, ch_mult: list[int], attn_resolutions: list[int],
+                         resolution: int):
+                super().__init__()
+                self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
+                levels, block_in, res = [], ch, resolution
+                for mult in ch_mult:
+                    levels.append(nn.Conv2d(block_in, ch * mult, 3, stride=2, padding=1))
+                    block_in, res = ch * mult, res // 2
+                    if res in attn_resolutions:
+                        levels.append(nn.Conv2d(block_in, block_in, 1))
+                self.down = nn.Sequential(*levels)
+
+            def forward(self, x):
+                return self.down(self.conv_in(x))
+    """)
+    assert errors(report) == []
+    assumed = next(c for c in report.classes if c.name == "Encoder").assumed_args
+    mult = [int(v) for v in assumed["ch_mult"].strip("[]").split(",")]
+    assert len(mult) > 1 and mult[0] == 1 and mult == sorted(mult)
+    assert assumed["attn_resolutions"].startswith("[")
+    shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
+    assert "self.conv_in" in shaped

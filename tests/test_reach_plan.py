@@ -5,6 +5,7 @@ model of our own reproducing a pattern of real code; each probe is a real worker
 from __future__ import annotations
 
 import ast
+import textwrap
 
 import pytest
 
@@ -396,3 +397,27 @@ def test_a_compatibility_shim_under_a_pure_if_runs_as_python_runs_it(workspace):
     assert not [f for f in report.findings if "import" in f.message]
     assert shape_of(report, "self.fc", "layer").output_shape[-1] == 4
     assert shape_of(report, "self.act", "layer").output_shape[-1] == 4
+
+
+def test_a_src_layout_package_imports_by_its_own_name(workspace):
+    # black-forest-labs/flux: `src/flux/modules/layers.py` imports `from flux.math import ...`,
+    # which works once the project is installed; the probe (and Jedi) start imports from `src/`.
+    workspace.write("src/tinypkg/__init__.py", "")
+    workspace.write("src/tinypkg/sizes.py", "WIDTH = 24\n")
+    workspace.write("src/tinypkg/modules/layers.py", textwrap.dedent("""\
+        import torch.nn as nn
+        from tinypkg.sizes import WIDTH
+
+
+        class Proj(nn.Module):
+            def __init__(self, dim=WIDTH):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim * 2)
+
+            def forward(self, x):
+                return self.fc(x)
+    """))
+    report = workspace.check("src/tinypkg/modules/layers.py")
+    assert not [f for f in report.findings if "import failed" in f.message], [f.message for f in report.findings]
+    shapes = layer_shapes(report, workspace.root / "src/tinypkg/modules/layers.py")
+    assert shapes["self.fc"] is not None and shapes["self.fc"][-1] == 48

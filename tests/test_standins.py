@@ -59,3 +59,80 @@ def test_tensor_parallel_layers_are_probed_as_their_nn_equivalents(workspace):
     assert [f.code for f in errs] == ["feature-mismatch"]
     w1 = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.w1")
     assert w1.output_shape[-1] == 172
+
+
+def test_timm_vision_transformer_parts_stand_in_with_their_shapes_and_a_note(workspace):
+    # DiT and mae build everything from `timm.models.vision_transformer`; without timm no class
+    # of theirs was probed. The stand-ins take timm's arguments (mae's retired `qk_scale` too) and
+    # give the attributes callers read.
+    report = probe(workspace, """
+        from timm.models.vision_transformer import PatchEmbed, Attention, Block, Mlp
+
+        class Tiny(nn.Module):
+            def __init__(self, img_size=32, patch_size=4, dim=64, heads=4):
+                super().__init__()
+                self.patch_embed = PatchEmbed(img_size, patch_size, 3, dim)
+                self.pos = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches, dim))
+                self.block = Block(dim, heads, 4.0, qkv_bias=True, qk_scale=None, norm_layer=nn.LayerNorm)
+                self.attn = Attention(dim, num_heads=heads, qkv_bias=True)
+                self.mlp = Mlp(in_features=dim, hidden_features=dim * 2, act_layer=lambda: nn.GELU(approximate="tanh"))
+                self.head = nn.Linear(dim, patch_size ** 2 * 3)
+
+            def forward(self, x):
+                x = self.patch_embed(x) + self.pos
+                return self.head(self.mlp(self.attn(self.block(x))))
+    """)
+    assert errors(report) == []
+    head = next(s for s in report.shapes if s.kind == "layer" and s.name == "self.head")
+    assert head.input_shape[1:] == [64, 64] and head.output_shape[-1] == 48
+    (note,) = [f for f in report.findings if "stand-in" in f.message]
+    assert all(f"`{n}`" in note.message for n in ("PatchEmbed", "Attention", "Block", "Mlp"))
+
+
+def test_a_generic_name_stands_in_only_for_timm(workspace):
+    report = probe(workspace, """
+        from some_missing_package_xyz import Attention
+
+        class Net(nn.Module):
+            def __init__(self, dim=32):
+                super().__init__()
+                self.attn = Attention(dim)
+
+            def forward(self, x):
+                return self.attn(x)
+    """)
+    assert errors(report) == []
+    assert not [s for s in report.shapes if s.kind == "layer" and s.name == "self.attn" and s.input_shape]
+    assert any("some_missing_package_xyz" in f.message and "unknown to the probe" in f.message
+               for f in report.findings)
+
+
+def test_an_import_error_fallback_runs_as_python_runs_it(workspace):
+    # mamba's `try: from causal_conv1d import causal_conv1d_fn` / `except ImportError:
+    # causal_conv1d_fn = None`, then `if causal_conv1d_fn is None:` takes the plain-torch path.
+    report = probe(workspace, """
+        try:
+            from missing_fast_kernels_xyz import fused_conv
+            HAS_FAST = True
+        except ImportError:
+            fused_conv, HAS_FAST = None, False
+
+
+        class Mixer(nn.Module):
+            def __init__(self, d_model=32):
+                super().__init__()
+                self.conv = nn.Conv1d(d_model, d_model, 3, padding=1)
+                self.out = nn.Linear(d_model, d_model)
+
+            def forward(self, x):
+                if fused_conv is None and not HAS_FAST:
+                    x = self.conv(x)
+                else:
+                    x = fused_conv(x, self.conv.weight)
+                return self.out(x.transpose(1, 2))
+    """)
+    assert errors(report) == []
+    shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
+    assert {"self.conv", "self.out"} <= shaped
+    # The file handles the missing package itself: nothing to tell.
+    assert not [f for f in report.findings if "missing_fast_kernels_xyz" in f.message]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 
+from shapelens.analysis.probeplan import source_roots
 from shapelens.analysis.resolve import Resolver
 from shapelens.analysis.source import walk_statements
 
@@ -32,11 +33,11 @@ def import_search(path: str, root: str, module: str) -> list[str]:
     here = os.path.dirname(real)
     in_package = os.path.isfile(os.path.join(here, "__init__.py"))
     if not in_package or module.count(".") == 0:
-        return [here, root]
+        return list(dict.fromkeys([here, *source_roots(root)]))
     base = real
     for _ in range(module.count(".") + 1 + (os.path.basename(real) == "__init__.py")):
         base = os.path.dirname(base)
-    return list(dict.fromkeys([base, root]))
+    return list(dict.fromkeys([base, *source_roots(root)]))
 
 
 def has_relative_import(tree: ast.Module) -> bool:
@@ -49,7 +50,7 @@ def workspace_imports(tree: ast.Module, path: str, resolver: Resolver, module: s
     found: list[str] = [p for p in package_chain(path, resolver.root) if p != os.path.realpath(path)] \
         if has_relative_import(tree) else []
     here = os.path.dirname(os.path.realpath(path))
-    bases = import_search(path, resolver.root, module) if module else [here, resolver.root]
+    bases = import_search(path, resolver.root, module) if module else [here, *source_roots(resolver.root)]
 
     def locate(modname: str, search: list[str]) -> str | None:
         rel = modname.replace(".", os.sep)

@@ -48,15 +48,26 @@ class ProbePlan:
         return asdict(self)
 
 
+def source_roots(root: str) -> list[str]:
+    """The folders imports of the workspace start from: its root, and `<root>/src` of a src-layout
+    project (`src/pkg/...`, where `import pkg` works once the project is installed), as Pyright
+    and Pylance add it."""
+    src = os.path.join(root, "src")
+    return [root, src] if os.path.isdir(src) and not os.path.isfile(os.path.join(src, "__init__.py")) else [root]
+
+
 def module_name_for(path: str, root: str) -> str:
-    """The import name the worker gives a file: relative to the workspace root, or for a file of
-    an installed package (in site-packages), its real one, so that its relative imports reach
-    the installed package."""
+    """The import name the worker gives a file: relative to the workspace root (or to its `src`
+    folder), or for a file of an installed package (in site-packages), its real one, so that its
+    relative imports reach the installed package."""
     segments = Path(path).parts
     for i in range(len(segments) - 2, -1, -1):
         if segments[i] in ("site-packages", "dist-packages"):
             root = str(Path(*segments[: i + 1]))
             break
+    else:
+        root = next((r for r in reversed(source_roots(root))
+                     if os.path.realpath(path).startswith(os.path.realpath(r) + os.sep)), root)
     rel = Path(os.path.relpath(path, root)).with_suffix("")
     parts = list(rel.parts)
     if parts and parts[-1] == "__init__":

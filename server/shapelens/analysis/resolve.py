@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from shapelens.analysis.allowlist import torch_allowed
-from shapelens.analysis.probeplan import module_name_for
+from shapelens.analysis.probeplan import module_name_for, source_roots
 from shapelens.analysis.source import assigned_names, dotted_name, parse, walk_statements
 
 if TYPE_CHECKING:
@@ -209,7 +209,8 @@ class Resolver:
                     environment = jedi.create_environment(self.python, safe=False)
                 except Exception:  # noqa: BLE001 — a bad interpreter falls back to Jedi's default
                     environment = None
-            self._jedi = (jedi.Project(self.root, environment_path=self.python if environment else None), environment)
+            self._jedi = (jedi.Project(self.root, environment_path=self.python if environment else None,
+                                       added_sys_path=source_roots(self.root)[1:]), environment)
         return self._jedi
 
     def script(self, path: str, text: str) -> jedi.Script:

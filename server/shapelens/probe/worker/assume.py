@@ -189,6 +189,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return tuple([single] * length) if single is not EMPTY else EMPTY
     if low in _SMALL:
         return _SMALL[low]
+    if low.endswith("_resolutions"):  # ldm's `attn_resolutions` (sides), guided-diffusion's (downsample rates)
+        return [16, 8, 4]
     if kind is _CALLABLE or typing.get_origin(kind) is _CALLABLE:  # `activation: Callable`
         if _ACTIVATION.search(low):
             return nn.ReLU()
@@ -215,8 +217,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return v.classes
     if _COUNT.search(low) and not (_WIDTH.search(low) and not low.endswith(("layers", "blocks", "depth"))):
         return [v.count] * length if length else v.count
-    if _RATIO.search(low):
-        return v.ratio
+    if _RATIO.search(low):  # `ch_mult: list[int]`: one per level, growing as UNets' do
+        return [2 ** min(i, 2) for i in range(length)] if length else v.ratio
     if _RATE.search(low) or kind is float:
         return 1e-5 if "eps" in low else (1.0 if any(s in low for s in ("scale", "temperature", "tau", "gamma"))
                                           else 0.0)

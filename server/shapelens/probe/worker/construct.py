@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import os
 import typing
 from typing import Any
 
@@ -181,10 +182,14 @@ def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: a
         if not args and not kwargs and cls in state.by_defaults and raised_by_statement(exc):
             # `assert self.num_classes == 0` of a class meant to be given arguments: its defaults
             # are nobody's choice, so its own check rejecting them is no error of the file.
+            line, filename, lineno = raising_line(exc, state.sources)
+            own = line.startswith(("raise ", "raise(", "assert "))
+            said = f"`{line}`" if own else f"{os.path.basename(filename)}:{lineno} `{line}` raises"
             state.finding(PROBE_INCOMPLETE, path, span(node),
-                          f"`{cls.__name__}` rejects its own defaults (`{raising_line(exc)}`: {type(exc).__name__}"
-                          f"{': ' + str(exc).strip()[:200] if str(exc).strip() else ''}); it is not probed: add "
-                          f"`# shapelens: {cls.__name__}(...)` on the class line with the values it is built with")
+                          f"`{cls.__name__}` {'rejects' if own else 'cannot be built from'} its own defaults "
+                          f"({said}: {type(exc).__name__}{': ' + str(exc).strip()[:200] if str(exc).strip() else ''}); "
+                          + (f"it is not probed: add `# shapelens: {cls.__name__}(...)` on the class line with the "
+                             "values it is built with" if own else "it is not probed"))
             return None
         report_exception(state, exc, path, span(node), set(), what=f"`{cls.__name__}`")
         return None

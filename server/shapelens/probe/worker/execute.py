@@ -18,9 +18,11 @@ from shapelens.probe.worker import state as probe
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.deferred import DEFER, defer, deferred_decorator
 from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.fallbacks import import_fallbacks, run_fallback
 from shapelens.probe.worker.missing import Missing, MissingName, bound_names, import_one
-from shapelens.probe.worker.standins import parallel_stand_in, stand_in
+from shapelens.probe.worker.standins import parallel_stand_in
 from shapelens.probe.worker.state import ProbeTimeout, Site, State
+from shapelens.probe.worker.timmlike import MODELLED, stand_in
 from shapelens.report.codes import PROBE_INCOMPLETE
 
 SILENT_LOGGER = "__shapelens_silent_logger__"
@@ -51,7 +53,10 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
                 filter_class(s)
 
     out = []
+    fallbacks = import_fallbacks(tree)
     for stmt in flat_body(tree.body):
+        if stmt_key(stmt) in fallbacks:
+            setattr(stmt, "_sl_fallback", fallbacks[stmt_key(stmt)])  # noqa: B010 — a mark on the node, read by run_import
         if stmt_key(stmt) not in keep:
             if (logger := _logger_binding(stmt)) is not None:
                 out.append(_at(ast.parse(f"{logger} = {SILENT_LOGGER}").body[0], stmt))
@@ -117,6 +122,8 @@ def run_statements(state: State, path: str, module: types.ModuleType, stmts: lis
     ns[DEFER] = defer
     ns[SILENT_LOGGER] = _SILENT
     for stmt in stmts:
+        if (path, stmt_key(stmt)) in state.skipped:
+            continue  # after an import that failed in its `try:`
         state.at = (path, stmt.lineno)
         probe.progress(path, stmt.lineno)
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -149,6 +156,11 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
         raise
     except BaseException as exc:  # noqa: BLE001 — an import may raise anything, SystemExit too
         error = exc
+    fallback = getattr(stmt, "_sl_fallback", None)
+    if fallback is not None and isinstance(error, ImportError):
+        run_fallback(fallback, path, ns)  # the file's own `except ImportError:`, as Python runs it
+        state.skipped |= {(path, key) for key in fallback.skipped}
+        return
     failed = list(stmt.names)
     if isinstance(stmt, ast.ImportFrom) and len(stmt.names) > 1:
         failed = []
@@ -168,6 +180,12 @@ def run_import(state: State, path: str, stmt: ast.Import | ast.ImportFrom, ns: d
     standing = [(b, f) for b, f in names if stand_in(f) is not None]
     for bound, full in standing:
         ns[bound] = stand_in(full)
+    modelled = [b for b, f in standing if stand_in(f) in MODELLED]
+    if modelled:  # shapes that come from a stand-in's layers, not the package's: say so
+        state.finding(PROBE_INCOMPLETE, path, span(stmt),
+                      f"{', '.join(f'`{b}`' for b in modelled)} could not be imported ({type(error).__name__}); "
+                      f"{'it is' if len(modelled) == 1 else 'they are'} probed as shapelens' stand-in with the same "
+                      "arguments and shapes (install the package in the interpreter shapelens uses for its own code)")
     names = [n for n in names if n not in standing]
     if not names:
         return  # only helpers with stand-ins: nothing is unknown

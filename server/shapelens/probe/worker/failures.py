@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import linecache
 import types
+from collections.abc import Container
 
 from torch import nn
 
@@ -108,12 +109,19 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
     state.finding(PROBE_INCOMPLETE, fpath, fspan, f"the probe could not run this: {type(exc).__name__}: {msg}")
 
 
-def raising_line(exc: BaseException) -> str:
-    """The source line that raised `exc` (`assert self.num_classes == 0`)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+def raising_line(exc: BaseException, files: Container[str] = ()) -> tuple[str, str, int]:
+    """The source line that raised `exc` (`assert self.num_classes == 0`), with its file and line:
+    the innermost frame in `files` (the workspace's) when one is, so a library's own `raise`
+    (numpy's `np.float` is gone) is told at the user's line that reached it."""
+    tb, inner = exc.__traceback__, None
+    while tb is not None:
+        if inner is None or tb.tb_frame.f_code.co_filename in files or not files:
+            inner = tb
         tb = tb.tb_next
-    return linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip() if tb is not None else ""
+    if inner is None:
+        return "", "", 0
+    filename = inner.tb_frame.f_code.co_filename
+    return linecache.getline(filename, inner.tb_lineno).strip(), filename, inner.tb_lineno
 
 
 def raised_by_statement(exc: BaseException) -> bool:

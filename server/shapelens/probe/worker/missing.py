@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 
-from shapelens.probe.worker.standins import stand_in
+from shapelens.probe.worker.timmlike import stand_in
 
 
 class MissingName(Exception):
@@ -33,7 +33,7 @@ class Missing:
     def __getattr__(self, attr: str) -> Missing:
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
-        known = stand_in(attr)  # `timm.layers.DropPath`: a helper whose effect on shapes is known
+        known = stand_in(f"{self._sl_name}.{attr}")  # `timm.layers.DropPath`: a helper whose effect on shapes is known
         return known if known is not None else self._more(f"{self._sl_name}.{attr}")
 
     def __getitem__(self, key) -> Missing:

@@ -44,10 +44,11 @@ class Mlp(nn.Module):
     """timm's two-layer MLP: in_features -> hidden_features -> out_features."""
 
     def __init__(self, in_features: int, hidden_features: int | None = None, out_features: int | None = None,
-                 *args: Any, **kwargs: Any) -> None:
+                 act_layer: Any = nn.GELU, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         hidden, out = hidden_features or in_features, out_features or in_features
-        self.fc1, self.act, self.fc2 = nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, out)
+        # `act_layer=lambda: nn.GELU(approximate="tanh")` (DiT): built, as timm builds it
+        self.fc1, self.act, self.fc2 = nn.Linear(in_features, hidden), act_layer(), nn.Linear(hidden, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -86,11 +87,6 @@ STANDINS: dict[str, Any] = {
 # Replaced even when their package imports: they need a process group the probe has not.
 PARALLEL_PACKAGES = ("fairscale", "megatron", "apex")
 PARALLEL = frozenset({"ColumnParallelLinear", "RowParallelLinear", "ParallelEmbedding", "VocabParallelEmbedding"})
-
-
-def stand_in(name: str) -> Any | None:
-    """The stand-in for a name that failed to import (`timm.models.layers.DropPath` -> DropPath)."""
-    return STANDINS.get(name.rsplit(".", 1)[-1])
 
 
 def parallel_stand_in(obj: Any) -> Any | None:
