@@ -487,3 +487,67 @@ def test_an_input_through_an_elementwise_function_takes_the_layer_s_width(worksp
     assert errors(report) == []
     lin = shape_of(report, "self.lin", "layer")
     assert lin.input_shape is not None and lin.output_shape[-1] == 3 * lin.input_shape[-1]
+
+
+def test_an_input_renamed_through_a_dtype_change_is_followed(workspace):
+    # guided-diffusion's UNetModel: `h = x.type(self.dtype)`, then `for module in self.input_blocks:
+    # h = module(h, emb)` into a Sequential subclass led by its conv.
+    report = probe(workspace, """
+        class EmbedSequential(nn.Sequential):
+            def forward(self, x, emb):
+                for layer in self:
+                    x = layer(x)
+                return x
+
+
+        class UNet(nn.Module):
+            def __init__(self, in_channels=3, ch=32):
+                super().__init__()
+                self.dtype = torch.float32
+                self.input_blocks = nn.ModuleList([EmbedSequential(nn.Conv2d(in_channels, ch, 3, padding=1)),
+                                                   EmbedSequential(nn.Conv2d(ch, ch, 3, stride=2, padding=1))])
+
+            def forward(self, x, emb=None):
+                h = x.type(self.dtype)
+                for module in self.input_blocks:
+                    h = module(h, emb)
+                return h
+    """)
+    assert errors(report) == []
+    first = next(s for s in report.shapes if s.kind == "layer" and s.input_shape and s.input_shape[1:2] == [3])
+    assert len(first.input_shape) == 4
+
+
+def test_class_labels_beside_an_image_are_made_up_as_one_per_example(workspace):
+    # DiT's `forward(self, x, t, y)`: `y` reaches a LabelEmbedder whose body takes it as [N]; the
+    # image's size search alone kept it [B, T] and stopped forward there.
+    report = probe(workspace, """
+        class LabelEmbedder(nn.Module):
+            def __init__(self, num_classes=10, hidden=32):
+                super().__init__()
+                self.num_classes = num_classes
+                self.table = nn.Embedding(num_classes + 1, hidden)
+
+            def token_drop(self, labels):
+                drop_ids = torch.rand(labels.shape[0], device=labels.device) < 0.1
+                return torch.where(drop_ids, self.num_classes, labels)
+
+            def forward(self, labels, train):
+                if train:
+                    labels = self.token_drop(labels)
+                return self.table(labels)
+
+
+        class Net(nn.Module):
+            def __init__(self, hidden=32):
+                super().__init__()
+                self.stem = nn.Conv2d(3, hidden, 4, stride=4)
+                self.y_embedder = LabelEmbedder(10, hidden)
+                self.head = nn.Linear(hidden, 10)
+
+            def forward(self, x, y):
+                h = self.stem(x).mean(dim=(2, 3))
+                return self.head(h + self.y_embedder(y, self.training))
+    """)
+    assert errors(report) == []
+    assert shape_of(report, "self.head", "layer").input_shape is not None

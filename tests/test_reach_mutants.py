@@ -231,3 +231,49 @@ def test_an_error_a_second_assumption_of_the_outer_class_misses_is_confirmed_on_
     assert text_at(workspace, err) == "c * 2"
     assert "second assumption gives the same mismatch" in err.message
     assert_fix_cleans(workspace, err)
+
+
+def test_split_sizes_that_do_not_add_up_land_on_the_layer_that_made_the_width(workspace):
+    # mamba's `dt, B, C = torch.split(self.x_proj(x), [self.dt_rank, self.d_state, self.d_state],
+    # dim=-1)`: torch's message names no layer; the width is x_proj's out_features.
+    report = probe(workspace, """
+        class Mixer(nn.Module):
+            def __init__(self, d_inner=32, dt_rank=4, d_state=8):
+                super().__init__()
+                self.dt_rank, self.d_state = dt_rank, d_state
+                self.x_proj = nn.Linear(d_inner, (dt_rank + d_state * 2) * 2, bias=False)
+                self.dt_proj = nn.Linear(dt_rank, d_inner)
+
+            def forward(self, x):
+                x_dbl = self.x_proj(x)
+                dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+                return self.dt_proj(dt) * B.sum(-1, keepdim=True) * C.sum(-1, keepdim=True)
+    """)
+    err = only_error(report)
+    assert text_at(workspace, err) == "(dt_rank + d_state * 2) * 2"
+    assert "add up to 20" in err.message
+    assert_fix_cleans(workspace, err)
+
+
+def test_a_weight_used_without_calling_its_layer_traces_to_that_layer(workspace):
+    # mamba's `xz = self.in_proj.weight @ rearrange(hidden_states, "b l d -> d (b l)")`: the
+    # weight's columns are in_features.
+    report = probe(workspace, """
+        class Mamba(nn.Module):
+            def __init__(self, d_model=32, expand=2):
+                super().__init__()
+                self.d_model = d_model
+                self.d_inner = expand * d_model
+                self.in_proj = nn.Linear(self.d_model * 2, self.d_inner * 2, bias=False)
+                self.out_proj = nn.Linear(self.d_inner, self.d_model)
+
+            def forward(self, hidden_states):
+                batch, seqlen, dim = hidden_states.shape
+                xz = self.in_proj.weight @ hidden_states.reshape(batch * seqlen, dim).t()
+                x, z = xz.t().chunk(2, dim=-1)
+                return self.out_proj(x * z).reshape(batch, seqlen, -1)
+    """)
+    err = only_error(report)
+    assert text_at(workspace, err) == "self.d_model * 2"
+    assert err.fixes[0].edits[0].new_text == "self.d_model"
+    assert_fix_cleans(workspace, err)

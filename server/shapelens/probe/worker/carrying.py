@@ -19,6 +19,8 @@ PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "do
                           "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as",
                           # elementwise (`x.add(1).div(2)`: an image rescaled before the first conv)
                           "add", "sub", "mul", "div", "clamp", "neg", "abs", "exp", "tanh", "sigmoid", "sqrt"})
+SAME_SHAPE = frozenset({"type", "to", "float", "half", "double", "long", "int", "bfloat16", "contiguous", "clone",
+                        "detach", "cuda", "cpu", "type_as", "requires_grad_"})
 # `F.silu(vec)`, `torch.tanh(x)`: torch's elementwise functions, which keep the shape of what they take.
 ELEMENTWISE = frozenset({"silu", "gelu", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "mish", "softplus",
                          "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "normalize", "abs", "exp"})
@@ -142,6 +144,9 @@ def _held(value: ast.expr) -> str | None:
         value = value.body
     elif isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
         value = value.values[0]
+    # `h = x.type(self.dtype)` (guided-diffusion's UNet): a dtype or device change, the shape as it was
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SAME_SHAPE:
+        value = value.func.value
     return value.id if isinstance(value, ast.Name) else None
 
 

@@ -17,6 +17,7 @@ from shapelens.analysis.callsites import FACTORY_PREFIX
 from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
+from shapelens.probe.worker import provenance
 from shapelens.probe.worker.assume import init_params
 from shapelens.probe.worker.failures import raised_by_statement, raising_line, report_exception
 from shapelens.probe.worker.rules import rule_for
@@ -198,6 +199,7 @@ def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: a
         rule = rule_for(type(sub))
         if rule is not None:
             check_params(sub, rule)
+        provenance.tag_weights(sub)
     return instance
 
 

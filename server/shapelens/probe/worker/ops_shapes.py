@@ -214,3 +214,20 @@ def softmax(args, kwargs, label: Label, name: str = "softmax") -> Problem | None
     if norm_dim(dim, max(x.dim(), 1)) is None:
         return Problem(f"{name}(dim={dim}) on {label(x)}: dims are {range_text(x.dim())}")
     return None
+
+
+def split(args, kwargs, label: Label) -> Problem | None:
+    """`torch.split(x_dbl, [dt_rank, d_state, d_state], dim=-1)`: sizes that do not add up to the
+    axis. The axis's width traces back to the layer that made it (mamba's `x_proj`)."""
+    x = args[0] if args else kwargs.get("tensor", kwargs.get("input"))
+    sizes = arg(args, kwargs, 1, "split_size_or_sections", kwargs.get("split_size"))
+    dim = arg(args, kwargs, 2, "dim", 0)
+    if not is_tensor(x) or not isinstance(sizes, (list, tuple)) or not sizes or not isinstance(dim, int) \
+            or not all(isinstance(s, int) and s >= 0 for s in sizes) or not -x.dim() <= dim < x.dim():
+        return None
+    axis = dim - x.dim() if dim >= 0 else dim
+    total = sum(sizes)
+    if total == int(x.shape[axis]):
+        return None
+    return Problem(f"split into {list(sizes)} along dim {dim}: {label(x)} is {int(x.shape[axis])} wide there, "
+                   f"but the sizes add up to {total}", [(x, axis, total)])

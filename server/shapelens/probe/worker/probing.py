@@ -238,6 +238,12 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         if errors and all(f.get("fixed_size") for f in errors) and stopped_on_them:
             break
     size = best[1] if best else candidates[0]
+    if (labels := _ids_as_labels(found)) is not None:  # DiT's `y`: class labels beside the image
+        mark = state.mark()
+        used, aborted = attempt(state, instance, labels, size, project, path, node)
+        if not aborted and not state.errors_since(mark):
+            return used
+        state.rollback(mark)
     mark = state.mark()
     used = attempt(state, instance, found, size, project, path, node)[0]
     listed = ", ".join(map(str, candidates))
@@ -259,6 +265,13 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
     return used
 
 
+def _ids_as_labels(found: Inputs) -> Inputs | None:
+    """An Embedding's [B, T] ids as class labels, [B] (DiT's `torch.rand(labels.shape[0])`)."""
+    ids = {k: Spec(("B",), s.dtype, s.high) for k, s in found.specs.items()
+           if isinstance(s, Spec) and s.dims == ("B", "T") and not s.dtype.is_floating_point}
+    return Inputs({**found.specs, **ids}, found.labels) if ids else None
+
+
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
                  node: ast.ClassDef, hints: dict[int, Hint]) -> str:
     """Run forward; when that gives errors, try what the first layer cannot say: one more
@@ -270,11 +283,8 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
     if wider:
         tries.append((Inputs({**found.specs, **wider}, found.labels), {}))
-    # An Embedding's [B, T] ids may be class labels, [B] (DiT's `torch.rand(labels.shape[0])`).
-    ids = {k: Spec(("B",), s.dtype, s.high) for k, s in found.specs.items()
-           if isinstance(s, Spec) and s.dims == ("B", "T") and not s.dtype.is_floating_point}
-    if ids:
-        tries.append((Inputs({**found.specs, **ids}, found.labels), {}))
+    if (labels := _ids_as_labels(found)) is not None:
+        tries.append((labels, {}))
     best: tuple[tuple, int] | None = None
     for i, (inputs, extra) in enumerate(tries):
         mark = state.mark()

@@ -62,6 +62,20 @@ def from_layer(module: nn.Module, param: str, out: torch.Tensor, axis: int) -> N
         put(out, {neg: [Part(module, param, int(out.shape[axis]), Fraction(1))]})
 
 
+# A weight's axes and the arguments declaring them, for code that uses the weight without calling
+# the layer (mamba's `self.in_proj.weight @ rearrange(x, "b l d -> d (b l)")`, a tied head's
+# `F.linear(x, self.wte.weight)`).
+_WEIGHT_AXES = {nn.Linear: {-1: "in_features", -2: "out_features"}, nn.Embedding: {-1: "embedding_dim"}}
+
+
+def tag_weights(module: nn.Module) -> None:
+    axes = next((a for cls, a in _WEIGHT_AXES.items() if type(module) is cls), None)
+    weight = getattr(module, "weight", None)
+    if axes is None or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return
+    put(weight, {axis: [Part(module, param, int(weight.shape[axis]), Fraction(1))] for axis, param in axes.items()})
+
+
 def _scaled(parts: list[Part], by: Fraction) -> list[Part]:
     return [p._replace(factor=p.factor * by) for p in parts]
 
