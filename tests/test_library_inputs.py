@@ -395,22 +395,30 @@ def test_a_class_whose_own_check_rejects_its_defaults_gets_a_note_not_an_error(w
     assert "`assert self.num_classes == 0`" in note.message and "ForPretraining" in note.message
 
 
+# DiT's LabelEmbedder: labels are [N]; `torch.rand(labels.shape[0])` and `torch.where` with them.
+LABEL_EMBEDDER = """
+    class LabelEmbedder(nn.Module):
+        def __init__(self, num_classes=10, hidden=32):
+            super().__init__()
+            self.num_classes = num_classes
+            self.table = nn.Embedding(num_classes + 1, hidden)
+
+        def token_drop(self, labels):
+            drop_ids = torch.rand(labels.shape[0], device=labels.device) < 0.1
+            return torch.where(drop_ids, self.num_classes, labels)
+
+        def forward(self, labels, train=True):
+            if train:
+                labels = self.token_drop(labels)
+            return self.table(labels)
+"""
+
+
 def test_ids_that_an_embedding_takes_may_be_class_labels_of_one_dim(workspace):
     # DiT's LabelEmbedder: labels are [N], and `torch.where(drop_ids, n, labels)` with
     # `torch.rand(labels.shape[0])`; made up as an Embedding's [B, T] they do not broadcast.
     # The rank search tries [B] too.
-    report = probe(workspace, """
-        class LabelEmbedder(nn.Module):
-            def __init__(self, num_classes=10, hidden=32):
-                super().__init__()
-                self.num_classes = num_classes
-                self.table = nn.Embedding(num_classes + 1, hidden)
-
-            def forward(self, labels):
-                drop = torch.rand(labels.shape[0], device=labels.device) < 0.1
-                labels = torch.where(drop, self.num_classes, labels)
-                return self.table(labels)
-    """)
+    report = probe(workspace, LABEL_EMBEDDER)
     assert errors(report) == []
     table = shape_of(report, "self.table", "layer")
     assert len(table.input_shape) == 1 and table.output_shape[-1] == 32
@@ -521,33 +529,18 @@ def test_an_input_renamed_through_a_dtype_change_is_followed(workspace):
 def test_class_labels_beside_an_image_are_made_up_as_one_per_example(workspace):
     # DiT's `forward(self, x, t, y)`: `y` reaches a LabelEmbedder whose body takes it as [N]; the
     # image's size search alone kept it [B, T] and stopped forward there.
-    report = probe(workspace, """
-        class LabelEmbedder(nn.Module):
-            def __init__(self, num_classes=10, hidden=32):
-                super().__init__()
-                self.num_classes = num_classes
-                self.table = nn.Embedding(num_classes + 1, hidden)
+    report = probe(workspace, LABEL_EMBEDDER + """
 
-            def token_drop(self, labels):
-                drop_ids = torch.rand(labels.shape[0], device=labels.device) < 0.1
-                return torch.where(drop_ids, self.num_classes, labels)
+    class Net(nn.Module):
+        def __init__(self, hidden=32):
+            super().__init__()
+            self.stem = nn.Conv2d(3, hidden, 4, stride=4)
+            self.y_embedder = LabelEmbedder(10, hidden)
+            self.head = nn.Linear(hidden, 10)
 
-            def forward(self, labels, train):
-                if train:
-                    labels = self.token_drop(labels)
-                return self.table(labels)
-
-
-        class Net(nn.Module):
-            def __init__(self, hidden=32):
-                super().__init__()
-                self.stem = nn.Conv2d(3, hidden, 4, stride=4)
-                self.y_embedder = LabelEmbedder(10, hidden)
-                self.head = nn.Linear(hidden, 10)
-
-            def forward(self, x, y):
-                h = self.stem(x).mean(dim=(2, 3))
-                return self.head(h + self.y_embedder(y, self.training))
+        def forward(self, x, y):
+            h = self.stem(x).mean(dim=(2, 3))
+            return self.head(h + self.y_embedder(y, self.training))
     """)
     assert errors(report) == []
     assert shape_of(report, "self.head", "layer").input_shape is not None
