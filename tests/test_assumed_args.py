@@ -4,7 +4,7 @@ second assumption."""
 
 from __future__ import annotations
 
-from helpers import locate
+from helpers import locate, shape_of
 from shapelens.lsp import render
 from test_breadth import assert_fix_cleans, errors, probe, text_at
 
@@ -350,3 +350,33 @@ def test_a_multiplier_list_is_assumed_one_per_level(workspace):
     assert assumed["attn_resolutions"].startswith("[")
     shaped = {s.name for s in report.shapes if s.kind == "layer" and s.input_shape is not None}
     assert "self.conv_in" in shaped
+
+
+def test_a_config_field_left_none_to_be_set_later_is_assumed_the_rest_kept(workspace):
+    # makemore's `ModelConfig`: `block_size: int = None` and `vocab_size: int = None` are set from
+    # the data later; `n_embd: int = 64` is the file's own value.
+    report = probe(workspace, """
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class ModelConfig:
+            block_size: int = None
+            vocab_size: int = None
+            n_embd: int = 48
+
+
+        class Bigram(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+                self.register_buffer("mask", torch.ones(config.block_size, config.block_size))
+                self.head = nn.Linear(config.n_embd, config.vocab_size)
+
+            def forward(self, idx):
+                return self.head(self.wte(idx))
+    """)
+    assert errors(report) == []
+    assumed = next(c for c in report.classes if c.name == "Bigram").assumed_args
+    assert "config.block_size" in assumed and "config.vocab_size" in assumed and "config.n_embd" not in assumed
+    assert shape_of(report, "self.head", "layer").input_shape[-1] == 48

@@ -198,3 +198,61 @@ def test_a_factory_function_s_unshaped_layers_are_named_on_the_function(workspac
     # The branch that ran has its shape, and is not listed.
     assert any(s.kind == "layer" and s.input_shape is not None and s.range["start"]["line"] == vanilla
                for s in report.shapes)
+
+
+def test_a_class_whose_part_cannot_be_built_says_so_on_its_own_line(workspace):
+    # makemore's `Block.__init__`: `self.attn = CausalSelfAttention(config)` raises inside the
+    # attention's own constructor; Block's layers were left with no reason in Block.
+    report = probe(workspace, """
+        class Attention(nn.Module):
+            def __init__(self, dim=32, length=None):
+                super().__init__()
+                self.c_attn = nn.Linear(dim, 3 * dim)
+                self.register_buffer("bias", torch.ones(length, length))
+
+            def forward(self, x):
+                return self.c_attn(x)
+
+
+        class Block(nn.Module):
+            def __init__(self, dim=32):
+                super().__init__()
+                self.ln_1 = nn.LayerNorm(dim)
+                self.attn = Attention(dim)
+                self.ln_2 = nn.LayerNorm(dim)
+
+            def forward(self, x):
+                return self.ln_2(self.attn(self.ln_1(x)))
+    """)
+    assert errors(report) == []
+    path = workspace.root / "m.py"
+    (note,) = notes_on(report, "`Block` is not probed")
+    assert note.range["start"]["line"] == locate(path, "self.attn = Attention(dim)", "self")["start"]["line"]
+    assert "building it stopped at line" in note.message
+
+
+def test_a_mixin_that_is_no_module_names_its_unshaped_layers_on_its_name(workspace):
+    # LoRA's `class LoRALayer():` builds `nn.Dropout(p=lora_dropout)` under `if lora_dropout > 0.:`
+    # for the nn.Linear subclass that calls its __init__.
+    report = probe(workspace, """
+        class LoRALayer:
+            def __init__(self, r: int, lora_dropout: float):
+                self.r = r
+                if lora_dropout > 0.0:
+                    self.lora_dropout = nn.Dropout(p=lora_dropout)
+                else:
+                    self.lora_dropout = lambda x: x
+
+
+        class Linear(nn.Linear, LoRALayer):
+            def __init__(self, in_features=16, out_features=8, r=4, lora_dropout=0.0):
+                nn.Linear.__init__(self, in_features, out_features)
+                LoRALayer.__init__(self, r=r, lora_dropout=lora_dropout)
+
+            def forward(self, x):
+                return super().forward(self.lora_dropout(x))
+    """)
+    assert errors(report) == []
+    (note,) = notes_on(report, "`LoRALayer` builds got no shape")
+    assert note.range == locate(workspace.root / "m.py", "class LoRALayer", "LoRALayer")
+    assert "under `if lora_dropout > 0.0:`" in note.message and "To probe the branch" in note.message

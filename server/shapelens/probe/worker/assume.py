@@ -234,6 +234,17 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
     return EMPTY
 
 
+def placeholders(cls: type, ns: dict | None = None) -> set[str]:
+    """Fields of a dataclass config whose default only says "set later": `vocab_size: int = -1`
+    (llama), `block_size: int = None` (makemore: an int annotation, yet None)."""
+    try:
+        hints = typing.get_type_hints(cls, globalns=ns)
+    except Exception:  # noqa: BLE001
+        hints = {}
+    return {f.name for f in dataclasses.fields(cls)
+            if f.default == -1 or f.default is None and hints.get(f.name) in (int, float)}
+
+
 def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
     """An instance of a dataclass config, each field without a default assumed by its name."""
     try:
@@ -241,8 +252,9 @@ def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
     except Exception:  # noqa: BLE001
         hints = {}
     kwargs = {}
+    later = placeholders(cls, ns)
     for f in dataclasses.fields(cls):
-        placeholder = f.default == -1  # `vocab_size: int = -1  # defined later by tokenizer`
+        placeholder = f.name in later  # `vocab_size: int = -1  # defined later by tokenizer`
         if not f.init or not placeholder and (f.default is not dataclasses.MISSING
                                               or f.default_factory is not dataclasses.MISSING):
             continue
@@ -289,7 +301,13 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             value = _build_part(annotation, assumed, name, ns)  # `attn_layers: AttentionLayers`
         elif annotation is EMPTY and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args", "params",
                                                          "opt", "opts", "settings", "model_args"):
-            value = AssumedConfig(assumed, name, nones)
+            # The file's one dataclass config (makemore's `ModelConfig`, its `block_size: int = None`
+            # set later): its defaults kept, its placeholders assumed; else every attribute by name.
+            configs = [v for v in ns.values() if isinstance(v, type) and dataclasses.is_dataclass(v)
+                       and v.__name__.endswith(("Config", "Configuration")) and v.__module__ == cls.__module__]
+            value = fill_dataclass(configs[0], assumed, name, ns) if len(configs) == 1 else EMPTY
+            if value is EMPTY:
+                value = AssumedConfig(assumed, name, nones)
         else:
             value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], init)
             value = assumed.record(name, value) if value is not EMPTY else EMPTY

@@ -18,8 +18,9 @@ from shapelens.analysis.hints import Hint, ProjectHints
 from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
 from shapelens.probe.worker import provenance
-from shapelens.probe.worker.assume import init_params
+from shapelens.probe.worker.assume import init_params, placeholders
 from shapelens.probe.worker.failures import raised_by_statement, raising_line, report_exception
+from shapelens.probe.worker.missing import MissingName
 from shapelens.probe.worker.rules import rule_for
 from shapelens.probe.worker.sites import UNKNOWN, workspace_ctor_args
 from shapelens.probe.worker.state import ProbeTimeout, State
@@ -70,7 +71,7 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
             made = annotation()  # a dataclass / config class whose fields all have defaults
         except Exception:  # noqa: BLE001
             return inspect.Parameter.empty
-        if dataclasses.is_dataclass(made) and any(getattr(made, f.name, None) == -1 for f in dataclasses.fields(made)):
+        if dataclasses.is_dataclass(made) and placeholders(annotation, ns):
             return inspect.Parameter.empty  # `vocab_size: int = -1  # set later`: assumed instead (assume.py)
         return made
     return inspect.Parameter.empty
@@ -192,7 +193,9 @@ def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: a
                           + (f"it is not probed: add `# shapelens: {cls.__name__}(...)` on the class line with the "
                              "values it is built with" if own else "it is not probed"))
             return None
+        before = len(state.findings)
         report_exception(state, exc, path, span(node), set(), what=f"`{cls.__name__}`")
+        _told_in_class(state, exc, path, node, state.findings[before:])
         return None
     # Tied weights are checked once, before any input-size search reruns forward.
     for sub in instance.modules():
@@ -208,3 +211,32 @@ def cannot_construct(cls: type, missing: list[str]) -> str:
     return (f"cannot construct `{cls.__name__}`: no value for {', '.join(f'`{m}`' for m in missing)}; "
             f"add `# shapelens: {cls.__name__}({example})` on the class line, or "
             f"`[tool.shapelens.models.{cls.__name__}]` in pyproject.toml")
+
+
+def _told_in_class(state: State, exc: BaseException, path: str, node: ast.ClassDef, said: list) -> None:
+    """Building `Block` stopped inside another class (`self.attn = CausalSelfAttention(config)`,
+    whose own line got the note): the statement of `Block` that led there says so too, so
+    `Block`'s layers without a shape have a reason in `Block`."""
+    last = node.end_lineno or node.lineno
+    if any(f["path"] == path and node.lineno <= f["span"][0] <= last for f in said) \
+            or any(f["code"] != PROBE_INCOMPLETE for f in said):
+        return
+    tb, line, inner = exc.__traceback__, None, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path and node.lineno < tb.tb_lineno <= last:
+            line = tb.tb_lineno
+        if tb.tb_frame.f_code.co_filename in state.sources:
+            inner = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    around = [n for n in ast.walk(node) if line and isinstance(n, ast.stmt) and not isinstance(n, ast.FunctionDef)
+              and n.lineno <= line <= (n.end_lineno or n.lineno)]  # the innermost statement around it
+    stmt = min(around, key=lambda n: (n.end_lineno or n.lineno) - n.lineno) if around else None
+    # What stopped it: the note it made, or (a missing name, told on the import's note) the exception
+    at, why = ((said[0]["path"], said[0]["span"][0]), said[0]["message"].splitlines()[0]) if said else \
+        (inner, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(exc, MissingName):
+        why = str(exc)  # "`timm...SqueezeExcite` comes from `from timm... import SqueezeExcite`, which failed"
+    if stmt is None or at is None or at == (path, line):
+        return
+    where = f"line {at[1]}" if at[0] == path else f"{os.path.basename(at[0])}:{at[1]}"
+    state.finding(PROBE_INCOMPLETE, path, span(stmt), f"`{node.name}` is not probed: building it stopped at {where}: {why}")

@@ -116,15 +116,18 @@ def note_unreached(state: State, classes: list[type], module: types.ModuleType, 
         if misses:
             misses.sort(key=lambda m: (m[0].lineno, m[0].col_offset))
             _add(state, target, class_span(index, node), cls.__name__, misses, index)
-    _note_functions(state, built, module, index, target)
+    modules = {cls.__name__ for cls in classes}
+    _note_functions(state, built, module, index, target, modules)
 
 
 def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.ModuleType, index: SourceIndex,
-                    target: str) -> None:
-    """A module-level factory (`def make_attn(c, kind): ... return nn.Identity(c)`) whose layers got
-    no shape: a branch its callers' values did not take, or nothing the probe ran called it. The
-    note stands on the function's name, as a class's does on the class's."""
-    for fn in (n for n in index.tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+                    target: str, modules: set[str]) -> None:
+    """A module-level factory (`def make_attn(c, kind): ... return nn.Identity(c)`), or a class that
+    is no nn.Module (LoRA's `class LoRALayer():` mixin, whose `__init__` the layers call), whose
+    layers got no shape: a branch its callers' values did not take, or nothing the probe ran
+    called it. The note stands on its name, as a module class's does on the class's."""
+    for fn in (n for n in index.tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+               or isinstance(n, ast.ClassDef) and n.name not in modules):
         parents = _parents(fn)
         calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and torch_layer(c.func, module.__dict__)]
         ran = any(span(c) in built for c in calls)
@@ -134,7 +137,9 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
             if info is not None and info.first_in is not None:
                 continue
             where, returned = _branch(call, parents, index), _after_return(call, parents, index)
-            if not ran:
+            if not ran and where is not None:  # a branch not taken, or code that did not run: which, unknown
+                why = f"not built in the probe (under {where})"
+            elif not ran:
                 why = "not built: nothing the probe ran called it"
             elif info is None and where is None and returned is not None:
                 why = f"not built: {returned} returned first with the probed arguments"
@@ -146,11 +151,13 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
         line = index.text.splitlines()[fn.lineno - 1].encode("utf-8")
         col = max(line.find(fn.name.encode(), fn.col_offset), 0)
         where_name = (fn.lineno, col, fn.lineno, col + len(fn.name.encode()))
+        branchy = ran or any("(under " in why for _, _, why in misses)
         hint = ("To probe the branch, build a class that calls it with those values, or hint that class's "
-                "constructor arguments on its class line." if ran else
+                "constructor arguments on its class line." if branchy else
                 f"To see {'its shape' if len(misses) == 1 else 'their shapes'}, call `{fn.name}(...)` in a class the "
                 "probe builds, or under `if __name__ == \"__main__\":` (tensor-pure statements there are probed).")
-        text = (f"{len(misses)} layer{'s' if len(misses) > 1 else ''} `{fn.name}()` builds got no shape: "
+        called = fn.name if isinstance(fn, ast.ClassDef) else f"{fn.name}()"
+        text = (f"{len(misses)} layer{'s' if len(misses) > 1 else ''} `{called}` builds got no shape: "
                 f"{_listing(misses)}. {hint}")
         related = [protocol.related(target, span(c), f"{label}: {why}") for c, label, why in misses]
         state.finding(PROBE_INCOMPLETE, target, where_name, text, related)
