@@ -380,3 +380,17 @@ def test_a_config_field_left_none_to_be_set_later_is_assumed_the_rest_kept(works
     assumed = next(c for c in report.classes if c.name == "Bigram").assumed_args
     assert "config.block_size" in assumed and "config.vocab_size" in assumed and "config.n_embd" not in assumed
     assert shape_of(report, "self.head", "layer").input_shape[-1] == 48
+
+
+def test_a_class_every_parameter_of_which_had_a_value_is_told_without_an_empty_list():
+    # litgpt's MultiheadLatentAttention(config, block_idx): its call site gave both, its config
+    # lacks `q_lora_rank`; the note said "no value for ; add `# shapelens: ...()`".
+    from shapelens.probe.worker.construct import cannot_construct
+
+    class LatentAttention:
+        pass
+
+    text = cannot_construct(LatentAttention, [], ["config", "block_idx"])
+    assert "no value for" not in text and "`config`, `block_idx`" in text
+    assert "`# shapelens: LatentAttention(...)`" in text
+    assert "no value for `block_idx`" in cannot_construct(LatentAttention, ["block_idx"])

@@ -103,7 +103,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         instance = build(state, cls, (), {**given, **kwargs}, path, node)
         if instance is None:
             said = [f["message"] for f in state.findings[mark[0]:]]
-            why = f"with assumed {shown_text(shown)}: {said[0]}" if said else why
+            why = (f"with assumed {shown_text(shown)}: {said[0]}" if shown else said[0]) if said else why
             state.rollback(mark)
             continue
         state.instances[cls] = instance

@@ -206,11 +206,15 @@ def build(state: State, cls: type, args: tuple, kwargs: dict, path: str, node: a
     return instance
 
 
-def cannot_construct(cls: type, missing: list[str]) -> str:
+def cannot_construct(cls: type, missing: list[str], given: list[str] | None = None) -> str:
+    hint = (f"`[tool.shapelens.models.{cls.__name__}]` in pyproject.toml")
+    if not missing:  # every parameter had a value (a config's defaults), yet building failed with them
+        names = ", ".join(f"`{g}`" for g in given or []) or "its defaults"
+        return (f"cannot construct `{cls.__name__}` with the values the probe has for {names}; add "
+                f"`# shapelens: {cls.__name__}(...)` on the class line with real ones, or {hint}")
     example = ", ".join(f"{m}=..." for m in missing)
     return (f"cannot construct `{cls.__name__}`: no value for {', '.join(f'`{m}`' for m in missing)}; "
-            f"add `# shapelens: {cls.__name__}({example})` on the class line, or "
-            f"`[tool.shapelens.models.{cls.__name__}]` in pyproject.toml")
+            f"add `# shapelens: {cls.__name__}({example})` on the class line, or {hint}")
 
 
 def _told_in_class(state: State, exc: BaseException, path: str, node: ast.ClassDef, said: list) -> None:

@@ -233,7 +233,8 @@ class Probe:
                 if made.inputs:
                     assumptions[cls.__name__] = made.inputs
             elif cls not in state.called:
-                why = cannot_construct(cls, missing) + (f" (nor could assumed values build it: {made})" if made else "")
+                why = cannot_construct(cls, missing, list(given)) + (
+                    (f" (nor could assumed values build it: {made})" if missing else f" ({made})") if made else "")
                 state.finding(PROBE_INCOMPLETE, target, class_name_span(index, node), why)
         state.owner = None
         # A class another probe (or module-level code) reached is done too: its results are
