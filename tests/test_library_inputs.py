@@ -424,24 +424,21 @@ def test_ids_that_an_embedding_takes_may_be_class_labels_of_one_dim(workspace):
     assert len(table.input_shape) == 1 and table.output_shape[-1] == 32
 
 
-def test_an_op_between_made_up_sizes_that_no_width_explains_is_a_note(workspace):
-    # Neither [B, T] nor [B] ids: the two made-up sizes meet in an op no declared width takes part
-    # in. The guess of the input disagrees, not the file.
-    report = probe(workspace, """
-        class Pairs(nn.Module):
-            def __init__(self, vocab=10, hidden=32):
-                super().__init__()
-                self.table = nn.Embedding(vocab, hidden)
+def test_only_an_op_between_the_made_up_sizes_themselves_is_taken_for_the_guess():
+    # DiT's labels made up [17, 13] against `torch.rand(labels.shape[0])`: "length 13 ... [17, 13]
+    # ... broadcastable to [1, 17]" names both made-up sizes and no width explains it. A made-up
+    # size against a width (`q(x) @ k(x)`: inner dims 64 and 13), or one a fix explains, is the file's.
+    from shapelens.probe.worker.madeup import made_up_only
+    from shapelens.probe.worker.probing import ASSUMED
 
-            def forward(self, ids):
-                weights = torch.rand(ids.shape[0], ids.shape[0])
-                return self.table(ids) * weights
-    """)
-    assert errors(report) == []
-    note = next(f for f in report.findings if "on inputs made up for this probe" in f.message)
-    assert note.range["start"]["line"] == next(i for i, ln in enumerate(
-        (workspace.root / "m.py").read_text().splitlines()) if ln.startswith("class Pairs"))
-    assert "not reported as an error" in note.message
+    def finding(message, fixes=()):
+        return {"code": "shape-error", "message": message, "fixes": list(fixes), "alts": []}
+
+    dit = "Attempting to broadcast a dimension of length 13 at -1! had torch.Size([17, 13]); expected [1, 17]"
+    assert made_up_only(finding(dit), ASSUMED)
+    assert not made_up_only(finding("[B, T, 64] @ [B, T, 64]: inner dims 64 and 13 differ"), ASSUMED)
+    assert not made_up_only(finding(dit, [{"title": "Change", "edits": [{"new_text": "hidden"}]}]), ASSUMED)
+    assert not made_up_only({**finding(dit), "code": "feature-mismatch"}, ASSUMED)
 
 
 def test_a_hinted_input_keeps_such_a_mismatch_an_error(workspace):
@@ -453,7 +450,7 @@ def test_a_hinted_input_keeps_such_a_mismatch_an_error(workspace):
 
             def forward(self, ids):  # shapelens: ids=long[4,6]
                 weights = torch.rand(ids.shape[0], ids.shape[0])
-                return self.table(ids) * weights
+                return self.table(ids).sum(-1) * weights
     """)
     assert [f.code for f in errors(report)] == ["shape-error"]
 
@@ -544,3 +541,18 @@ def test_class_labels_beside_an_image_are_made_up_as_one_per_example(workspace):
     """)
     assert errors(report) == []
     assert shape_of(report, "self.head", "layer").input_shape is not None
+
+
+def test_a_made_up_size_against_a_width_stays_an_error(workspace):
+    # A missing transpose: `q(x) @ k(x)` with [B, T, 64] each is wrong whatever the input is.
+    report = probe(workspace, """
+        class Scores(nn.Module):
+            def __init__(self, dim=64):
+                super().__init__()
+                self.q = nn.Linear(dim, dim)
+                self.k = nn.Linear(dim, dim)
+
+            def forward(self, x):
+                return self.q(x) @ self.k(x)
+    """)
+    assert len(errors(report)) == 1

@@ -136,3 +136,53 @@ def test_an_import_error_fallback_runs_as_python_runs_it(workspace):
     assert {"self.conv", "self.out"} <= shaped
     # The file handles the missing package itself: nothing to tell.
     assert not [f for f in report.findings if "missing_fast_kernels_xyz" in f.message]
+
+
+def test_the_nearest_try_decides_and_an_else_body_is_skipped_with_the_rest():
+    import ast
+
+    from shapelens.analysis.source import stmt_key
+    from shapelens.probe.worker.fallbacks import import_fallbacks
+
+    tree = ast.parse(
+        "try:\n"
+        "    import a\n"
+        "    try:\n"
+        "        import b\n"
+        "    except ImportError:\n"
+        "        print('no b')\n"
+        "except ImportError:\n"
+        "    a = None\n"
+        "try:\n"
+        "    from flash_attn import f\n"
+        "except ImportError:\n"
+        "    f = None\n"
+        "else:\n"
+        "    HAS = True\n")
+    imports = {n.names[0].name: n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    found = import_fallbacks(tree)
+    assert stmt_key(imports["a"]) in found
+    assert stmt_key(imports["b"]) not in found  # its own handler prints: no fallback, not the outer one
+    has = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "HAS")
+    assert stmt_key(has) in found[stmt_key(imports["f"])].skipped
+
+
+def test_a_stand_in_patch_embed_s_size_check_leads_the_size_search(workspace):
+    # timm's PatchEmbed asserts its img_size; 96 is no size the search starts with. Its check is a
+    # rejection of the made-up input (the size it names is tried), not a shape error.
+    report = probe(workspace, """
+        from timm.models.vision_transformer import PatchEmbed
+
+        class Tiny(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.patch_embed = PatchEmbed(img_size=80, patch_size=16, in_chans=3, embed_dim=32)
+                self.pos = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches, 32))
+                self.head = nn.Linear(32, 10)
+
+            def forward(self, x):
+                return self.head(self.patch_embed(x) + self.pos)
+    """)
+    assert errors(report) == []
+    assert next(s for s in report.shapes if s.kind == "layer" and s.name == "self.head").input_shape[1] == 25
+    assert not [s for s in report.shapes if s.path.endswith("timmlike.py")]

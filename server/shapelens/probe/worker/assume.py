@@ -189,7 +189,7 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return tuple([single] * length) if single is not EMPTY else EMPTY
     if low in _SMALL:
         return _SMALL[low]
-    if low.endswith("_resolutions"):  # ldm's `attn_resolutions` (sides), guided-diffusion's (downsample rates)
+    if low.endswith("_resolutions") and not low.startswith(("num_", "n_")):  # ldm's `attn_resolutions` (sides), guided-diffusion's (downsample rates)
         return [16, 8, 4]
     if kind is _CALLABLE or typing.get_origin(kind) is _CALLABLE:  # `activation: Callable`
         if _ACTIVATION.search(low):
@@ -305,7 +305,10 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             # set later): its defaults kept, its placeholders assumed; else every attribute by name.
             configs = [v for v in ns.values() if isinstance(v, type) and dataclasses.is_dataclass(v)
                        and v.__name__.endswith(("Config", "Configuration")) and v.__module__ == cls.__module__]
-            value = fill_dataclass(configs[0], assumed, name, ns) if len(configs) == 1 else EMPTY
+            read = {n.attr for n in ast.walk(init) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                    and n.value.id == name} if init else set()
+            fits = len(configs) == 1 and read <= {f.name for f in dataclasses.fields(configs[0])}
+            value = fill_dataclass(configs[0], assumed, name, ns) if fits else EMPTY
             if value is EMPTY:
                 value = AssumedConfig(assumed, name, nones)
         else:

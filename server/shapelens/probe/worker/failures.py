@@ -113,11 +113,12 @@ def raising_line(exc: BaseException, files: Container[str] = ()) -> tuple[str, s
     """The source line that raised `exc` (`assert self.num_classes == 0`), with its file and line:
     the innermost frame in `files` (the workspace's) when one is, so a library's own `raise`
     (numpy's `np.float` is gone) is told at the user's line that reached it."""
-    tb, inner = exc.__traceback__, None
+    tb, inner, last = exc.__traceback__, None, None
     while tb is not None:
-        if inner is None or tb.tb_frame.f_code.co_filename in files or not files:
+        if tb.tb_frame.f_code.co_filename in files or not files:
             inner = tb
-        tb = tb.tb_next
+        last, tb = tb, tb.tb_next
+    inner = inner or last
     if inner is None:
         return "", "", 0
     filename = inner.tb_frame.f_code.co_filename
@@ -139,8 +140,8 @@ def raised_by_statement(exc: BaseException) -> bool:
     if name == "torch" and tb.tb_frame.f_code.co_name.startswith("_check") and len(frames) > 1:
         caller = frames[-2].tb_frame.f_globals.get("__name__", "") or ""
         return not caller.startswith(("torch", "shapelens."))  # `torch._check(cond, msg)` of a library's check
-    if name == "torch" or name.startswith(("torch.", "shapelens.")):
-        return False
+    if name == "torch" or name.startswith(("torch.", "shapelens.")) and name != "shapelens.probe.worker.timmlike":
+        return False  # (a timm stand-in's `raise` is timm's own input check, as the model's would be)
     line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).lstrip()
     return line.startswith(("raise ", "raise(", "assert "))
 

@@ -22,17 +22,20 @@ class Fallback:
 
 
 def import_fallbacks(tree: ast.Module) -> dict[str, Fallback]:
-    """Each import in a top-level `try` whose handler takes an import error -> its fallback."""
-    out: dict[str, Fallback] = {}
+    """Each import in a top-level `try` whose handler takes an import error -> its fallback. The
+    nearest `try` around an import decides (inner ones come later and overwrite); one whose
+    handler does more than assign constants gives none."""
+    out: dict[str, Fallback | None] = {}
     for node in flat_body_tries(tree.body):
         handler = next((h for h in node.handlers if _catches_import_error(h)), None)
-        if handler is None or not all(_plain(s) for s in handler.body):
-            continue
+        plain = handler is not None and all(_plain(s) for s in handler.body)
         body = flat_body(node.body)
+        orelse = [stmt_key(s) for s in flat_body(node.orelse)]  # `else:` runs only when nothing failed
         for i, stmt in enumerate(body):
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                out.setdefault(stmt_key(stmt), Fallback(handler.body, frozenset(stmt_key(s) for s in body[i + 1:])))
-    return out
+                out[stmt_key(stmt)] = Fallback(handler.body, frozenset([*(stmt_key(s) for s in body[i + 1:]),
+                                                                         *orelse])) if plain and handler else None
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def flat_body_tries(body: list[ast.stmt]) -> list[ast.Try]:

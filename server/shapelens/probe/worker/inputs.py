@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from shapelens.analysis.hints import InputSpec
-from shapelens.analysis.index import method_def, source_order_calls
+from shapelens.analysis.index import SourceIndex, method_def, source_order_calls
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import fit, rank_of
 from shapelens.probe.worker.carrying import (
@@ -61,11 +61,11 @@ def class_node(state, cls: type):
     index = state.index(path)
     if index is None and cls.__module__.startswith("shapelens.probe.worker."):
         # a stand-in (timm's PatchEmbed): its own forward says what it takes, as a workspace class's does
+        # (an index only: `state.sources` are the workspace's files, where sites and fixes go)
         try:
-            state.sources[path] = inspect.getsource(sys.modules[cls.__module__])
-        except (OSError, KeyError, TypeError):
+            index = state.indexes[path] = SourceIndex(path, inspect.getsource(sys.modules[cls.__module__]))
+        except (OSError, KeyError, TypeError, SyntaxError):
             return None
-        index = state.index(path)
     return index.class_def(cls.__name__) if index is not None else None
 
 
@@ -158,7 +158,8 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
             arg = keyword.value if keyword else None
         if position is None:
             continue
-        if target is None and isinstance(call.func, ast.Subscript):
+        if target is None and isinstance(call.func, ast.Subscript) and isinstance(_resolve(call.func.value, owner),
+                                                                              nn.Module):
             return None  # an indexed layer the probe cannot tell takes it: what comes after is not the input
         spec = None
         if isinstance(target, nn.Module):
@@ -250,7 +251,7 @@ def _resolve(expr: ast.expr, owner: nn.Module):
             return base[expr.slice.value] if base is not None else None
         except Exception:  # noqa: BLE001
             return None
-    if isinstance(expr, ast.Subscript):
+    if isinstance(expr, ast.Subscript) and not isinstance(expr.slice, ast.Slice):
         # `self.blocks[i_level][i_block]` in a loop: the first entry is what the input reaches first
         base = _resolve(expr.value, owner)
         return container_first(base) if isinstance(base, nn.Module) else None

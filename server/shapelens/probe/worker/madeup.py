@@ -12,7 +12,7 @@ from shapelens.analysis.index import method_def
 from shapelens.probe.protocol import Finding
 from shapelens.probe.worker.results import class_name_span
 from shapelens.probe.worker.state import State
-from shapelens.report.codes import FEATURE_MISMATCH, PROBE_INCOMPLETE, SHAPE_ERROR
+from shapelens.report.codes import PROBE_INCOMPLETE, SHAPE_ERROR
 
 
 def unexplained(f: Finding) -> bool:
@@ -21,16 +21,11 @@ def unexplained(f: Finding) -> bool:
 
 
 def made_up_only(f: Finding, made_up: dict[str, int]) -> bool:
-    """Unexplained once fixes that would write a made-up size (`hidden` -> 17, the batch) are
-    set aside, and naming a made-up batch or length."""
-    sizes = "|".join(str(n) for n in made_up.values())
-    if re.search(rf"\b({sizes})\b", f["message"].splitlines()[0]) is None:
-        return False
-    def writes_made_up(fix: dict) -> bool:
-        return any(e["new_text"].strip() in {str(n) for n in made_up.values()} for e in fix["edits"])
-    kept = [x for x in f.get("fixes", []) if not writes_made_up(x)]
-    alts = [x for a in f.get("alts", []) for x in a.get("fixes", []) if not writes_made_up(x)]
-    return f["code"] in (SHAPE_ERROR, FEATURE_MISMATCH) and not kept and not alts
+    """Unexplained, and naming every made-up size (the batch against the length: `[17, 13]`
+    labels where `[17]` was meant). A mismatch of one made-up size against a width (`q(x) @ k(x)`:
+    inner dims 64 and 13) is the file's, and stays an error."""
+    first = f["message"].splitlines()[0]
+    return unexplained(f) and all(re.search(rf"\b{n}\b", first) for n in made_up.values())
 
 
 def hinted(node: ast.ClassDef, hints: dict[int, Hint], project: ProjectHints, cls: type) -> bool:

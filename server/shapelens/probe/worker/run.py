@@ -74,8 +74,9 @@ class Probe:
             try:
                 self.unit(state, classes, lambda: run_in_package(
                     module, stmts, lambda: run_statements(state, self.target, module, stmts, set(), report=True)))
-                self.probe_classes(state, module, index, hints, assumptions,
-                                   set(self.plan.get("skip_classes") or []) if reuse else set())
+                skip = set(self.plan.get("skip_classes") or []) if reuse else set()
+                state.reused = bool(skip)
+                self.probe_classes(state, module, index, hints, assumptions, skip)
                 probe_branches(state, module, index, lambda cls, node, branch: self.probe_branch(
                     state, cls, node, module, index, hints, branch), self.started, self.timeout,
                     set(self.assumed_args) | self.reached_assumed)

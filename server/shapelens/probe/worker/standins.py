@@ -47,8 +47,10 @@ class Mlp(nn.Module):
                  act_layer: Any = nn.GELU, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         hidden, out = hidden_features or in_features, out_features or in_features
-        # `act_layer=lambda: nn.GELU(approximate="tanh")` (DiT): built, as timm builds it
-        self.fc1, self.act, self.fc2 = nn.Linear(in_features, hidden), act_layer(), nn.Linear(hidden, out)
+        # `act_layer=lambda: nn.GELU(approximate="tanh")` (DiT): built, as timm builds it;
+        # `use_conv=True`: 1x1 convolutions over [B, C, H, W], as timm's
+        layer = (lambda i, o: nn.Conv2d(i, o, 1)) if kwargs.get("use_conv") else nn.Linear
+        self.fc1, self.act, self.fc2 = layer(in_features, hidden), act_layer(), layer(hidden, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))

@@ -115,6 +115,7 @@ class State:
         self.made_up_inputs = False  # forward runs on inputs the probe made up (a class probe)
         self.at: tuple[str, int] | None = None
         self.missing_notes: dict[tuple[str, int], Finding] = {}  # failed import -> its note
+        self.reused = False  # classes whose results the engine holds were not run (their calls unknown)
         self.skipped: set[tuple[str, str]] = set()  # (path, statement) after an import that failed in its `try:`
         self.timed_out = False
         self.last_split: dict | None = None  # the last split/unbind, to explain a failed unpacking

@@ -22,13 +22,17 @@ class PatchEmbed(nn.Module):
     """Image to patch tokens: [B, C, H, W] -> [B, (H/p)*(W/p), embed_dim] (or [B, D, H/p, W/p])."""
 
     def __init__(self, img_size: Any = 224, patch_size: Any = 16, in_chans: int = 3, embed_dim: int = 768,
-                 norm_layer: Any = None, flatten: bool = True, *args: Any, bias: bool = True,
-                 strict_img_size: bool = True, **kwargs: Any) -> None:
+                 norm_layer: Any = None, flatten: bool = True, output_fmt: str | None = None, *args: Any,
+                 bias: bool = True, strict_img_size: bool = True, **kwargs: Any) -> None:
         super().__init__()
-        self.img_size, self.patch_size = _pair(img_size), _pair(patch_size)
-        self.grid_size = (self.img_size[0] // self.patch_size[0], self.img_size[1] // self.patch_size[1])
-        self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.flatten, self.strict_img_size = flatten, strict_img_size
+        self.patch_size = _pair(patch_size)
+        self.img_size = _pair(img_size) if img_size is not None else None  # None: any size (dynamic)
+        self.grid_size = (self.img_size[0] // self.patch_size[0], self.img_size[1] // self.patch_size[1]) \
+            if self.img_size else None
+        self.num_patches = self.grid_size[0] * self.grid_size[1] if self.grid_size else None
+        self.output_fmt = output_fmt if output_fmt in ("NCHW", "NHWC") else None  # given: no flattening
+        self.flatten = flatten and self.output_fmt is None
+        self.strict_img_size = strict_img_size and self.img_size is not None
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size, bias=bias)
         self.norm = norm_layer(embed_dim) if norm_layer else nn.Identity()
 
@@ -41,6 +45,8 @@ class PatchEmbed(nn.Module):
         x = self.proj(x)
         if self.flatten:
             x = x.flatten(2).transpose(1, 2)
+        elif self.output_fmt == "NHWC":
+            x = x.permute(0, 2, 3, 1)
         return self.norm(x)
 
 

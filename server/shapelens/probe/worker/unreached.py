@@ -127,7 +127,7 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
     layers got no shape: a branch its callers' values did not take, or nothing the probe ran
     called it. The note stands on its name, as a module class's does on the class's."""
     for fn in (n for n in index.tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-               or isinstance(n, ast.ClassDef) and n.name not in modules):
+               or isinstance(n, ast.ClassDef) and n.name not in modules and _plain_class(module, n.name)):
         parents = _parents(fn)
         calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and torch_layer(c.func, module.__dict__)]
         ran = any(span(c) in built for c in calls)
@@ -146,8 +146,8 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
             else:
                 why = _why(info, "__init__", where).replace("constructor arguments", "arguments")
             misses.append((call, _label(call, parents, index), why))
-        if not misses or _told_in(state, fn, target):
-            continue
+        if not misses or _told_in(state, fn, target) or not ran and state.reused:
+            continue  # (classes the engine's cache answered did not run: who calls it is unknown)
         line = index.text.splitlines()[fn.lineno - 1].encode("utf-8")
         col = max(line.find(fn.name.encode(), fn.col_offset), 0)
         where_name = (fn.lineno, col, fn.lineno, col + len(fn.name.encode()))
@@ -161,6 +161,12 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
                 f"{_listing(misses)}. {hint}")
         related = [protocol.related(target, span(c), f"{label}: {why}") for c, label, why in misses]
         state.finding(PROBE_INCOMPLETE, target, where_name, text, related)
+
+
+def _plain_class(module: types.ModuleType, name: str) -> bool:
+    """A class the module defined that is no nn.Module (a mixin); not one that failed to define."""
+    obj = module.__dict__.get(name)
+    return isinstance(obj, type) and not issubclass(obj, nn.Module)
 
 
 def _after_return(call: ast.AST, parents: dict[ast.AST, ast.AST], index: SourceIndex) -> str | None:
