@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from shapelens.probe.worker.configs import file_config
 from shapelens.probe.worker.initreads import compared_strings, sequence_length
 
 EMPTY = inspect.Parameter.empty
@@ -303,12 +304,11 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
                                                          "opt", "opts", "settings", "model_args"):
             # The file's one dataclass config (makemore's `ModelConfig`, its `block_size: int = None`
             # set later): its defaults kept, its placeholders assumed; else every attribute by name.
-            configs = [v for v in ns.values() if isinstance(v, type) and dataclasses.is_dataclass(v)
-                       and v.__name__.endswith(("Config", "Configuration")) and v.__module__ == cls.__module__]
+            config = file_config(ns, cls.__module__)
             read = {n.attr for n in ast.walk(init) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                     and n.value.id == name} if init else set()
-            fits = len(configs) == 1 and read <= {f.name for f in dataclasses.fields(configs[0])}
-            value = fill_dataclass(configs[0], assumed, name, ns) if fits else EMPTY
+            fits = isinstance(config, type) and dataclasses.is_dataclass(config) and read <= {f.name for f in dataclasses.fields(config)}
+            value = fill_dataclass(config, assumed, name, ns) if fits else EMPTY
             if value is EMPTY:
                 value = AssumedConfig(assumed, name, nones)
         else:

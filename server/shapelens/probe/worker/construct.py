@@ -19,6 +19,7 @@ from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import parse_span_key, span
 from shapelens.probe.worker import provenance
 from shapelens.probe.worker.assume import init_params, placeholders
+from shapelens.probe.worker.configs import file_config
 from shapelens.probe.worker.failures import raised_by_statement, raising_line, report_exception
 from shapelens.probe.worker.missing import MissingName
 from shapelens.probe.worker.rules import rule_for
@@ -49,13 +50,6 @@ def hint_for(hints: dict[int, Hint], *lines: int) -> list[Hint]:
     return [hints[ln] for ln in lines if ln in hints]
 
 
-def _is_config(obj: Any) -> bool:
-    return isinstance(obj, type) and not issubclass(obj, (nn.Module, torch.Tensor, BaseException)) and (
-        dataclasses.is_dataclass(obj) or issubclass(obj, tuple) and hasattr(obj, "_fields")
-        or obj.__module__ not in ("builtins",) and all(not callable(v) for k, v in vars(obj).items()
-                                                      if not k.startswith("_")))
-
-
 def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> Any:
     """A value for a constructor parameter without a default: an instance of its config class
     (annotated, or, for an unannotated `config`/`cfg`, the file's only config class)."""
@@ -63,7 +57,7 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
         annotation = ns.get(annotation)
     if annotation is inspect.Parameter.empty and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args",
                                                                   "params", "opt", "opts", "settings"):
-        annotation = _file_config(ns, module_name)
+        annotation = file_config(ns, module_name)
     if annotation is inspect.Parameter.empty or annotation in (int, float, str, bool):
         return inspect.Parameter.empty
     if isinstance(annotation, type) and not issubclass(annotation, (nn.Module, torch.Tensor)):
@@ -75,20 +69,6 @@ def _config_default(annotation: Any, name: str, ns: dict, module_name: str) -> A
             return inspect.Parameter.empty  # `vocab_size: int = -1  # set later`: assumed instead (assume.py)
         return made
     return inspect.Parameter.empty
-
-
-def _file_config(ns: dict, module_name: str) -> Any:
-    """The config class an unannotated `config` means: the one class named like a config
-    (`BertConfig`, imported from the package's configuration module next to the model file),
-    else the file's only config class (a dataclass of outputs is not named like one)."""
-    named = [v for v in ns.values() if isinstance(v, type) and v.__name__.endswith(("Config", "Configuration"))
-             and (_is_config(v) or dataclasses.is_dataclass(v)) and not issubclass(v, (nn.Module, torch.Tensor))]
-    if len(named) > 1:
-        named = [v for v in named if getattr(v, "__module__", "") == module_name]
-    if len(named) == 1:
-        return named[0]
-    configs = [v for v in ns.values() if _is_config(v) and getattr(v, "__module__", "") == module_name]
-    return configs[0] if len(configs) == 1 else inspect.Parameter.empty
 
 
 def ctor_attempts(state: State, cls: type, ns: dict, index: SourceIndex, node: ast.ClassDef,
