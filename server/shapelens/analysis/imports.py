@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+from dataclasses import dataclass
 
 from shapelens.analysis.probeplan import source_roots
 from shapelens.analysis.resolve import Resolver
@@ -44,12 +45,30 @@ def has_relative_import(tree: ast.Module) -> bool:
     return any(isinstance(n, ast.ImportFrom) and n.level for n in walk_statements(tree))
 
 
+@dataclass(frozen=True)
+class Dep:
+    """One workspace file a file imports. `wanted`: the names asked of it (None: any, as `import
+    m` or `*` asks; empty: none, a package passed through on the way to its submodule). `binds`:
+    the names the import binds in the importing file (None: unknown, or a package Python
+    imports anyway)."""
+
+    path: str
+    wanted: frozenset[str] | None
+    binds: frozenset[str] | None
+
+
 def workspace_imports(tree: ast.Module, path: str, resolver: Resolver, module: str = "") -> list[str]:
     """Files of the workspace that this file imports (anywhere in it, even inside functions),
     with the package `__init__.py` chain of a file that imports relatively."""
-    found: list[str] = [p for p in package_chain(path, resolver.root) if p != os.path.realpath(path)] \
+    return list(dict.fromkeys(d.path for d in workspace_deps(tree, path, resolver, module)))
+
+
+def workspace_deps(tree: ast.Module, path: str, resolver: Resolver, module: str = "") -> list[Dep]:
+    """`workspace_imports` with what each import asks of the file it reaches."""
+    real = os.path.realpath(path)
+    found: list[Dep] = [Dep(p, frozenset(), None) for p in package_chain(path, resolver.root) if p != real] \
         if has_relative_import(tree) else []
-    here = os.path.dirname(os.path.realpath(path))
+    here = os.path.dirname(real)
     bases = import_search(path, resolver.root, module) if module else [here, *source_roots(resolver.root)]
 
     def locate(modname: str, search: list[str]) -> str | None:
@@ -61,25 +80,31 @@ def workspace_imports(tree: ast.Module, path: str, resolver: Resolver, module: s
         return None
 
     for node in walk_statements(tree):
-        names: list[str] = []
+        asks: list[tuple[str, frozenset[str] | None, frozenset[str] | None]] = []  # (module, wanted, binds)
         search = bases
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            for a in node.names:
+                asks.append((a.name, None, frozenset([a.asname or a.name.split(".")[0]])))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 pkg = here
                 for _ in range(node.level - 1):
                     pkg = os.path.dirname(pkg)
                 search = [pkg]
-                mod = node.module or ""
-                names = [f"{mod}.{a.name}" if mod else a.name for a in node.names] + ([mod] if mod else [])
-            else:
-                mod = node.module or ""
-                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
-        for name in names:
+            mod = node.module or ""
+            star = any(a.name == "*" for a in node.names)
+            names = frozenset(a.name for a in node.names)
+            if mod:
+                asks.append((mod, None if star else names,
+                             None if star else frozenset(a.asname or a.name for a in node.names)))
+            for a in node.names:
+                if a.name != "*":
+                    asks.append((f"{mod}.{a.name}" if mod else a.name, None, frozenset([a.asname or a.name])))
+        for name, wanted, bound in asks:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):  # packages along the way run their __init__ too
                 hit = locate(".".join(parts[:i]), search)
-                if hit and hit not in found and hit != os.path.realpath(path):
-                    found.append(hit)
+                if hit and hit != real:
+                    last = i == len(parts)
+                    found.append(Dep(hit, wanted if last else frozenset(), bound))
     return found

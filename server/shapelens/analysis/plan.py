@@ -19,7 +19,8 @@ from shapelens.analysis.argparse_ns import namespace_statement
 from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
 from shapelens.analysis.callsites import ctor_sites
 from shapelens.analysis.hints import pure_hint_keys
-from shapelens.analysis.imports import import_search, workspace_imports
+from shapelens.analysis.imports import import_search, workspace_deps
+from shapelens.analysis.planqueue import PlanQueue
 from shapelens.analysis.probeplan import FilePlan, ProbePlan, module_name_for
 from shapelens.analysis.purity import CLASS_HOOKS, MODULE_HOOKS, PurityRules
 from shapelens.analysis.resolve import (
@@ -351,15 +352,12 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
     root = resolver.root
     resolver.overlay = {path: text}
     files: list[FilePlan] = []
-    queue: list[tuple[str, str | None, ast.Module | None]] = [(path, text, tree)]
-    seen: set[str] = set()
+    queue = PlanQueue(path)
+    trees: dict[str, tuple[str | None, ast.Module | None]] = {path: (text, tree)}
     target_planner: FilePlanner | None = None
     stopped: dict | None = None
-    while queue and len(files) < max_files and stopped is None:
-        fpath, ftext, tree = queue.pop(0)
-        if fpath in seen:
-            continue
-        seen.add(fpath)
+    while len(files) < max_files and stopped is None and (fpath := queue.pop()) is not None:
+        ftext, tree = trees.pop(fpath, (None, None))
         if ftext is None:
             try:
                 ftext = Path(fpath).read_text(encoding="utf-8")
@@ -385,9 +383,7 @@ def build_plan(resolver: Resolver, path: str, text: str, tree: ast.Module | None
         files.append(planner.plan)
         if fpath == path:
             target_planner = planner
-        for dep in workspace_imports(planner.scan, fpath, resolver, planner.plan.module):
-            if dep not in seen:
-                queue.append((dep, None, None))
+        queue.planned(fpath, workspace_deps(planner.scan, fpath, resolver, planner.plan.module))
     plan = ProbePlan(target=path, root=root, files=files, stopped=stopped)
     if files and files[0].path == path:
         plan.search = import_search(path, root, files[0].module)
