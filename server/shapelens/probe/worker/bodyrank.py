@@ -119,7 +119,7 @@ def rank_of(fn: ast.FunctionDef, param: str) -> tuple[int, bool] | None:
             if func.attr == "size" and ints:
                 least = max(least, _bound(ints[0]))
             elif func.attr in _DIM_METHODS and ints:
-                least = max(least, *(_bound(i) for i in ints if func.attr not in ("chunk", "split") or i < 0))
+                least = max([least, *(_bound(i) for i in ints if func.attr not in ("chunk", "split") or i < 0)])
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         if name in _EINOPS and len(node.args) >= 2 and _is(node.args[0], param) \
                 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):

@@ -137,6 +137,18 @@ class Probe:
         units.guarded(units_after, float(self.options.get("timeout", 5.0)), work,
                       lambda exc: self.overran(state, exc))
 
+    def contained(self, state: State, index: SourceIndex, node: ast.ClassDef, work, failed=None):
+        """`work()` for one class; a fault of shapelens' own there (an exception the user's code
+        did not raise: those are caught where they run) costs that class, not the whole file."""
+        try:
+            return work()
+        except Exception as exc:  # noqa: BLE001 — told on the class, and the file's other classes go on
+            state.finding(PROBE_INCOMPLETE, self.target, class_name_span(index, node),
+                          f"internal probe error while probing `{node.name}` ({type(exc).__name__}: {exc}); its "
+                          "layers are not shaped, the file's other classes are probed. This is a shapelens bug: "
+                          "please report it with this class")
+            return failed
+
     def overran(self, state: State, exc: ProbeTimeout) -> None:
         state.timed_out = True  # a re-probe that overran decides nothing
         where = innermost(state, exc)
@@ -159,9 +171,9 @@ class Probe:
                 if not (cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip)
                 and (node := index.class_def(cls.__name__)) is not None and method_def(node, "forward") is not None]
         for i, (cls, node) in enumerate(todo):
-            self.unit(state, len(todo) - i - 1,
-                      lambda cls=cls, node=node: self.probe_one(state, cls, node, module, index, hints, assumptions,
-                                                                pending, spare))
+            self.unit(state, len(todo) - i - 1, lambda cls=cls, node=node: self.contained(
+                state, index, node, lambda: self.probe_one(state, cls, node, module, index, hints, assumptions,
+                                                           pending, spare)))
         self.probe_pending(state, module, index, hints, assumptions, pending, spare, classes, skip)
 
     def probe_one(self, state: State, cls: type, node: ast.ClassDef, module: types.ModuleType, index: SourceIndex,
@@ -225,8 +237,13 @@ class Probe:
             given = {**(given or {}), **state.partial_args.get(cls, {})}
             missing = [m for m in missing if m not in given]
             before = set(state.called)
-            made = probe_assumed(state, cls, node, module.__dict__, missing, given, hints, self.project, target,
-                                 index, self.started + float(self.options.get("timeout", 5.0)) * 0.6)
+            made = self.contained(state, index, node, lambda cls=cls, node=node, missing=missing, given=given:
+                                  probe_assumed(state, cls, node, module.__dict__, missing, given, hints,
+                                                self.project, target, index,
+                                                self.started + float(self.options.get("timeout", 5.0)) * 0.6),
+                                  failed=False)
+            if made is False:
+                continue
             if isinstance(made, Assumption):
                 self.reached_assumed |= {c.__name__ for c in state.called - before}
                 unconfirmed += made.dropped
