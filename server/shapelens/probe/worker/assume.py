@@ -312,7 +312,7 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             if value is EMPTY:
                 value = AssumedConfig(assumed, name, nones)
         else:
-            value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], init)
+            value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], node or init)
             value = assumed.record(name, value) if value is not EMPTY else EMPTY
         if value is EMPTY:
             return None

@@ -15,6 +15,7 @@ names the values assumed and the hint that gives the real ones.
 from __future__ import annotations
 
 import ast
+import re
 import time
 from typing import Any
 
@@ -111,6 +112,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
         other_shown: dict[str, str] = {}
         dropped: list[Finding] = []
+        disagree: list[tuple[Finding, str, int, int]] = []
         # An op's mismatch no declared width explains (no fix) in a branch probe comes from the
         # inputs made up anew for the branch's layers (an Embedding's [B, T] for a timestep the
         # body takes as [B]); under assumed arguments, one that depends on the made-up input
@@ -129,11 +131,23 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
             for f in held:  # confirmed, yet between an assumed size and a made-up one
                 state.drop(f)
                 made_up.append(f)
+            left = [f for f in errors if f not in dropped and f not in held]
+            if left and branch is None:
+                disagree = _disagreeing(state, mark, cls, node, ns, missing, given, first, kwargs, left, hints,
+                                        project, path, deadline, nones)
+            if disagree:  # probed again with the values that agree, to show the shapes they give
+                fitted = {**kwargs, **{name: value for _, name, value, _ in disagree}}
+                again = _reprobe(state, mark, cls, node, {**given, **fitted}, [f for f in left if f in state.findings],
+                                 hints, project, path)
+                if again is not None:
+                    inputs = again
+                    shown = {**shown, **{name: str(value) for _, name, value, _ in disagree}}
         if branch is not None:
             _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors, made_up)
         else:
-            _note(state, cls, node, index, path, missing, shown, other_shown, dropped, made_up)
-        return Assumption(shown, inputs, [f["span"][0] for f in dropped if f["path"] == path])
+            _note(state, cls, node, index, path, missing, shown, other_shown, dropped, made_up, disagree)
+        return Assumption(shown, inputs, [f["span"][0] for f in dropped + [d[0] for d in disagree]
+                                          if f["path"] == path])
     return why
 
 
@@ -149,7 +163,8 @@ def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: 
                                                     flips or {}), seconds) or {}
     kept = state.findings[mark[0]:]
     state.rollback(mark)  # the first probe's findings would hide the same ones again
-    answer = second_errors(state, cls, node, ns, missing, given, variant, hints, project, path, nones)
+    answer = second_errors(state, cls, node, ns, missing, {**given, **(flips or {})}, variant, hints, project, path,
+                           nones)
     state.rollback(mark)
     for f in kept:
         state.restore(f)
@@ -171,6 +186,78 @@ def second_errors(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
     return protocol.assumed_errors(theirs[1], _summary(state.findings[start:]))
 
 
+def _reprobe(state: State, mark: tuple, cls: type, node: ast.ClassDef, kwargs: dict[str, Any], kept: list[Finding],
+             hints: dict[int, Hint], project: ProjectHints, path: str) -> str | None:
+    """`cls` built and probed again in place of the first probe, with `kwargs`; of its errors,
+    those at the places of `kept` (the errors both assumptions confirmed) stay. None, with the
+    first probe left as it was, when it cannot be built so."""
+    before = state.findings[mark[0]:]
+    state.rollback(mark)
+    instance = build(state, cls, (), kwargs, path, node)
+    if instance is None:
+        state.rollback(mark)
+        for f in before:
+            state.restore(f)
+        return None
+    state.instances[cls] = instance
+    inputs = probe_class(state, instance, node, hints, project, path)
+    places = {_key(f) for f in kept}
+    for f in [f for f in state.findings[mark[0]:] if is_error(f["code"]) and _key(f) not in places]:
+        state.drop(f)
+    for f in state.findings[mark[0]:]:
+        if is_error(f["code"]) and CONFIRMED not in f["message"]:
+            _say_confirmed(f)
+    return inputs
+
+
+MAX_REPAIRS = 2  # probes spent per class on telling assumed values that disagree with each other
+
+
+def _disagreeing(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: dict, missing: list[str],
+                 given: dict[str, Any], variant: int, kwargs: dict[str, Any], errors: list[Finding],
+                 hints: dict[int, Hint], project: ProjectHints, path: str, deadline: float,
+                 nones: bool) -> list[tuple[Finding, str, int, int]]:
+    """Errors both assumptions confirm, yet only because two assumed values do not fit each
+    other (timm's `Bottleneck(inplanes, planes)` adds its input to `planes * 4` channels, so it
+    needs `inplanes == 4 * planes`, which no rule by name knows): the error names an assumed
+    value and another size; probed again with that argument set to the other size, it is gone.
+    A one-width slip in the file (`dim + 1`) still disagrees then, and stays an error. Each
+    returned error is dropped, with the argument and value that made it go away."""
+    found: list[tuple[Finding, str, int, int]] = []
+    tried = 0
+    made_up = set(ASSUMED.values())
+    for f in errors:
+        head = f["message"].splitlines()[0].split(" (with ")[0]
+        sizes = {int(n) for n in re.findall(r"(?<![\w.-])(\d+)\b", head)} - made_up
+        for name, value in kwargs.items():
+            if type(value) is not int or value not in sizes or tried >= MAX_REPAIRS:
+                continue
+            for other in sorted(sizes - {value}, reverse=True):
+                if other < 8 or tried >= MAX_REPAIRS:
+                    continue
+                tried += 1
+                # The other assumed values as they were (assumed anew, they would shift along).
+                kept = {k: v for k, v in kwargs.items() if v is None or type(v) in (int, float, bool, str)}
+                rest = [m for m in missing if m not in kept]
+                answer = _second_probe(state, mark, cls, node, ns, rest, given, variant, hints, project, path,
+                                       deadline, nones, {**kept, name: other})
+                if "errors" in answer and not any(_key(g) == _key(f) for g in answer["errors"]):
+                    found.append((f, name, other, value))
+                    state.drop(f)
+                    break
+            if found and found[-1][0] is f:
+                break
+    return found
+
+
+CONFIRMED = "(with assumed constructor arguments; a second assumption gives the same mismatch)"
+
+
+def _say_confirmed(f: Finding) -> None:
+    head, sep, rest = f["message"].partition("\n")
+    f["message"] = f"{head} {CONFIRMED}{sep}{rest}"
+
+
 def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) -> list[Finding]:
     """Drop the errors the second probe did not report, and the fixes it did not propose alike."""
     fixes_of = {}
@@ -182,8 +269,7 @@ def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) ->
             dropped.append(f)
             state.drop(f)
             continue
-        head, sep, rest = f["message"].partition("\n")
-        f["message"] = f"{head} (with assumed constructor arguments; a second assumption gives the same mismatch){sep}{rest}"
+        _say_confirmed(f)
         f["fixes"] = [fix for fix, text in zip(f["fixes"], _fix_texts(f)) if text in fixes_of[_key(f)]]
         f["alts"] = [a for a in f.get("alts", []) if _key(a) in fixes_of]
         for a in f["alts"]:
@@ -192,7 +278,8 @@ def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) ->
 
 
 def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing: list[str], shown: dict[str, str],
-          other: dict[str, str], dropped: list[Finding], made_up: list[Finding]) -> None:
+          other: dict[str, str], dropped: list[Finding], made_up: list[Finding],
+          disagree: list[tuple[Finding, str, int, int]]) -> None:
     text = (f"nothing in the workspace builds `{cls.__name__}`: probed with assumed arguments {shown_text(shown)}; "
             f"add `{hint_example(cls, missing)}` on the class line for the real values") + _made_up_text(made_up)
     if dropped:
@@ -202,6 +289,11 @@ def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing
         said = first["message"].splitlines()[0].split(" (with an assumed")[0]
         text += (f". With these values line {first['span'][0]} gives `{said}`{more}, which a second "
                  f"assumption{second} does not confirm: not reported as an error")
+    for f, name, value, old in disagree:
+        said = f["message"].splitlines()[0].split(" (with an assumed")[0]
+        text += (f". With {name}={old}, line {f['span'][0]} gives `{said}`; {name}={value} fits the other values, "
+                 f"so that is what was probed (assumed values that disagree with each other are not the file's "
+                 f"error)")
     state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node), text)
 
 

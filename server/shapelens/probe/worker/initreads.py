@@ -23,6 +23,12 @@ def compared_strings(node: ast.AST, name: str) -> list[str]:
     return out
 
 
+def _is_name(node: ast.AST, name: str) -> bool:
+    """`name`, or `self.name` (Swin's `H, W = self.input_resolution` in forward)."""
+    return isinstance(node, ast.Name) and node.id == name or isinstance(node, ast.Attribute) \
+        and node.attr == name and isinstance(node.value, ast.Name) and node.value.id == "self"
+
+
 def sequence_length(node: ast.AST | None, name: str) -> int | None:
     """How long a list `name` must be when the class uses it as one: `a, b = patch_size` -> 2,
     `channels[9]` -> 10, `len(layers)` / `for d in depths` / `zip(dims, ...)` -> 4. None: a number."""
@@ -30,7 +36,7 @@ def sequence_length(node: ast.AST | None, name: str) -> int | None:
         return None
     found: int | None = None
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name) and sub.value.id == name \
+        if isinstance(sub, ast.Assign) and _is_name(sub.value, name) \
                 and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Tuple):
             elts = sub.targets[0].elts
             if not any(isinstance(e, ast.Starred) for e in elts):

@@ -1,5 +1,6 @@
 """Mismatches that only the made-up inputs make: an op between made-up sizes (an Embedding's
-[B, T] labels where the body takes them as [B]) that no declared width explains. The guess of
+[B, T] labels where the body takes them as [B]) that no declared width explains, or a shape
+unpacked into more names than the guessed rank has. The guess of
 the input, not the file, is what disagrees, so it is said in a note on the class, not as an error."""
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ def made_up_only(f: Finding, made_up: dict[str, int]) -> bool:
     labels where `[17]` was meant). A mismatch of one made-up size against a width (`q(x) @ k(x)`:
     inner dims 64 and 13) is the file's, and stays an error."""
     first = f["message"].splitlines()[0]
-    return unexplained(f) and all(re.search(rf"\b{n}\b", first) for n in made_up.values())
+    return unexplained(f) and (all(re.search(rf"\b{n}\b", first) for n in made_up.values()) or _unpacked(first))
+
+
+def _unpacked(message: str) -> bool:
+    """`b, n, c = x.shape` on an input whose rank was guessed (from its first layer, an
+    nn.Linear that takes any rank): the guess, not the file, has too few dims."""
+    return bool(re.match(r"(not enough|too many) values to unpack \(expected \d+", message))
 
 
 def hinted(node: ast.ClassDef, hints: dict[int, Hint], project: ProjectHints, cls: type) -> bool:
@@ -40,8 +47,10 @@ def tell_made_up(state: State, f: Finding, path: str, node: ast.ClassDef, made_u
     index = state.index(path)
     if index is None:
         return
+    made = "inputs whose rank this probe guessed" if _unpacked(f["message"]) else \
+        f"inputs made up for this probe (batch {made_up['B']}, length {made_up['T']})"
     state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node),
-                  f"on inputs made up for this probe (batch {made_up['B']}, length {made_up['T']}), line "
+                  f"on {made}, line "
                   f"{f['span'][0]} reports `{f['message'].splitlines()[0]}`; no declared width explains it, "
                   "so it is not reported as an error: hint the real inputs on the def line "
                   "(`# shapelens: x=float[...]`)")

@@ -73,6 +73,16 @@ def own_width_spec(instance: nn.Module, rank: tuple[int, bool] | None) -> Spec |
     return Spec(("B", "T", width) if rank[0] == 3 else ("B", width))
 
 
+def own_width_specs(instance: nn.Module, specs: dict) -> dict | None:
+    """`specs` with each float input's width the module's own (`self.dim`), None when that
+    changes nothing."""
+    width = next((v for a in OWN_WIDTHS if isinstance(v := instance.__dict__.get(a), int)
+                  and not isinstance(v, bool) and v > 0), None)
+    out = {k: Spec((*s.dims[:-1], width), s.dtype, s.high) if isinstance(s, Spec) and s.dtype.is_floating_point
+           and s.dims and isinstance(s.dims[-1], int) else s for k, s in specs.items()}
+    return out if width is not None and out != specs else None
+
+
 def _takes(module: nn.Module, name: str) -> bool:
     try:
         return name in inspect.signature(module.forward).parameters

@@ -36,7 +36,7 @@ from shapelens.probe.worker.inputs import (
     spec_for,
 )
 from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
-from shapelens.probe.worker.named_inputs import context_spec, named_spec, own_width_spec, union_number
+from shapelens.probe.worker.named_inputs import context_spec, named_spec, own_width_spec, own_width_specs, union_number
 from shapelens.probe.worker.needed import none_used
 from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, table_lengths
 from shapelens.probe.worker.rules import Spec
@@ -219,6 +219,10 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
             candidates.insert(i + 1, size)
         elif asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
             candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
+        elif aborted and dims & set(SPATIAL) == {"L"} and rejected_by_model(state.findings[mark[0]:]):
+            # A token count the model keeps (`assert L == H * W` for its own input_resolution)
+            tables = [n for n in table_lengths(instance) if n not in candidates[:i + 1]]
+            candidates[i + 1:] = tables + [c for c in candidates[i + 1:] if c not in tables]
         # A size the model's own check rejects (`28` for patches of 8): try the next.
         if not errors and not (aborted and rejected_by_model(state.findings[mark[0]:])):
             if not aborted:
@@ -286,6 +290,7 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     if (labels := _ids_as_labels(found)) is not None:
         tries.append((labels, {}))
     best: tuple[tuple, int] | None = None
+    tabled = False
     for i, (inputs, extra) in enumerate(tries):
         mark = state.mark()
         used, aborted = attempt(state, instance, inputs, None, project, path, node, extra)
@@ -301,9 +306,14 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
             best = ((False, -1), 0)
         if rejected and i == 0:  # `Cannot handle batch sizes > 1 if no padding token is defined`
             tries.insert(1, (inputs, {"B": 1}))
-        if i == len(tries) - 1 and len(tries) <= 2:
+        if i == len(tries) - 1 and not tabled:  # the other tries spent: a table's length for T
+            tabled = True
             tries += [(t, {"T": n}) for n in table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
+            # The module's own width (`self.dim`) for an input whose width came from a layer
+            # behind a reshape (Swin's PatchMerging: `x.view(B, -1, 4 * C)` before its norm).
+            own = own_width_specs(instance, found.specs)
+            tries += [(Inputs(own, found.labels), extra) for _, extra in tries[:4]] if own is not None else []
         if best is None or (aborted, errors) < best[0]:
             best = ((aborted, errors), i)
         state.rollback(mark)

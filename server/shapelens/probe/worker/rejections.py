@@ -49,9 +49,15 @@ def sizes_asked(findings: list, size: int, min_size: int, max_size: int) -> list
 
 
 def table_lengths(instance: nn.Module) -> list[int]:
-    """Lengths of learned position tables: parameters and buffers shaped [1, n, d]."""
+    """Lengths of learned position tables: parameters and buffers shaped [1, n, d]; and the
+    tokens of a grid the module keeps as a pair of sides (Swin's `self.input_resolution = (56,
+    56)`, whose forward asserts `L == H * W`)."""
     found: list[int] = []
     for t in [*instance.parameters(), *instance.buffers()]:
         if t.dim() == 3 and t.shape[0] == 1 and t.shape[1] > 1 and t.shape[1] not in found:
             found.append(int(t.shape[1]))
+    for name, value in vars(instance).items():
+        if "resolution" in name and isinstance(value, (tuple, list)) and len(value) == 2 \
+                and all(type(v) is int and v > 0 for v in value) and value[0] * value[1] not in found:
+            found.append(value[0] * value[1])
     return found[:3]

@@ -39,6 +39,10 @@ PERMUTES = {"transpose", "swapaxes", "swapdims", "permute", "t", "movedim", "mov
 SIZE_ARGS = RESHAPES | {"expand", "expand_as", "repeat", "new_zeros", "new_ones", "new_full", "new_empty", "tile",
                         "broadcast_to", "zeros", "ones", "full", "empty", "arange", "randn", "rand", "randint",
                         "tril_indices", "triu_indices", "eye", "linspace", "tensor", "as_tensor"}
+REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "norm", "var", "std", "prod", "logsumexp", "all", "any",
+              "argmax", "argmin", "count_nonzero", "nansum", "nanmean", "median", "adaptive_avg_pool1d",
+              "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+              "adaptive_max_pool3d", "var_mean", "std_mean"}
 MATMUL = {"matmul", "__matmul__", "bmm", "mm", "baddbmm", "addmm"}
 
 
@@ -102,13 +106,20 @@ def _rule(name, func, args, kwargs, result, sources) -> list[Expr] | None:
     broadcast = _broadcast(sources, shape)
     if broadcast is not None:
         return broadcast
-    if first.dim() == len(shape) and all(o == int(i) or o == 1 for o, i in zip(shape, first.shape)):
-        # Every dim kept or reduced to 1 (`mean(-1, keepdim=True)`): no need to run it again.
+    if first.dim() == len(shape) and all(o == int(i) or (o == 1 and name in REDUCTIONS)
+                                         for o, i in zip(shape, first.shape)):
+        # Every dim kept or reduced to 1 (`mean(-1, keepdim=True)`): no need to run it again. A
+        # strided conv that takes 2x2 to 1x1 is not a reduction: its 1 depends on the input size.
         return [e if o == int(i) else None for e, o, i in zip(get(first), shape, first.shape)]
     if first.dim() == len(shape) and name not in SIZE_ARGS:
         fitted = _refit(func, args, kwargs, result, sources)
         if fitted is not None:
             return fitted
+        if name not in REDUCTIONS:
+            # A dim of made-up size that no formula here fits (a strided conv on an odd side):
+            # it still depends on the made-up size, unlike a number from the file.
+            return [e if e is not None or d is None else UNKNOWN
+                    for e, d in zip(_in_order(first, shape), get(first))]
     return _in_order(first, shape)
 
 
@@ -137,11 +148,18 @@ def _reshape(src: torch.Tensor, shape: tuple) -> list[Expr] | None:
         return None
     out: list[Expr] = [None] * len(shape)
     i = j = 0
+    ones: list[Expr] = []  # made-up sides that are 1 here, merged away (`flatten` of [B, 512, ~1, ~1])
+    last: int | None = None
     while i < len(ins) or j < len(shape):
         if j < len(shape) and shape[j] == 1 and (i >= len(ins) or ins[i] != 1):
             j += 1
             continue
         if i < len(ins) and ins[i] == 1 and (j >= len(shape) or shape[j] != 1):
+            if dims[i] is not None:
+                if last is not None:  # another input size makes it more than 1: part of that width
+                    out[last] = _product([out[last], dims[i]], [shape[last], 1])
+                else:
+                    ones.append(dims[i])
             i += 1
             continue
         if i >= len(ins) or j >= len(shape):
@@ -162,11 +180,14 @@ def _reshape(src: torch.Tensor, shape: tuple) -> list[Expr] | None:
                 p_out *= shape[j]
                 group_out.append(j)
                 j += 1
-        exprs = [dims[k] for k in group_in]
+        exprs = [dims[k] for k in group_in] + ones
+        sizes = [ins[k] for k in group_in] + [1] * len(ones)
+        ones = []
+        last = group_out[-1]
         if all(e is None for e in exprs):
             continue
         if len(group_out) == 1:
-            out[group_out[0]] = _product(exprs, [ins[k] for k in group_in])
+            out[group_out[0]] = _product(exprs, sizes)
         elif len(group_in) == 1:
             for k, e in zip(group_out, _split(exprs[0], ins[group_in[0]], [shape[k] for k in group_out])):
                 out[k] = e

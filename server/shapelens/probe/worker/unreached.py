@@ -10,7 +10,7 @@ import types
 
 from torch import nn
 
-from shapelens.analysis.index import SourceIndex
+from shapelens.analysis.index import SourceIndex, method_def
 from shapelens.analysis.source import dotted_name, span
 from shapelens.probe import protocol
 from shapelens.probe.worker.state import LayerInfo, State
@@ -116,7 +116,10 @@ def note_unreached(state: State, classes: list[type], module: types.ModuleType, 
         if misses:
             misses.sort(key=lambda m: (m[0].lineno, m[0].col_offset))
             _add(state, target, class_span(index, node), cls.__name__, misses, index)
-    modules = {cls.__name__ for cls in classes}
+    # A module class with no forward of its own (`class Upsample(nn.Sequential)` filled by its
+    # `__init__`) is no unit of the probe: unless something built it, it is told like a factory.
+    modules = {cls.__name__ for cls in classes if cls in state.called
+               or (node := index.class_def(cls.__name__)) is None or method_def(node, "forward") is not None}
     _note_functions(state, built, module, index, target, modules)
 
 
@@ -127,7 +130,7 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
     layers got no shape: a branch its callers' values did not take, or nothing the probe ran
     called it. The note stands on its name, as a module class's does on the class's."""
     for fn in (n for n in index.tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-               or isinstance(n, ast.ClassDef) and n.name not in modules and _plain_class(module, n.name)):
+               or isinstance(n, ast.ClassDef) and n.name not in modules and _defined(module, n.name)):
         parents = _parents(fn)
         calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call) and torch_layer(c.func, module.__dict__)]
         ran = any(span(c) in built for c in calls)
@@ -163,10 +166,10 @@ def _note_functions(state: State, built: dict[tuple, LayerInfo], module: types.M
         state.finding(PROBE_INCOMPLETE, target, where_name, text, related)
 
 
-def _plain_class(module: types.ModuleType, name: str) -> bool:
-    """A class the module defined that is no nn.Module (a mixin); not one that failed to define."""
-    obj = module.__dict__.get(name)
-    return isinstance(obj, type) and not issubclass(obj, nn.Module)
+def _defined(module: types.ModuleType, name: str) -> bool:
+    """A class the module defined (a mixin, or a module class no probe unit covers); not one that
+    failed to define."""
+    return isinstance(module.__dict__.get(name), type)
 
 
 def _after_return(call: ast.AST, parents: dict[ast.AST, ast.AST], index: SourceIndex) -> str | None:

@@ -14,8 +14,9 @@ from torch import nn
 from shapelens.analysis.source import span
 from shapelens.probe import protocol
 from shapelens.probe.protocol import Finding
-from shapelens.probe.worker import chain, provenance
+from shapelens.probe.worker import chain, provenance, symexpr
 from shapelens.probe.worker import state as probe
+from shapelens.probe.worker.bodyrank import SPATIAL
 from shapelens.probe.worker.fixtext import expressions_for
 from shapelens.probe.worker.origin import describe, find_site, fmt_shape, module_arg, tensor_label
 from shapelens.probe.worker.producers import producer_alts, producer_related, producer_text
@@ -100,9 +101,19 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
     entry = state.finding(code, site.path, where, message, related, fixes, variants + alts, steps)
     # A width read on a channel axis, or handed over unchanged by another layer, is the same for
     # every input size: searching other image sizes cannot make it agree.
+    # Not when the axis merged sides of the made-up input (`flatten` of a [B, 512, 1, 1]: the
+    # producer's 512 times sides that another input size makes 2x2).
     if entry is not None and ((rule.in_axis != -1 and axis in (rule.in_axis, rule.in_axis + t.dim()))
-                              or producer is not None):
+                              or producer is not None) and not _merged_sides(t, axis):
         entry["fixed_size"] = True
+
+
+def _merged_sides(t: torch.Tensor, axis: int) -> bool:
+    dims = symexpr.get(t)
+    if not dims or not -len(dims) <= axis < len(dims):
+        return False
+    d = dims[axis]
+    return isinstance(d, symexpr.Unknown) or isinstance(d, symexpr.Dim) and bool(d.symbols() & SPATIAL)
 
 
 def declares_input(module: nn.Module, rule: LayerRule, x: torch.Tensor, axis: int) -> None:
