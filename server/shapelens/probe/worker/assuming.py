@@ -201,12 +201,20 @@ def _reprobe(state: State, mark: tuple, cls: type, node: ast.ClassDef, kwargs: d
         return None
     state.instances[cls] = instance
     inputs = probe_class(state, instance, node, hints, project, path)
+    # Kept errors keep only the fixes both assumptions proposed (a fix writing an assumed number
+    # is right only under that assumption): the first probe's, already sifted.
+    fixes_of: dict[tuple, set] = {}
+    for f in kept:
+        for g in [f, *f.get("alts", [])]:
+            fixes_of.setdefault(_key(g), set()).update(_fix_texts(g))
     places = {_key(f) for f in kept}
-    for f in [f for f in state.findings[mark[0]:] if is_error(f["code"]) and _key(f) not in places]:
-        state.drop(f)
-    for f in state.findings[mark[0]:]:
-        if is_error(f["code"]) and CONFIRMED not in f["message"]:
+    for f in [f for f in state.findings[mark[0]:] if is_error(f["code"])]:
+        if _key(f) not in places:
+            state.drop(f)
+            continue
+        if CONFIRMED not in f["message"]:
             _say_confirmed(f)
+        _sift(f, fixes_of)
     return inputs
 
 
@@ -258,6 +266,14 @@ def _say_confirmed(f: Finding) -> None:
     f["message"] = f"{head} {CONFIRMED}{sep}{rest}"
 
 
+def _sift(f: Finding, fixes_of: dict[tuple, set]) -> None:
+    """Keep of `f`'s fixes, and of its alternatives, only those `fixes_of` holds for their place."""
+    f["fixes"] = [fix for fix, text in zip(f["fixes"], _fix_texts(f)) if text in fixes_of[_key(f)]]
+    f["alts"] = [a for a in f.get("alts", []) if _key(a) in fixes_of]
+    for a in f["alts"]:
+        a["fixes"] = [fix for fix, text in zip(a["fixes"], _fix_texts(a)) if text in fixes_of[_key(a)]]
+
+
 def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) -> list[Finding]:
     """Drop the errors the second probe did not report, and the fixes it did not propose alike."""
     fixes_of = {}
@@ -270,10 +286,7 @@ def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) ->
             state.drop(f)
             continue
         _say_confirmed(f)
-        f["fixes"] = [fix for fix, text in zip(f["fixes"], _fix_texts(f)) if text in fixes_of[_key(f)]]
-        f["alts"] = [a for a in f.get("alts", []) if _key(a) in fixes_of]
-        for a in f["alts"]:
-            a["fixes"] = [fix for fix, text in zip(a["fixes"], _fix_texts(a)) if text in fixes_of[_key(a)]]
+        _sift(f, fixes_of)
     return dropped
 
 
