@@ -18,6 +18,7 @@ from shapelens.analysis import stmtcache
 from shapelens.analysis.argparse_ns import namespace_statement
 from shapelens.analysis.budget import MAX_STATEMENT_CHARS, BudgetSpent, PlanBudget
 from shapelens.analysis.callsites import ctor_sites
+from shapelens.analysis.envreads import env_default, env_test
 from shapelens.analysis.hints import pure_hint_keys
 from shapelens.analysis.imports import import_search, workspace_deps
 from shapelens.analysis.planqueue import PlanQueue
@@ -248,19 +249,22 @@ class FilePlanner(PurityRules):
     def _plan_if(self, stmt: ast.If) -> None:
         """`if hasattr(nn, 'SiLU'): Swish = nn.SiLU` / `else: class Swish(nn.Module): ...` (a
         compatibility shim): run as Python runs it when its test is tensor-pure and every
-        statement of both branches would run on its own."""
-        if not self.expr_is_pure(stmt.test):
+        statement of both branches would run on its own. A test that only reads the environment
+        (envreads.py) takes the branch an empty environment takes; the other one never runs."""
+        env = env_test(stmt.test)
+        if env is None and not self.expr_is_pure(stmt.test):
             self.skip(stmt, "not tensor-pure")
             return
-        kept = len(self.plan.keep)
-        skipped = len(self.plan.skipped)
-        for inner in [*stmt.body, *stmt.orelse]:
+        branches = [*stmt.body, *stmt.orelse] if env is None else stmt.body if env else stmt.orelse
+        kept, skipped = len(self.plan.keep), len(self.plan.skipped)
+        for inner in branches:
             self.plan_statement(inner, False)
-        inner_keys = {stmt_key(s) for s in [*stmt.body, *stmt.orelse]}
-        if len(self.plan.skipped) > skipped or not inner_keys <= set(self.plan.keep[kept:]):
+        if len(self.plan.skipped) > skipped or not {stmt_key(s) for s in branches} <= set(self.plan.keep[kept:]):
             del self.plan.keep[kept:]
             self.skip(stmt, "a branch is not tensor-pure")
             return
+        if env is not None:  # the worker puts the constant in the test (never cached: replace is not)
+            self.plan.replace[stmt_key(stmt)], self._read_elsewhere = repr(env), True
         self.keep(stmt)
 
     def _def_refused(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> str | None:
@@ -306,7 +310,7 @@ class FilePlanner(PurityRules):
             ok = ok and (value is not None or in_class)
             ok = ok and (self.lazy_annotations and not in_class or self.value_is_inert(stmt.annotation))
         # `opt = parser.parse_args()` runs as the Namespace of the file's add_argument defaults.
-        replacement = None if ok or in_class else namespace_statement(stmt, self.tree)
+        replacement = None if ok or in_class else namespace_statement(stmt, self.tree) or env_default(stmt)
         if replacement is not None:
             self._read_elsewhere = True
             self.plan.replace[stmt_key(stmt)] = replacement

@@ -167,6 +167,10 @@ class PurityRules:
                     return False
                 if not self._builtin_args_ok(res, call):
                     return False
+                if (res.full_name or "").removeprefix("builtins.") == "dir":
+                    # `'silu' in dir(torch.nn.functional)` (timm): the names of a torch module
+                    arg = self.resolve(call.args[0])
+                    return arg.type == "module" and (arg.full_name or "").split(".")[0] == "torch"
                 if (res.full_name or "").removeprefix("builtins.") in ("getattr", "hasattr"):
                     # `hasattr(nn, 'SiLU')` reads what `nn.SiLU` reads, and is as pure
                     read = ast.copy_location(ast.Attribute(call.args[0], call.args[1].value,  # type: ignore[attr-defined]
@@ -198,7 +202,7 @@ class PurityRules:
             attr = call.args[1] if len(call.args) > 1 else None
             return (isinstance(attr, ast.Constant) and isinstance(attr.value, str)
                     and not attr.value.startswith("_") and not call.keywords)
-        if name == "iter":
+        if name in ("iter", "dir"):
             return len(call.args) == 1 and not call.keywords
         return True
 

@@ -35,7 +35,7 @@ class CalleeKind(StrEnum):
 SAFE_BUILTINS = frozenset(
     "int float bool str complex len range tuple list dict set frozenset min max abs round sum any "
     "all enumerate zip reversed sorted isinstance issubclass hasattr getattr slice divmod pow "
-    "repr format hash iter next bytes map filter".split()
+    "repr format hash iter next bytes map filter dir".split()
 )
 SAFE_STDLIB_PREFIXES = (
     "math.", "operator.", "dataclasses.field", "dataclasses.replace", "dataclasses.asdict",

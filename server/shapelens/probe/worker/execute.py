@@ -61,13 +61,17 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
             if (logger := _logger_binding(stmt)) is not None:
                 out.append(_at(ast.parse(f"{logger} = {SILENT_LOGGER}").body[0], stmt))
             continue
-        if replace and stmt_key(stmt) in replace:
+        if replace and stmt_key(stmt) in replace and not isinstance(stmt, ast.If):
             stmt = _at(ast.parse(replace[stmt_key(stmt)]).body[0], stmt)
         if isinstance(stmt, ast.ClassDef):
             filter_class(stmt)
         for node in ast.walk(stmt) if isinstance(stmt, ast.If) else ():  # a planned shim's branches
             if isinstance(node, ast.ClassDef) and node is not stmt:
                 filter_class(node)
+            elif isinstance(node, ast.If) and replace and stmt_key(node) in replace:
+                # An `if` on the environment, nested ones too: the truth of its test with nothing
+                # set (envreads.py); the branch the plan did not check never runs.
+                node.test = ast.copy_location(ast.Constant(replace[stmt_key(node)] == "True"), node.test)
         strip_decorators(stmt)
         out.append(stmt)
     return out
