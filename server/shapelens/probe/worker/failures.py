@@ -12,7 +12,7 @@ from torch import nn
 
 from shapelens.analysis.source import Span, assigned_names
 from shapelens.probe import protocol
-from shapelens.probe.worker.missing import MissingName
+from shapelens.probe.worker.missing import Missing, MissingName
 from shapelens.probe.worker.mode import is_meta_gap
 from shapelens.probe.worker.origin import describe, frame_span, tensor_label
 from shapelens.probe.worker.producers import producer_alts
@@ -65,6 +65,8 @@ def report_exception(state: State, exc: BaseException, path: str, stmt_span: Spa
     where = innermost(state, exc)
     fpath, fspan, deeper = where if where else (path, stmt_span, [])
     msg = _message(exc)
+    if isinstance(exc, TypeError) and (stand_in := _missing_in(exc)) is not None:
+        exc = MissingName(stand_in)  # `nn.Linear(WIDTH, 2)` with WIDTH from a failed import
     if isinstance(exc, MissingName):
         at_use = what is not None  # a class being built: its layers get no shape, say so where
         if what is None and stmt is not None:
@@ -176,3 +178,19 @@ def _in_torch_module_init(tb: types.TracebackType) -> bool:
     return frame.f_code.co_name == "__init__" and mod.startswith("torch.nn") and isinstance(
         frame.f_locals.get("self"), nn.Module
     )
+
+
+def _missing_in(exc: BaseException) -> Missing | None:
+    """The stand-in of a failed import that a frame of `exc` held in a local when torch refused
+    it (`empty(): argument 'size' ... but got Missing`): torch reports no exception a stand-in
+    raises, so the name the import failed for is found where it was passed."""
+    if "Missing" not in str(exc):
+        return None
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            for v in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(v, Missing):
+                    return v
+        tb = tb.tb_next
+    return None
