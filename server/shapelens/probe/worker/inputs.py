@@ -155,6 +155,10 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         if position is None:  # `self.embeddings(input_ids=input_ids)`: the keyword's place in the callee
             keyword = next((k for k in call.keywords if k.arg and any(reaches(k.value, n) for n in names)), None)
             position = _position(target, keyword.arg) if keyword else None
+            if position is None and keyword is not None and isinstance(target, str) \
+                    and (method := method_def(node, target)) is not None:  # `self.predict(x=x)`
+                params = [a.arg for a in method.args.posonlyargs + method.args.args][1:]
+                position = params.index(keyword.arg) if keyword.arg in params else None
             arg = keyword.value if keyword else None
         if position is None:
             continue

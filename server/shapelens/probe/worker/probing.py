@@ -41,7 +41,7 @@ from shapelens.probe.worker.needed import none_used
 from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, table_lengths
 from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
-from shapelens.probe.worker.structured import keyed_specs
+from shapelens.probe.worker.structured import keyed_specs, keyword_specs
 from shapelens.probe.worker.targets import probe_targets
 from shapelens.report.codes import PROBE_INCOMPLETE, is_error
 
@@ -98,6 +98,8 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
     labels: dict[str, str] = {}
     inferred_names: set[str] = set()
     for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:  # `y = kwargs['labels'].float()`: a keyword input each key
+            specs.update(keyword_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node)))
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if p.name in given:
@@ -310,9 +312,7 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
             tabled = True
             tries += [(t, {"T": n}) for n in table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
-            # The module's own width (`self.dim`) for an input whose width came from a layer
-            # behind a reshape (Swin's PatchMerging: `x.view(B, -1, 4 * C)` before its norm).
-            own = own_width_specs(instance, found.specs)
+            own = own_width_specs(instance, found.specs)  # a width from behind a reshape (Swin's PatchMerging)
             tries += [(Inputs(own, found.labels), extra) for _, extra in tries[:4]] if own is not None else []
         if best is None or (aborted, errors) < best[0]:
             best = ((aborted, errors), i)

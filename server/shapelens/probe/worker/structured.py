@@ -40,3 +40,30 @@ def keyed_specs(fn: ast.FunctionDef, param: str, follow: Follow):
     if all(isinstance(k, int) for k in keys):
         return tuple(keys[i] for i in range(max(keys) + 1)) if set(keys) == set(range(max(keys) + 1)) else None
     return keys if all(isinstance(k, str) for k in keys) else None
+
+
+def keyword_specs(fn: ast.FunctionDef, param: str, follow: Follow) -> dict[str, Any]:
+    """{key: spec} for the keys `forward(self, x, **kwargs)` reads as `kwargs['labels']` (or
+    `kwargs.get('labels')`) that reach a layer: each is given as that keyword."""
+    found: dict[str, Any] = {}
+
+    def read(node: ast.expr) -> str | None:
+        while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr != "get":
+            node = node.func.value  # `.float()`, `.to(x.device)`: the same entry
+        key = _key(node, param)
+        if key is None and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "get" and isinstance(node.func.value, ast.Name) and node.func.value.id == param \
+                and node.args and isinstance(node.args[0], ast.Constant):
+            key = node.args[0].value
+        return key if isinstance(key, str) and key.isidentifier() else None
+
+    for node in ast.walk(fn):  # `y = kwargs['labels'].float()`, then y
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and (key := read(node.value)) is not None and key not in found:
+            if (spec := follow(node.targets[0].id)) is not None:
+                found[key] = spec
+    for node in ast.walk(fn):  # `self.embed(kwargs['labels'])`
+        if isinstance(node, ast.expr) and (key := read(node)) is not None and key not in found:
+            if (spec := follow(node)) is not None:
+                found[key] = spec
+    return found
