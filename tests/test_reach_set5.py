@@ -278,3 +278,124 @@ def test_a_chunk_without_a_constant_dim_is_read_for_a_rank(workspace):
     """)
     assert not any("internal probe error" in n for n in notes(report)), notes(report)
     assert shape_of(report, "self.fc2", "layer").output_shape is not None
+
+
+def test_module_level_reads_of_the_environment_read_it_as_empty(workspace):
+    # timm's layers/config.py: `if 'TIMM_FUSED_ATTN' in os.environ: ... else: _USE_FUSED_ATTN = 1`;
+    # a default read with `os.environ.get`; and `'silu' in dir(torch.nn.functional)`.
+    workspace.write("cfg.py", textwrap.dedent("""\
+        import os
+        import torch
+
+        if 'WIDTH_FROM_ENV' in os.environ:
+            WIDTH = int(os.environ['WIDTH_FROM_ENV'])
+        else:
+            WIDTH = 24
+        SCALE = int(os.environ.get('SCALE_FROM_ENV', '2'))
+        if os.getenv('NO_BIAS'):
+            BIAS = open('/tmp/never', 'w')
+        else:
+            BIAS = True
+        HAS_SILU = 'silu' in dir(torch.nn.functional)
+    """))
+    workspace.write("net.py", textwrap.dedent("""\
+        import torch.nn as nn
+        from cfg import BIAS, HAS_SILU, SCALE, WIDTH
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(WIDTH, WIDTH * SCALE, bias=BIAS)
+                self.act = nn.SiLU() if HAS_SILU else nn.ReLU()
+
+            def forward(self, x):
+                return self.act(self.fc(x))
+    """))
+    report = workspace.check("net.py")
+    assert not [f for f in report.findings if "import failed" in f.message], notes(report)
+    assert shape_of(report, "self.fc", "layer").output_shape[-1] == 48
+    names = {s.name for s in report.shapes if s.kind == "layer"}
+    assert "nn.SiLU" in names and "nn.ReLU" not in names, names  # `'silu' in dir(...)` was read
+
+
+def test_an_environment_if_with_a_branch_that_is_not_pure_is_skipped(workspace):
+    # The branch an empty environment takes must itself be tensor-pure.
+    workspace.write("cfg.py", "import os\n\nif 'X' not in os.environ:\n    WIDTH = open('/tmp/x').read()\n"
+                    "else:\n    WIDTH = 4\n")
+    workspace.write("net.py", "import torch.nn as nn\nfrom cfg import WIDTH\n\n\nclass Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(WIDTH, 2)\n\n"
+                    "    def forward(self, x):\n        return self.fc(x)\n")
+    report = workspace.check("net.py")
+    assert any("WIDTH" in n and "unknown" in n for n in notes(report)), notes(report)
+
+
+def test_keyword_inputs_read_from_kwargs(workspace):
+    # PyTorch-VAE's ConditionalVAE: `forward(self, input, **kwargs)` reads `kwargs['labels']`.
+    report = probe(workspace, """
+        class ConditionalNet(nn.Module):
+            def __init__(self, num_classes: int, dim: int):
+                super().__init__()
+                self.embed_class = nn.Linear(num_classes, dim)
+                self.embed_data = nn.Linear(dim, dim)
+
+            def forward(self, input, **kwargs):
+                y = kwargs['labels'].float()
+                return self.embed_data(input) + self.embed_class(y)
+    """)
+    assert errors(report) == [], notes(report)
+    shape = shape_of(report, "self.embed_class", "layer")
+    assert shape.input_shape is not None and shape.output_shape[-1] == shape_of(report, "self.embed_data",
+                                                                                  "layer").output_shape[-1]
+
+
+def test_an_input_handed_to_a_method_by_keyword_is_followed(workspace):
+    # sam2's MaskDecoder: `self.predict_masks(image_embeddings=image_embeddings, ...)`.
+    report = probe(workspace, """
+        class Decoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.up = nn.ConvTranspose2d(32, 8, 2, stride=2)
+
+            def predict(self, feats, scale):
+                return self.up(feats) * scale
+
+            def forward(self, image_embeddings):
+                return self.predict(scale=2.0, feats=image_embeddings)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.up", "layer").input_shape[1] == 32
+
+
+def test_a_nested_environment_if_never_runs_the_branch_it_did_not_check(workspace, tmp_path):
+    # The outer `if` is a plain shim; the inner one reads the environment. Whatever the worker's
+    # environment holds, the unchecked branch (a file write) never runs.
+    marker = tmp_path / "marker.txt"
+    workspace.write("cfg.py", textwrap.dedent(f"""\
+        import os
+        from torch import nn
+
+        if hasattr(nn, 'SiLU'):
+            if 'PATH' in os.environ:  # set in every worker: read for real, the marker would be written
+                open({str(marker)!r}, 'w').write('ran')
+            else:
+                WIDTH = 6
+    """))
+    workspace.write("net.py", "import torch.nn as nn\nfrom cfg import WIDTH\n\n\nclass Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(WIDTH, 2)\n\n"
+                    "    def forward(self, x):\n        return self.fc(x)\n")
+    report = workspace.check("net.py")
+    assert not marker.exists()
+    assert shape_of(report, "self.fc", "layer").input_shape[-1] == 6, notes(report)
+
+
+def test_a_layer_given_a_name_whose_import_failed_is_a_note_not_an_error(workspace):
+    # torch reports `got Missing` as its own TypeError ("torch rejects this layer's arguments"),
+    # which was an error on the user's line; the name's import is what failed.
+    workspace.write("cfg.py", "import os\n\nWIDTH = os.cpu_count()\n")
+    workspace.write("net.py", "import torch.nn as nn\nfrom cfg import WIDTH\n\n\nclass Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(WIDTH, 2)\n\n"
+                    "    def forward(self, x):\n        return self.fc(x)\n")
+    report = workspace.check("net.py")
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert any("WIDTH" in n and "failed to import" in n for n in notes(report)), notes(report)
