@@ -27,7 +27,7 @@ from typing import Any
 from torch import nn
 
 from shapelens.probe.worker.configs import file_config
-from shapelens.probe.worker.initreads import compared_strings, sequence_length
+from shapelens.probe.worker.initreads import BLOCK, block_class, compared_strings, sequence_length
 
 EMPTY = inspect.Parameter.empty
 _CALLABLE = collections.abc.Callable
@@ -298,6 +298,8 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), EMPTY)
         if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             value = fill_dataclass(annotation, assumed, name, ns)
+        elif BLOCK.match(name.lower()) and (block := block_class(cls, ns, init, name, annotation)) is not None:
+            value, assumed.shown[name] = block, block.__name__  # `ResNet(block, layers)`
         elif _own_module_class(annotation, ns) and not _MODULE.match(name.lower()):
             value = _build_part(annotation, assumed, name, ns)  # `attn_layers: AttentionLayers`
         elif annotation is EMPTY and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args", "params",

@@ -4,6 +4,11 @@ compares the parameter with, and how long a list it must be (assume.py, branches
 from __future__ import annotations
 
 import ast
+import re
+import typing
+from typing import Any
+
+from torch import nn
 
 
 def compared_strings(node: ast.AST, name: str) -> list[str]:
@@ -57,3 +62,21 @@ def sequence_length(node: ast.AST | None, name: str) -> int | None:
         elif isinstance(sub, (ast.For, ast.comprehension)) and isinstance(sub.iter, ast.Name) and sub.iter.id == name:
             found = max(found or 4, 4)
     return found
+
+
+BLOCK = re.compile(r"^(block|block_fn|block_cls|block_class|block_type|block_module)$")
+
+
+def block_class(cls: type, ns: dict, init: ast.FunctionDef | None, name: str, annotation: Any) -> type | None:
+    """A module class of the file, other than `cls`, for a block parameter annotated with such
+    classes (timm's `block: Union[BasicBlock, Bottleneck]`: the first), or that the constructor
+    calls as a class (`block(inplanes, planes)`): one with each attribute read of it."""
+    named = [a for a in typing.get_args(annotation) or [annotation] if isinstance(a, type) and issubclass(a, nn.Module) and a.__module__ == ns.get("__name__") and a is not cls]
+    if named or init is None:
+        return named[0] if named else None
+    if not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(init)):
+        return None
+    read = {n.attr for n in ast.walk(init) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+            and n.value.id == name}
+    return next((v for v in ns.values() if isinstance(v, type) and issubclass(v, nn.Module) and v is not cls
+                 and v.__module__ == cls.__module__ and all(hasattr(v, a) for a in read)), None)
