@@ -399,3 +399,45 @@ def test_a_layer_given_a_name_whose_import_failed_is_a_note_not_an_error(workspa
     report = workspace.check("net.py")
     assert errors(report) == [], [f.message for f in errors(report)]
     assert any("WIDTH" in n and "failed to import" in n for n in notes(report)), notes(report)
+
+
+def test_a_block_class_parameter_is_assumed_as_one_of_the_files_blocks(workspace):
+    # timm's `ResNet(block: Union[BasicBlock, Bottleneck], layers)`, built only through factories
+    # with `**kwargs`: the block is a class of the file, not a width.
+    report = probe(workspace, """
+        from typing import Union
+
+
+        class BasicBlock(nn.Module):
+            expansion = 1
+
+            def __init__(self, inplanes, planes):
+                super().__init__()
+                self.conv = nn.Conv2d(inplanes, planes, 3, padding=1)
+
+            def forward(self, x):
+                return self.conv(x)
+
+
+        class Bottleneck(BasicBlock):
+            expansion = 4
+
+
+        class ResNet(nn.Module):
+            def __init__(self, block: Union[BasicBlock, Bottleneck], layers):
+                super().__init__()
+                self.stem = nn.Conv2d(3, 16, 3, padding=1)
+                blocks, inplanes = [], 16
+                for n in layers:
+                    blocks += [block(inplanes, 16) for _ in range(n)]
+                    inplanes = 16 * block.expansion
+                self.blocks = nn.Sequential(*blocks)
+                self.head = nn.Linear(16 * block.expansion, 10)
+
+            def forward(self, x):
+                x = self.blocks(self.stem(x))
+                return self.head(x.mean((2, 3)))
+    """)
+    assert errors(report) == [], notes(report)
+    assert any("block=BasicBlock" in n for n in notes(report)), notes(report)
+    assert shape_of(report, "self.head", "layer").output_shape[-1] == 10
