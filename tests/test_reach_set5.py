@@ -441,3 +441,64 @@ def test_a_block_class_parameter_is_assumed_as_one_of_the_files_blocks(workspace
     assert errors(report) == [], notes(report)
     assert any("block=BasicBlock" in n for n in notes(report)), notes(report)
     assert shape_of(report, "self.head", "layer").output_shape[-1] == 10
+
+
+def test_an_error_past_a_disagreement_is_told_not_lost(workspace):
+    # The residual needs inplanes == 4 * planes; past it, a slip (`planes * 4 + 1`) the first probe
+    # never reached. Probed with the values that agree, it is said in the note, not dropped.
+    report = probe(workspace, """
+        class Bottleneck(nn.Module):
+            expansion = 4
+
+            def __init__(self, inplanes, planes):
+                super().__init__()
+                outplanes = planes * self.expansion
+                self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(planes)
+                self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+                self.conv3 = nn.Conv2d(planes, outplanes, 1, bias=False)
+                self.act = nn.ReLU()
+                self.fc = nn.Linear(outplanes + 1, 10)
+
+            def forward(self, x):
+                shortcut = x
+                x = self.act(self.bn1(self.conv1(x)))
+                x = self.conv3(self.conv2(x))
+                x = x + shortcut
+                return self.fc(self.act(x).mean((2, 3)))
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert any("then reports" in n and "self.fc" in n for n in notes(report)), notes(report)
+
+
+def test_an_environment_default_inside_a_branch_runs_as_its_constant(workspace):
+    # The assignment under the `else:` runs as `DEBUG = 0`: neither the environment nor the file's
+    # own `int` (which would make it 99) is called.
+    workspace.write("cfg.py", textwrap.dedent("""\
+        import os
+
+
+        def int(x):
+            return 99
+
+
+        if 'X_SET' in os.environ:
+            DEBUG = 1
+        else:
+            DEBUG = int(os.environ.get('DEBUG', '0'))
+    """))
+    workspace.write("net.py", "import torch.nn as nn\nfrom cfg import DEBUG\n\n\nclass Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(DEBUG + 4, 2)\n\n"
+                    "    def forward(self, x):\n        return self.fc(x)\n")
+    report = workspace.check("net.py")
+    assert shape_of(report, "self.fc", "layer").input_shape[-1] == 4, notes(report)
+
+
+def test_dir_of_anything_but_a_plain_torch_module_name_is_not_run(workspace, worker):
+    # `dir(os.system(...) or torch.nn.functional)` resolves to a torch module at its end, yet calls.
+    from shapelens.engine import Engine
+
+    path = workspace.write("m.py", "import os\nimport torch\nOK = 'silu' in dir(torch.nn.functional)\n"
+                                   "BAD = 'silu' in dir(os.system('true') or torch.nn.functional)\n")
+    plan, _ = Engine(str(workspace.root), worker=worker)._plan(str(path), path.read_text(), True, None)
+    assert "3:0" in plan.files[0].keep and "4:0" not in plan.files[0].keep, (plan.files[0].keep, plan.files[0].skipped)

@@ -73,6 +73,9 @@ class PlanQueue:
     def _split(self, path: str, deps: list[Dep]) -> None:
         wanted = self.wanted.get(path)
         selective = wanted is not None and os.path.basename(path) == "__init__.py"
+        if selective:  # a name the `__init__` defines itself (`class A(Base)`) may need any of its imports
+            bound = set().union(*(d.binds or star_exports(d.path) or () for d in deps if d.wanted is None or d.binds))
+            selective = not (wanted - bound)  # type: ignore[operator]
         held: list[Dep] = []
         for dep in deps:
             if selective and not _binds_wanted(dep, wanted):  # type: ignore[arg-type]

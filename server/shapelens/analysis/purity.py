@@ -170,7 +170,8 @@ class PurityRules:
                 if (res.full_name or "").removeprefix("builtins.") == "dir":
                     # `'silu' in dir(torch.nn.functional)` (timm): the names of a torch module
                     arg = self.resolve(call.args[0])
-                    return arg.type == "module" and (arg.full_name or "").split(".")[0] == "torch"
+                    return dotted_name(call.args[0]) is not None and arg.type == "module" \
+                        and (arg.full_name or "").split(".")[0] == "torch"
                 if (res.full_name or "").removeprefix("builtins.") in ("getattr", "hasattr"):
                     # `hasattr(nn, 'SiLU')` reads what `nn.SiLU` reads, and is as pure
                     read = ast.copy_location(ast.Attribute(call.args[0], call.args[1].value,  # type: ignore[attr-defined]

@@ -113,6 +113,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         other_shown: dict[str, str] = {}
         dropped: list[Finding] = []
         disagree: list[tuple[Finding, str, int, int]] = []
+        later: list[Finding] = []  # errors the values that agree reach, past the first probe's stop
         # An op's mismatch no declared width explains (no fix) in a branch probe comes from the
         # inputs made up anew for the branch's layers (an Embedding's [B, T] for a timestep the
         # body takes as [B]); under assumed arguments, one that depends on the made-up input
@@ -138,14 +139,14 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
             if disagree:  # probed again with the values that agree, to show the shapes they give
                 fitted = {**kwargs, **{name: value for _, name, value, _ in disagree}}
                 again = _reprobe(state, mark, cls, node, {**given, **fitted}, [f for f in left if f in state.findings],
-                                 hints, project, path)
+                                 hints, project, path, later)
                 if again is not None:
                     inputs = again
                     shown = {**shown, **{name: str(value) for _, name, value, _ in disagree}}
         if branch is not None:
             _branch_note(state, cls, node, index, path, branch, shown, other_shown, dropped, errors, made_up)
         else:
-            _note(state, cls, node, index, path, missing, shown, other_shown, dropped, made_up, disagree)
+            _note(state, cls, node, index, path, missing, shown, other_shown, dropped, made_up, disagree, later)
         return Assumption(shown, inputs, [f["span"][0] for f in dropped + [d[0] for d in disagree]
                                           if f["path"] == path])
     return why
@@ -187,7 +188,7 @@ def second_errors(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
 
 
 def _reprobe(state: State, mark: tuple, cls: type, node: ast.ClassDef, kwargs: dict[str, Any], kept: list[Finding],
-             hints: dict[int, Hint], project: ProjectHints, path: str) -> str | None:
+             hints: dict[int, Hint], project: ProjectHints, path: str, later: list[Finding]) -> str | None:
     """`cls` built and probed again in place of the first probe, with `kwargs`; of its errors,
     those at the places of `kept` (the errors both assumptions confirmed) stay. None, with the
     first probe left as it was, when it cannot be built so."""
@@ -209,8 +210,9 @@ def _reprobe(state: State, mark: tuple, cls: type, node: ast.ClassDef, kwargs: d
             fixes_of.setdefault(_key(g), set()).update(_fix_texts(g))
     places = {_key(f) for f in kept}
     for f in [f for f in state.findings[mark[0]:] if is_error(f["code"])]:
-        if _key(f) not in places:
+        if _key(f) not in places:  # past where the first probe stopped: no second probe confirms it
             state.drop(f)
+            later.append(f)
             continue
         if CONFIRMED not in f["message"]:
             _say_confirmed(f)
@@ -292,7 +294,7 @@ def _keep_what_holds(state: State, errors: list[Finding], theirs: list[dict]) ->
 
 def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing: list[str], shown: dict[str, str],
           other: dict[str, str], dropped: list[Finding], made_up: list[Finding],
-          disagree: list[tuple[Finding, str, int, int]]) -> None:
+          disagree: list[tuple[Finding, str, int, int]], later: list[Finding]) -> None:
     text = (f"nothing in the workspace builds `{cls.__name__}`: probed with assumed arguments {shown_text(shown)}; "
             f"add `{hint_example(cls, missing)}` on the class line for the real values") + _made_up_text(made_up)
     if dropped:
@@ -307,6 +309,9 @@ def _note(state: State, cls: type, node: ast.ClassDef, index, path: str, missing
         text += (f". With {name}={old}, line {f['span'][0]} gives `{said}`; {name}={value} fits the other values, "
                  f"so that is what was probed (assumed values that disagree with each other are not the file's "
                  f"error)")
+    for f in later[:1]:
+        text += (f". With those values line {f['span'][0]} then reports `{f['message'].splitlines()[0]}` (not as an "
+                 f"error: no second assumption confirms it; hint the real values to check it)")
     state.finding(PROBE_INCOMPLETE, path, class_name_span(index, node), text)
 
 

@@ -68,10 +68,15 @@ def sanitize(tree: ast.Module, keep: set[str], strip: set[str],
         for node in ast.walk(stmt) if isinstance(stmt, ast.If) else ():  # a planned shim's branches
             if isinstance(node, ast.ClassDef) and node is not stmt:
                 filter_class(node)
-            elif isinstance(node, ast.If) and replace and stmt_key(node) in replace:
-                # An `if` on the environment, nested ones too: the truth of its test with nothing
-                # set (envreads.py); the branch the plan did not check never runs.
-                node.test = ast.copy_location(ast.Constant(replace[stmt_key(node)] == "True"), node.test)
+            elif isinstance(node, ast.If) and replace:
+                if stmt_key(node) in replace:
+                    # An `if` on the environment, nested ones too: the truth of its test with
+                    # nothing set (envreads.py); the branch the plan did not check never runs.
+                    node.test = ast.copy_location(ast.Constant(replace[stmt_key(node)] == "True"), node.test)
+                for field in ("body", "orelse"):  # a branch's replaced statements (`N = os.environ.get(...)`)
+                    setattr(node, field, [_at(ast.parse(replace[stmt_key(s)]).body[0], s)
+                                          if stmt_key(s) in replace and not isinstance(s, ast.If) else s
+                                          for s in getattr(node, field)])
         strip_decorators(stmt)
         out.append(stmt)
     return out

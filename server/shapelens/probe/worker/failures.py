@@ -186,11 +186,16 @@ def _missing_in(exc: BaseException) -> Missing | None:
     raises, so the name the import failed for is found where it was passed."""
     if "Missing" not in str(exc):
         return None
+    frames = []
     tb = exc.__traceback__
     while tb is not None:
-        for value in tb.tb_frame.f_locals.values():
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):  # where it was passed, not a module's whole namespace
+        if frame.f_code.co_name == "<module>":
+            continue
+        for value in frame.f_locals.values():
             for v in value if isinstance(value, (tuple, list)) else (value,):
                 if isinstance(v, Missing):
                     return v
-        tb = tb.tb_next
     return None
