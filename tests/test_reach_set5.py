@@ -75,6 +75,22 @@ def test_the_names_a_file_imports_from_a_big_package_are_planned_first(workspace
     assert len(plan.files) == 12
 
 
+def test_a_package_asked_for_more_names_later_still_leaves_out_the_rest(workspace):
+    # timm's vision_transformer.py asks `timm.layers` for names, and so do files planned after it:
+    # that second ask must not plan the re-exports nobody named.
+    _big_package(workspace)
+    layers = workspace.root / "lib/layers/__init__.py"
+    workspace.write("lib/layers/__init__.py", layers.read_text() + "from .norm import Norm\n")
+    workspace.write("lib/layers/norm.py", "import torch.nn as nn\n\n\nclass Norm(nn.LayerNorm):\n    pass\n")
+    ffn = workspace.root / "lib/layers/ffn.py"
+    workspace.write("lib/layers/ffn.py", "from lib.layers import Norm\n" + ffn.read_text())
+    net = workspace.root / "lib/models/net.py"
+    plan = build_plan(Resolver(str(workspace.root)), str(net), net.read_text(), max_files=100)
+    order = [p.path.split("/lib/", 1)[1] for p in plan.files]  # the order they were planned in
+    first_part = min(i for i, p in enumerate(order) if p.startswith("layers/part"))
+    assert order.index("layers/norm.py") < first_part, order
+
+
 def test_a_model_of_a_big_package_is_probed_with_what_it_imports(workspace):
     _big_package(workspace, n=70)  # more files than the planner's limit (64)
     report = workspace.check("lib/models/net.py")

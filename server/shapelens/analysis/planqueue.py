@@ -56,6 +56,7 @@ class PlanQueue:
         self.wanted: dict[str, Wanted] = {target: None}
         self.seen: set[str] = set()
         self.held: dict[str, list[Dep]] = {}  # a planned `__init__`'s imports not needed so far
+        self.bound: dict[str, set[str]] = {}  # the names an `__init__`'s imports bind, all of them
 
     def pop(self) -> str | None:
         for q in (self.needed, self.optional):
@@ -74,8 +75,10 @@ class PlanQueue:
         wanted = self.wanted.get(path)
         selective = wanted is not None and os.path.basename(path) == "__init__.py"
         if selective:  # a name the `__init__` defines itself (`class A(Base)`) may need any of its imports
-            bound = set().union(*(d.binds or star_exports(d.path) or () for d in deps if d.wanted is None or d.binds))
-            selective = not (wanted - bound)  # type: ignore[operator]
+            if path not in self.bound:  # asked again later, only the held imports come back: keep the first count
+                self.bound[path] = set().union(*(d.binds or star_exports(d.path) or ()
+                                                 for d in deps if d.wanted is None or d.binds))
+            selective = not (wanted - self.bound[path])  # type: ignore[operator]
         held: list[Dep] = []
         for dep in deps:
             if selective and not _binds_wanted(dep, wanted):  # type: ignore[arg-type]
