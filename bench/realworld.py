@@ -47,6 +47,7 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     unshaped: list[str] = field(default_factory=list)
     silent: list[str] = field(default_factory=list)  # unshaped, and no probe-incomplete note says why
+    missed: list[str] = field(default_factory=list)  # each missed mutant, and what the probe said instead
 
 
 def torch_layer_names() -> set[str]:
@@ -152,6 +153,7 @@ def measure(engine, label: str, path: Path, text: str, layers: set[str], n_mutan
         rep = fut.result()
         on_line = [f for f in errors_of(rep, real) if f.path == real and f.range["start"]["line"] == m.line - 1]
         if not on_line:
+            res.missed.append(f"{m.label()}: {_instead(rep, real, m.line - 1, shaped_lines, clean_keys)}")
             continue
         res.caught += 1
         fix = next((x for f in on_line for x in f.fixes if (x.path or f.path) == real), None)
@@ -161,6 +163,18 @@ def measure(engine, label: str, path: Path, text: str, layers: set[str], n_mutan
         after = sorted((f.path, f.range["start"]["line"], f.code) for f in errors_of(fut.result(), real))
         res.fixed += after == clean_keys
     return res
+
+
+def _instead(report, real: str, line: int, shaped_lines: set[int], clean_keys: list) -> str:
+    """Why a mutant was missed: its layer had no shape, or the error it caused lands elsewhere, or
+    nothing the probe checks disagrees with the new width."""
+    new = [f for f in errors_of(report, real) if (f.path, f.range["start"]["line"], f.code) not in clean_keys]
+    if new:
+        f = new[0]
+        return f"error elsewhere ({Path(f.path).name}:{f.range['start']['line'] + 1} {f.code})"
+    if line not in shaped_lines:
+        return "layer unshaped"
+    return "no error"
 
 
 def corpus_files(listing: Path, corpus: Path, site: Path) -> list[tuple[str, Path, Path]]:
