@@ -172,6 +172,7 @@ class ProjectHints:
     image_sizes: tuple[int, ...] = ()
     models: dict[str, Hint] = field(default_factory=dict)
     error: str | None = None
+    root: str = ""  # the workspace it was read from
 
     def for_class(self, module: str, name: str) -> Hint | None:
         return self.models.get(f"{module}.{name}") or self.models.get(name)
@@ -191,17 +192,17 @@ def project_hints(root: str) -> ProjectHints:
 
     path = os.path.join(root, "pyproject.toml")
     if not os.path.isfile(path):
-        return ProjectHints()
+        return ProjectHints(root=root)
     try:
         data = _read_toml(path)
     except ImportError:
-        return ProjectHints()
+        return ProjectHints(root=root)
     except Exception as exc:  # noqa: BLE001 — a broken pyproject.toml is the user's to fix, not a crash
-        return ProjectHints(error=f"cannot read pyproject.toml for [tool.shapelens]: {exc}")
+        return ProjectHints(error=f"cannot read pyproject.toml for [tool.shapelens]: {exc}", root=root)
     section = data.get("tool", {}).get("shapelens", {})
     if not isinstance(section, dict):
-        return ProjectHints()
-    out = ProjectHints()
+        return ProjectHints(root=root)
+    out = ProjectHints(root=root)
     problems = []
     sizes = section.get("sizes", {})
     if isinstance(sizes, dict):

@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from shapelens.probe.worker.cliconfig import attribute_reads, workspace_options
 from shapelens.probe.worker.configs import file_config
 from shapelens.probe.worker.initreads import BLOCK, block_class, compared_strings, sequence_length
 
@@ -56,6 +57,8 @@ VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 6
             Variant((384,), 2, 1, 3, 32, 4, 2, 500, 7, 2))
 WIDE = ((2, 3), (3, 2))
 
+CONFIG_NAMES = ("config", "configs", "cfg", "conf", "hparams", "hp", "hps", "args", "params", "opt", "opts",
+                "settings", "model_args", "model_config", "model_cfg")
 _NOT_WIDTH = re.compile(r"(image|img|patch|kernel|window|vocab|batch|pool|stride|step|sample|max|seq|context|"
                         r"block_size|num_class|n_class|buffer|cache|chunk|grid|input_size|resolution|fmap)")
 _WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|widths|hidden|channels|channel|chans|planes|inplanes|in_planes|"
@@ -122,25 +125,30 @@ class AssumedConfig(_Fields):
     its default. With `nones`, such an attribute is None instead: an option left unset
     (`config.model_type is not None` choosing between two ways to give the widths)."""
 
-    def __init__(self, assumed: Assumed, prefix: str, nones: bool = False) -> None:
+    def __init__(self, assumed: Assumed, prefix: str, nones: bool = False, known: dict | None = None,
+                 node: ast.AST | None = None) -> None:
         object.__setattr__(self, "_sl_assumed", assumed)
         object.__setattr__(self, "_sl_prefix", prefix)
-        object.__setattr__(self, "_sl_values", {})
+        object.__setattr__(self, "_sl_values", {k: v for k, v in (known or {}).items() if v is not None})
         object.__setattr__(self, "_sl_nones", nones)
+        object.__setattr__(self, "_sl_node", node)  # the class: the strings it compares an attribute with
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         values = object.__getattribute__(self, "_sl_values")
         if name not in values:
-            value = by_name(name, EMPTY, object.__getattribute__(self, "_sl_assumed"), set())
+            node = object.__getattribute__(self, "_sl_node")
+            prefix = object.__getattribute__(self, "_sl_prefix")
+            strings = compared_strings(node, name, prefix) if node is not None else []
+            value = by_name(name, EMPTY, object.__getattribute__(self, "_sl_assumed"), strings)
             if value is EMPTY and object.__getattribute__(self, "_sl_nones"):
                 value = None
             if value is EMPTY:
                 raise AttributeError(name)
             values[name] = value
             assumed = object.__getattribute__(self, "_sl_assumed")
-            assumed.record(f"{object.__getattribute__(self, '_sl_prefix')}.{name}", value)
+            assumed.record(f"{prefix}.{name}", value)
         return values[name]
 
     def get(self, name: str, default: Any = None) -> Any:  # a dict-like config
@@ -270,10 +278,11 @@ def fill_dataclass(cls: type, assumed: Assumed, prefix: str, ns: dict) -> Any:
 
 
 def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | None, variant: int,
-                seq: int, nones: bool = False) -> tuple[dict[str, Any], dict[str, str]] | None:
+                seq: int, nones: bool = False, root: str = "") -> tuple[dict[str, Any], dict[str, str]] | None:
     """kwargs for the parameters nothing gave, under assumption `variant` (0 or 1), and their
     texts for hovers; None when a parameter fits no rule. `nones`: a config's attributes no rule
-    knows are None (AssumedConfig)."""
+    knows are None (AssumedConfig). `root`: the workspace, whose argparse options a config
+    object takes its attributes from (cliconfig.py)."""
     assumed = Assumed(VARIANTS[variant], seq)
     try:
         params = init_params(cls)
@@ -302,24 +311,41 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             value, assumed.shown[name] = block, block.__name__  # `ResNet(block, layers)`
         elif _own_module_class(annotation, ns) and not _MODULE.match(name.lower()):
             value = _build_part(annotation, assumed, name, ns)  # `attn_layers: AttentionLayers`
-        elif annotation is EMPTY and name.lower() in ("config", "cfg", "conf", "hparams", "hp", "args", "params",
-                                                         "opt", "opts", "settings", "model_args"):
-            # The file's one dataclass config (makemore's `ModelConfig`, its `block_size: int = None`
-            # set later): its defaults kept, its placeholders assumed; else every attribute by name.
-            config = file_config(ns, cls.__module__)
-            read = {n.attr for n in ast.walk(init) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-                    and n.value.id == name} if init else set()
-            fits = isinstance(config, type) and dataclasses.is_dataclass(config) and read <= {f.name for f in dataclasses.fields(config)}
-            value = fill_dataclass(config, assumed, name, ns) if fits else EMPTY
-            if value is EMPTY:
-                value = AssumedConfig(assumed, name, nones)
+        elif annotation is EMPTY and name.lower() in CONFIG_NAMES:
+            value = _config(cls, name, ns, node, init, assumed, nones, root)
         else:
             value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], node or init)
             value = assumed.record(name, value) if value is not EMPTY else EMPTY
+            if value is EMPTY and annotation is EMPTY and attribute_reads(init, name):
+                # No rule knows the name, and the class only reads attributes of it (`configs.seq_len`,
+                # `env.action_space`): a config object, whatever it is called.
+                value = _config(cls, name, ns, node, init, assumed, nones, root)
         if value is EMPTY:
             return None
         kwargs[name] = value
     return kwargs, assumed.shown
+
+
+def _config(cls: type, name: str, ns: dict, node: ast.ClassDef | None, init: ast.FunctionDef | None,
+            assumed: Assumed, nones: bool, root: str) -> Any:
+    """An unannotated config parameter: the file's one dataclass config when it has every field the
+    constructor reads (makemore's `ModelConfig`, its `block_size: int = None` set later: its
+    defaults kept, its placeholders assumed); else an AssumedConfig, with the options of the
+    workspace's command-line parser that covers what the class reads, and every other attribute
+    assumed by name."""
+    config = file_config(ns, cls.__module__)
+    read = attribute_reads(init, name)
+    fits = isinstance(config, type) and dataclasses.is_dataclass(config) and read <= {f.name for f in dataclasses.fields(config)}
+    value = fill_dataclass(config, assumed, name, ns) if fits else EMPTY
+    if value is not EMPTY:
+        return value
+    options = workspace_options(root, attribute_reads(node, name))
+    if options is None:
+        return AssumedConfig(assumed, name, nones, None, node)
+    assumed.shown[name] = f"the defaults of {options[1]}'s command-line options"
+    # A sequence length stays the made-up one (`seq_len`: T), which the inputs made up have.
+    known = {k: v for k, v in options[0].items() if not _SEQ.match(k.lower())}
+    return AssumedConfig(assumed, name, nones, known, node)
 
 
 def init_params(cls: type) -> dict[str, inspect.Parameter]:

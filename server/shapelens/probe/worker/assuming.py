@@ -96,7 +96,7 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
     for first, second, missing, nones in tries:
         if nones and "AttributeError" not in (why or ""):
             continue
-        mine = assume_args(cls, missing, ns, node, first, seq, nones)
+        mine = assume_args(cls, missing, ns, node, first, seq, nones, project.root)
         if mine is None:
             return None
         kwargs, shown = mine
@@ -177,7 +177,7 @@ def second_errors(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
                   path: str, nones: bool = False) -> protocol.AssumedErrors | None:
     """`cls` built and probed under assumption `variant`: the arguments shown and its errors
     (None when no value fits a parameter)."""
-    theirs = assume_args(cls, missing, ns, node, variant, _seq(project), nones)
+    theirs = assume_args(cls, missing, ns, node, variant, _seq(project), nones, project.root)
     if theirs is None:
         return None
     start = len(state.findings)

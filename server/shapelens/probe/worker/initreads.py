@@ -11,13 +11,16 @@ from typing import Any
 from torch import nn
 
 
-def compared_strings(node: ast.AST, name: str) -> list[str]:
-    """Strings the class compares `name` (or `self.name`) with: `assert mode in {'sine', 'learnable'}`."""
+def compared_strings(node: ast.AST, name: str, owner: str | None = None) -> list[str]:
+    """Strings the class compares `name` (or `self.name`) with: `assert mode in {'sine',
+    'learnable'}`. With `owner`, `name` is an attribute of that config: only `owner.name` and
+    `self.name` count, not a local of that name (minGPT's `from_pretrained(cls, model_type)`)."""
     out: list[str] = []
 
     def is_param(e: ast.expr) -> bool:
-        return (isinstance(e, ast.Name) and e.id == name) or (
-            isinstance(e, ast.Attribute) and e.attr == name and isinstance(e.value, ast.Name) and e.value.id == "self")
+        return (owner is None and isinstance(e, ast.Name) and e.id == name) or (
+            isinstance(e, ast.Attribute) and e.attr == name and isinstance(e.value, ast.Name)
+            and e.value.id in ("self", owner or "self"))
 
     for sub in ast.walk(node):
         if not isinstance(sub, ast.Compare) or not is_param(sub.left):

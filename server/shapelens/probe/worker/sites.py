@@ -29,7 +29,7 @@ MAX_BYTES = 512 * 1024
 UNKNOWN = object()  # an argument the calling file gives but that is no value here
 
 
-def _files(root: str):
+def workspace_files(root: str):
     for seen, path in enumerate(python_files(root), 1):
         if seen > MAX_FILES:
             return
@@ -67,7 +67,7 @@ def workspace_ctor_args(root: str, target: str, module: str, cls: str) -> list[t
     name put in as the file binds it (callsites.py), argparse defaults included."""
     out: list[tuple[tuple, dict]] = []
     needle = f"{cls}("
-    for path in _files(root):
+    for path in workspace_files(root):
         if os.path.realpath(path) == target:
             continue
         try:
