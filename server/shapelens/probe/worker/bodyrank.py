@@ -155,6 +155,21 @@ def widened(spec):
     return fit(spec, (len(spec.dims) + 1, True))
 
 
+def aligned(specs: dict) -> dict:
+    """The inputs whose rank came only from a first layer that fixes their last dims, brought to
+    the rank of the longest input beside them (TSLib's `x_mark_enc`, [B, 4] by its Linear, goes
+    with `x_enc` [B, T, 7]: both are [B, T, ...]). Empty when none is shorter."""
+    ranks = [len(s.dims) for s in specs.values() if isinstance(s, Spec)]
+    if not ranks:
+        return {}
+    top = max(ranks)
+    out = {}
+    for name, s in specs.items():
+        if isinstance(s, Spec) and len(s.dims) < top and (wider := fit(s, (top, True))) is not s:
+            out[name] = wider
+    return out
+
+
 def _last_dims_only(spec: Spec) -> bool:
     if not spec.dims or spec.dims[0] != "B" or not spec.dtype.is_floating_point and any(
             isinstance(d, int) for d in spec.dims):

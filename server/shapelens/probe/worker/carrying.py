@@ -28,9 +28,56 @@ _TORCH_PREFIXES = frozenset({"F", "functional", "nn.functional", "torch.nn.funct
 
 
 def reaches(arg: ast.expr, param: str | ast.expr) -> bool:
-    """`x` as `carries` says, `rearrange(x, pattern, ...)` of it, or one position of it (`x[:, 0]`)."""
+    """`x` as `carries` says, `rearrange(x, pattern, ...)` of it, one position of it (`x[:, 0]`),
+    or its dims reordered (`x.permute(0, 2, 1)`)."""
     return carries(arg, param) or (einops_call(arg) is not None and carries(arg.args[0], param)) or bool(
-        dropped(arg, param))
+        dropped(arg, param)) or _reordered(arg, param) is not None
+
+
+def _reordered(arg: ast.expr, param: str | ast.expr) -> tuple[str, tuple[int, ...]] | None:
+    """`x.permute(0, 2, 1)` / `x.transpose(1, 2)` of a carried `x`, with constant dims: the
+    method and its dims."""
+    if not (isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute)
+            and arg.func.attr in ("permute", "transpose") and not arg.keywords and carries(arg.func.value, param)):
+        return None
+    dims = [_int_value(a) for a in arg.args]
+    if not dims or any(d is None for d in dims) or arg.func.attr == "transpose" and len(dims) != 2:
+        return None
+    return arg.func.attr, tuple(d for d in dims if d is not None)
+
+
+def _int_value(node: ast.expr) -> int | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+            and type(node.operand.value) is int:
+        return -node.operand.value
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
+
+
+def unreordered(spec: Any, arg: ast.expr, names: list) -> Any:
+    """What `x` looks like when a layer takes `spec` of `x.permute(0, 2, 1)` (or a transpose):
+    the spec's dims put back in x's order; the spec as is for any other argument, None when the
+    reorder does not fit the spec's rank."""
+    found = next((r for n in names if (r := _reordered(arg, n)) is not None), None)
+    if found is None or not isinstance(spec, Spec):
+        return spec
+    method, dims = found
+    rank = len(spec.dims)
+    if method == "transpose":
+        a, b = (d % rank for d in dims)
+        order = list(range(rank))
+        order[a], order[b] = order[b], order[a]
+    else:
+        order = [d % rank for d in dims]
+        if len(order) != rank or sorted(order) != list(range(rank)):
+            return None
+    back = [None] * rank  # the permuted tensor's dim i is x's dim order[i]
+    for i, d in enumerate(order):
+        back[d] = spec.dims[i]
+    if "L" in back and back[-1] != "L" and "T" not in back:
+        # A Conv1d's length moved before the channels (`conv(x.permute(0, 2, 1))`): x is a
+        # sequence, [B, T, C], made up as long as the other sequence inputs beside it.
+        back[back.index("L")] = "T"
+    return Spec(tuple(back), spec.dtype, spec.high)
 
 
 def dropped(arg: ast.expr, param: str | ast.expr) -> int:

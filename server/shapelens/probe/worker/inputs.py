@@ -29,6 +29,7 @@ from shapelens.probe.worker.carrying import (
     einops_call,
     functional_spec,
     reaches,
+    unreordered,
 )
 from shapelens.probe.worker.patchify import patch_spec
 from shapelens.probe.worker.rules import Spec, container_first, rule_for
@@ -179,7 +180,7 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         if spec is not None and arg is not None and einops_call(arg):
             spec = before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
         if spec is not None and arg is not None:
-            spec = _undo_index(spec, arg, names)
+            spec = unreordered(_undo_index(spec, arg, names), arg, names)
         if spec is not None:
             return fit(spec, rank)
     for stmt in ast.walk(fn):  # `x = rearrange(img, ...)` or `first = x[:, 0]`, then a layer of it

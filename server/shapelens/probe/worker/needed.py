@@ -17,17 +17,18 @@ from torch import nn
 _NAME = re.compile(r"[A-Za-z_]\w*")
 
 
-def none_used(exc: BaseException, instance: nn.Module, given: set[str]) -> str | None:
-    """The optional parameter of `instance.forward` (default None, not given) that `exc` comes
-    from: a name on a raising line, in the model's forward or in a submodule's forward that got
-    it by the same name, holding None."""
+def none_used(exc: BaseException, instance: nn.Module, given: set[str], unset: set[str] = frozenset()) -> str | None:
+    """The optional parameter of `instance.forward` (default None, not given), or one of `unset`
+    (required, yet given None: nothing told what it takes), that `exc` comes from: a name on a
+    raising line, in the model's forward or in a submodule's forward that got it by the same
+    name, holding None."""
     if not isinstance(exc, (AttributeError, TypeError)) or "NoneType" not in str(exc):
         return None
     try:
         params = inspect.signature(instance.forward).parameters.values()
     except (TypeError, ValueError):
         return None
-    optional = {p.name for p in params if p.default is None and p.name not in given
+    optional = {p.name for p in params if (p.default is None and p.name not in given or p.name in unset)
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
     frames = []
     tb = exc.__traceback__

@@ -4,192 +4,34 @@ for an image size under which every declared width agrees."""
 from __future__ import annotations
 
 import ast
-import inspect
-import typing
 from typing import Any
 
 import torch
 from torch import nn
 
-from shapelens.analysis.hints import Hint, InputSpec, ProjectHints, jaxtyping_inputs
+from shapelens.analysis.hints import Hint, InputSpec, ProjectHints
 from shapelens.analysis.index import method_def
-from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
-from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size, widened
-from shapelens.probe.worker.carrying import channels_last_spec
-from shapelens.probe.worker.construct import hint_for
+from shapelens.probe.worker.bodyrank import aligned, fit, rank_of, widened
 from shapelens.probe.worker.failures import report_exception
-from shapelens.probe.worker.inputs import (
-    MAX_DEPTH,
-    Const,
-    class_node,
-    delegate,
-    dims_of,
-    forward_signature,
-    make_input,
-    merge,
-    own_weight_spec,
-    param_spec,
-    plain_value,
-    source_path,
-    spec_for,
-)
+from shapelens.probe.worker.forward_inputs import ASSUMED, Inputs, cannot_tell, forward_inputs
+from shapelens.probe.worker.inputs import dims_of, make_input, param_spec
 from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
-from shapelens.probe.worker.named_inputs import context_spec, named_spec, own_width_spec, own_width_specs, union_number
+from shapelens.probe.worker.named_inputs import own_width_specs
 from shapelens.probe.worker.needed import none_used
 from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, table_lengths
 from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
-from shapelens.probe.worker.structured import keyed_specs, keyword_specs
 from shapelens.probe.worker.targets import probe_targets
-from shapelens.report.codes import PROBE_INCOMPLETE, is_error
+from shapelens.report.codes import is_error
 
-# Sizes the probe makes up when the file does not give them; picked so they are not mistaken for
-# real widths, and shown symbolically (B, T, ...) in hovers.
-ASSUMED = {"B": 17, "T": 13}
 SPATIAL_CANDIDATES = (28, 32, 64, 96, 128, 224, 256, 299, 512)  # images: square sides
 SIGNAL_CANDIDATES = (64, 128, 256, 512, 1024, 2048, 4096, 8000, 16000)  # 1-D signals: lengths
 SPATIAL = ("H", "W", "D", "L")
 MAX_SIZES = 12  # tries of the size search, the sizes a rejection asks for included
 MAX_SIZE = 1 << 14  # the largest made-up side or length taken from a rejection's message
 MAX_NEEDED = 3  # optional inputs made up when forward turns out to need them
-# The main input of a forward whose inputs are all optional, by the names libraries give it.
-MAIN_INPUTS = frozenset({"input_ids", "pixel_values", "input_features", "input_values", "x", "inputs", "input",
-                         "hidden_states", "sample", "images", "tokens", "idx", "src", "inputs_embeds"})
-
-
-class Inputs(typing.NamedTuple):
-    specs: dict[str, Any]  # parameter -> Spec / InputSpec / tuple of them
-    labels: dict[str, str]  # symbol -> the name the file gives it (jaxtyping)
-
-
-def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
-                   project: ProjectHints, path: str, depth: int = 0) -> Inputs | None:
-    """Each forward parameter's input: a hint comment, pyproject.toml, a jaxtyping annotation
-    (numbers and names completed from the first layer that takes it), or the first layer alone."""
-    fwd = method_def(node, "forward")
-    if fwd is None:
-        return None
-    given: dict[str, InputSpec] = {}
-    configured = project.for_class(type(instance).__module__, type(instance).__name__)
-    if configured is not None:
-        given.update(configured.inputs)
-    for hint in hint_for(hints, node.lineno, fwd.lineno):
-        given.update(hint.inputs)
-    annotated = jaxtyping_inputs(fwd)
-    try:
-        sig = inspect.signature(instance.forward)
-    except (TypeError, ValueError):
-        return None
-    if not given and (inner := delegate(fwd, sig, instance)) is not None and depth < MAX_DEPTH:
-        # `forward(self, *args, **kwargs): return self.decoder(*args, **kwargs)`: what the inner
-        # module takes, given by name through the wrapper.
-        inner_node = class_node(state, type(inner))
-        inner_path = source_path(type(inner))
-        if inner_node is not None and inner_path is not None:
-            return forward_inputs(state, inner, inner_node, hints if inner_path == path else {}, project,
-                                  inner_path, depth + 1)
-        # A torch layer wrapped (`Scale(0.5, nn.Linear(d, d))`): its rule says what it takes.
-        first = next(iter(forward_signature(inner).parameters), None)
-        if first is not None and (spec := spec_for(state, inner, 0)) is not None:
-            return Inputs({first: spec}, {})
-    specs: dict[str, Any] = {}
-    labels: dict[str, str] = {}
-    inferred_names: set[str] = set()
-    for p in sig.parameters.values():
-        if p.kind is p.VAR_KEYWORD:  # `y = kwargs['labels'].float()`: a keyword input each key
-            specs.update(keyword_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node)))
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name in given:
-            specs[p.name] = given[p.name]
-            continue
-        if p.default is not inspect.Parameter.empty:
-            continue  # an optional input (a mask, targets) keeps its default
-        inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
-        if inferred is None:  # a batch: `batch["image"]`, `x, lengths = inputs`
-            inferred = keyed_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node))
-        if inferred is None:
-            inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
-        if inferred is None:
-            inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
-        if inferred is None and used_as_size(fwd, p.name):  # `torch.arange(j - i, j)`: a length
-            inferred = Const(ASSUMED["T"])
-        if inferred is None:  # `z.permute(0, 2, 3, 1)`, then `z.view(-1, self.dim)`
-            inferred = channels_last_spec(fwd, p.name, instance)
-        if inferred is None:  # `timestep`: a [B] batch of noise levels
-            inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
-        if inferred is None and (number := union_number(p.annotation)) is not None:
-            inferred = Const(number)  # `scale: torch.Tensor | float`
-        if inferred is None:  # `encoder_hidden_states`: [B, T, cross_attention_dim]
-            inferred = context_spec(instance, p.name)
-        if inferred is None:  # `batch, seqlen, dim = x.shape`, then only weights: [B, T, self.d_model]
-            inferred = own_width_spec(instance, rank_of(fwd, p.name))
-        if p.name in annotated:
-            specs[p.name], more = merge(annotated[p.name], inferred)
-            labels.update(more)
-            continue
-        if inferred is None:
-            if _said_already(state, path, instance, fwd, node):
-                return None
-            arg = next((a for a in fwd.args.args if a.arg == p.name), None)
-            where = (arg.lineno, arg.col_offset, arg.lineno, arg.col_offset + len(p.name)) if arg else span(node)
-            state.finding(PROBE_INCOMPLETE, path, where,
-                          f"cannot tell what `{p.name}` of {type(instance).__name__}.forward looks like; add a hint "
-                          f"on the def line, e.g. `# shapelens: {p.name}=float[B,3,224,224]`, or annotate it "
-                          f"(jaxtyping: `{p.name}: Float[Tensor, \"batch 3 224 224\"]`)")
-            return None
-        specs[p.name] = inferred
-        inferred_names.add(p.name)
-    specs = one_layout(specs, inferred_names)
-    if not any(not isinstance(v, Const) for v in specs.values()):
-        # Every input optional (`forward(self, input_ids=None, inputs_embeds=None, ...)`): calling
-        # it with none is no call at all; feed the main one, the first that reaches a layer.
-        optional = sorted((p for p in sig.parameters.values() if p.default is not inspect.Parameter.empty
-                           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)),
-                          key=lambda p: p.name not in MAIN_INPUTS)
-        for p in optional:
-            inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
-            if inferred is not None:
-                specs[p.name] = inferred
-                # An encoder-decoder takes its decoder's ids beside (T5: `decoder_input_ids`), also
-                # when the encoder reads something else (Whisper's `input_features`).
-                paired = sig.parameters.get(f"decoder_{p.name}")
-                if paired is not None:
-                    specs[paired.name] = inferred
-                elif p.name != "decoder_input_ids" and "decoder_input_ids" in sig.parameters:
-                    ids = fit(param_spec(state, fwd, "decoder_input_ids", instance, node),
-                              rank_of(fwd, "decoder_input_ids"))
-                    if ids is not None:
-                        specs["decoder_input_ids"] = ids
-                break
-    if not specs and fwd.args.vararg and not _said_already(state, path, instance, fwd, node):
-        # Only `*args`, and nothing they reach tells their shape (a wrapped `nn.Identity`): calling
-        # forward with nothing would only fail; say so once instead.
-        star = fwd.args.vararg
-        state.finding(PROBE_INCOMPLETE, path, (star.lineno, star.col_offset, star.lineno, star.col_offset + len(star.arg)),
-                      f"cannot tell what `*{star.arg}` of {type(instance).__name__}.forward looks like: it only "
-                      f"passes them on, and nothing they reach says; the model that uses "
-                      f"{type(instance).__name__} gives it its shapes")
-        return None
-    return Inputs(specs, labels)
-
-
-def _said_already(state: State, path: str, instance: nn.Module, fwd: ast.FunctionDef, node: ast.ClassDef) -> bool:
-    """Whether the reason forward's inputs are unknown was told already, or is a name not defined
-    (yet: half-typed): then that is the one note, not a second one on the def line."""
-    last = node.end_lineno or node.lineno
-    if any(f["path"] == path and node.lineno <= f["span"][0] <= last for f in state.findings):
-        return True  # building the class failed inside it, and said where
-    func = getattr(instance.forward, "__func__", None)
-    namespace = getattr(inspect.unwrap(func) if func is not None else None, "__globals__", {})  # a deferred decorator's wrapper
-    missing = first_undefined(fwd, namespace.__contains__)
-    if missing is None:
-        return False
-    state.finding("probe-incomplete", path, span(missing),
-                  f"the probe could not run this: NameError: name '{missing.id}' is not defined")
-    return True
 
 
 def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: dict[int, Hint],
@@ -217,7 +59,7 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         if aborted and (fitted := refitted(found.specs, state.findings[mark[0]:])) is not None:
             # `Expected 3 but got 6` channels: the model's own check says what its input has, so
             # the layer declared otherwise is the one to blame; the same size again with that.
-            found = Inputs(fitted, found.labels)
+            found = found._replace(specs=fitted)
             candidates.insert(i + 1, size)
         elif asked:  # `expects ... of length 3000, but found 64`: the size forward asks for goes next
             candidates[i + 1:] = asked + [c for c in candidates[i + 1:] if c not in asked]
@@ -275,7 +117,7 @@ def _ids_as_labels(found: Inputs) -> Inputs | None:
     """An Embedding's [B, T] ids as class labels, [B] (DiT's `torch.rand(labels.shape[0])`)."""
     ids = {k: Spec(("B",), s.dtype, s.high) for k, s in found.specs.items()
            if isinstance(s, Spec) and s.dims == ("B", "T") and not s.dtype.is_floating_point}
-    return Inputs({**found.specs, **ids}, found.labels) if ids else None
+    return found._replace(specs={**found.specs, **ids}) if ids else None
 
 
 def _rank_search(state: State, instance: nn.Module, found: Inputs, project: ProjectHints, path: str,
@@ -286,9 +128,11 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
     num_patches, dim))`) instead of the made-up T. The first try without errors that runs to the
     end is kept, else the one with the fewest (the file's own rank first on a tie)."""
     tries: list[tuple[Inputs, dict[str, int]]] = [(found, {})]
+    if same := aligned(found.specs):
+        tries.append((found._replace(specs={**found.specs, **same}), {}))
     wider = {k: w for k, s in found.specs.items() if (w := widened(s)) is not None}
     if wider:
-        tries.append((Inputs({**found.specs, **wider}, found.labels), {}))
+        tries.append((found._replace(specs={**found.specs, **wider}), {}))
     if (labels := _ids_as_labels(found)) is not None:
         tries.append((labels, {}))
     best: tuple[tuple, int] | None = None
@@ -313,7 +157,7 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
             tries += [(t, {"T": n}) for n in table_lengths(instance) for t, _ in tries
                       if "T" in {d for s in t.specs.values() for d in dims_of(s)}]
             own = own_width_specs(instance, found.specs)  # a width from behind a reshape (Swin's PatchMerging)
-            tries += [(Inputs(own, found.labels), extra) for _, extra in tries[:4]] if own is not None else []
+            tries += [(found._replace(specs=own), extra) for _, extra in tries[:4]] if own is not None else []
         if best is None or (aborted, errors) < best[0]:
             best = ((aborted, errors), i)
         state.rollback(mark)
@@ -331,7 +175,7 @@ def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None,
              node: ast.ClassDef, lengths: dict[str, int] | None = None) -> None:
     """Forward once more with `labels` made up, so that the loss it computes gets shapes too."""
     def run(specs: dict[str, Any]) -> bool:
-        return attempt(state, instance, Inputs(specs, found.labels), size, project, path, node, lengths)[1]
+        return attempt(state, instance, found._replace(specs=specs), size, project, path, node, lengths)[1]
 
     probe_targets(state, instance, found.specs, run)
 
@@ -381,6 +225,10 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
             except ProbeTimeout:
                 raise
             except BaseException as exc:  # noqa: BLE001
+                if found.unset and (name := none_used(exc, instance, set(found.specs), set(found.unset))) in found.unset:
+                    aborted = True  # an input no layer told, left None, that forward needs after all
+                    cannot_tell(state, path, instance, node, name)
+                    break
                 needed = _needed_input(state, exc, instance, found, node)
                 if needed is None:
                     aborted = True

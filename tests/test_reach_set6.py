@@ -1,0 +1,187 @@
+"""Patterns of held-out set 6 (Time-Series-Library, cleanrl), each in a model written here: a
+config object passed down from the workspace's command line (`Model(configs)`, built by a
+registry), a Conv1d over a permuted sequence, an input the forecast never reads, a second input
+whose rank only its Linear tells, and a config parameter named for what it describes (`env`)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from helpers import errors, probe, shape_of
+
+
+def notes(report):
+    return [f.message for f in report.findings if f.code == "probe-incomplete"]
+
+
+RUN = """\
+import argparse
+
+if __name__ == '__main__':
+    parser = argparse.ArgumentParser(description='forecasting')
+    parser.add_argument('--task_name', type=str, required=True, default='forecast')
+    parser.add_argument('--seq_len', type=int, default=96)
+    parser.add_argument('--enc_in', type=int, default=7)
+    parser.add_argument('--d_model', type=int, default=40)
+    parser.add_argument('--freq', type=str, default='h')
+    args = parser.parse_args()
+    # exp = Exp(args): the model is built from a registry, `model_dict[args.model].Model(args)`
+"""
+
+EMBED = """\
+import torch.nn as nn
+
+
+class TokenEmbedding(nn.Module):
+    def __init__(self, c_in, d_model):
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, d_model, kernel_size=3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x.permute(0, 2, 1)).transpose(1, 2)
+
+
+class DataEmbedding(nn.Module):
+    def __init__(self, c_in, d_model, freq='h'):
+        super().__init__()
+        marks = {'h': 4, 't': 5}
+        self.value = TokenEmbedding(c_in, d_model)
+        self.temporal = nn.Linear(marks[freq], d_model)
+
+    def forward(self, x, x_mark):
+        return self.value(x) + self.temporal(x_mark)
+"""
+
+MODEL = """\
+import torch.nn as nn
+from layers.embed import DataEmbedding
+
+
+class Model(nn.Module):
+    def __init__(self, configs):
+        super().__init__()
+        self.task_name = configs.task_name
+        self.embedding = DataEmbedding(configs.enc_in, configs.d_model, configs.freq)
+        self.projection = nn.Linear(configs.d_model, configs.enc_in)
+
+    def forecast(self, x_enc, x_mark_enc):
+        means = x_enc.mean(1, keepdim=True).detach()
+        x_enc = x_enc - means
+        return self.projection(self.embedding(x_enc, x_mark_enc))
+
+    def forward(self, x_enc, x_mark_enc, x_dec, x_mark_dec, mask=None):
+        if self.task_name == 'forecast':
+            return self.forecast(x_enc, x_mark_enc)
+        return None
+"""
+
+
+def _forecaster(workspace, model: str = MODEL) -> None:
+    workspace.write("run.py", RUN)
+    workspace.write("layers/__init__.py", "")
+    workspace.write("layers/embed.py", EMBED)
+    workspace.write("models/__init__.py", "")
+    workspace.write("models/model.py", model)
+
+
+def test_a_config_object_takes_the_defaults_of_the_workspace_command_line(workspace):
+    _forecaster(workspace)
+    report = workspace.check("models/model.py")
+    assert errors(report) == [], notes(report)
+    # enc_in=7 and d_model=40 are run.py's defaults, freq='h' picks the 4 time features
+    assert shape_of(report, "self.projection", "layer").output_shape[-1] == 7
+    assert shape_of(report, "self.temporal", "layer").input_shape[-1] == 4
+    assert any("run.py's command-line options" in n for n in notes(report)), notes(report)
+
+
+def test_a_slip_under_the_command_line_defaults_is_an_error(workspace):
+    _forecaster(workspace, MODEL.replace("nn.Linear(configs.d_model, configs.enc_in)",
+                                         "nn.Linear(configs.d_model + 1, configs.enc_in)"))
+    report = workspace.check("models/model.py")
+    assert [f.code for f in errors(report)] == ["feature-mismatch"], notes(report)
+
+
+def test_a_conv1d_over_a_permuted_sequence_takes_it_channels_last(workspace):
+    report = probe(workspace, """
+        class Tokens(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv1d(7, 32, kernel_size=3, padding=1)
+
+            def forward(self, x):
+                return self.conv(x.permute(0, 2, 1)).transpose(1, 2)
+    """)
+    assert errors(report) == [], notes(report)
+    conv = shape_of(report, "self.conv", "layer")
+    assert conv.input_shape[1] == 7 and len(conv.input_shape) == 3
+
+
+def test_an_input_forward_never_reads_is_left_none(workspace):
+    report = probe(workspace, """
+        class Forecaster(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(12, 24)
+
+            def forward(self, x_enc, x_dec):
+                return self.fc(x_enc)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.fc", "layer").output_shape[-1] == 24
+
+
+def test_an_input_left_none_that_forward_needs_is_told_not_an_error(workspace):
+    report = probe(workspace, """
+        class Scaled(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(12, 24)
+
+            def forward(self, x, scale):
+                return self.fc(x) * scale.exp()
+    """)
+    assert errors(report) == []
+    assert any("cannot tell what `scale` of Scaled.forward" in n for n in notes(report)), notes(report)
+
+
+def test_a_parameter_read_only_for_its_attributes_is_a_config(workspace):
+    # cleanrl's `QNetwork(env)`, TSLib's `TimesBlock(configs)`: no rule knows the name, yet the
+    # constructor only reads attributes of it.
+    report = probe(workspace, textwrap.dedent("""
+        class QNetwork(nn.Module):
+            def __init__(self, env):
+                super().__init__()
+                self.fc = nn.Linear(env.obs_dim, 84)
+                self.head = nn.Linear(84, env.num_actions)
+
+            def forward(self, x):
+                return self.head(torch.relu(self.fc(x)))
+    """))
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.head", "layer").input_shape[-1] == 84
+    assert any("env.obs_dim=" in n for n in notes(report)), notes(report)
+
+
+def test_a_config_attribute_is_not_a_local_of_the_same_name(workspace):
+    # minGPT: `config.model_type` is None or the widths are given; `from_pretrained(cls,
+    # model_type)` compares its own local of that name with strings, which says nothing of the config.
+    report = probe(workspace, """
+        class GPT(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                type_given = config.model_type is not None
+                params_given = all([config.n_layer is not None, config.n_embd is not None])
+                assert type_given ^ params_given
+                self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+                self.head = nn.Linear(config.n_embd, config.vocab_size)
+
+            @classmethod
+            def from_pretrained(cls, model_type):
+                assert model_type in {'gpt2', 'gpt2-medium'}
+                return None
+
+            def forward(self, idx):
+                return self.head(self.wte(idx))
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.head", "layer").input_shape[-1] == shape_of(report, "self.wte", "layer").output_shape[-1]
