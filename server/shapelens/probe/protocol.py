@@ -8,12 +8,42 @@ per message, so a message's keys are written once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NotRequired, TypedDict
 
 from shapelens.report.codes import code as known_code
 
 SpanList = list[int]
+
+
+def _plain(value: Any) -> Any:
+    """A number of the user's code that JSON does not know: numpy's int64 (`nn.Linear(np.prod(shape),
+    ...)` records one as in_features), a 0-d tensor; anything else as its text."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)
+
+
+def _plain_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int, float, bool)) or k is None else _plain(k): _plain_keys(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_keys(v) for v in value]
+    return value
+
+
+def dumps(msg: Any) -> str:
+    """A message as one line of JSON, the worker's numbers made plain (as keys too)."""
+    try:
+        return json.dumps(msg, default=_plain)
+    except TypeError:  # a key JSON does not take: a width of the user's numpy code
+        return json.dumps(_plain_keys(msg), default=_plain)
 
 
 class Edit(TypedDict):

@@ -78,7 +78,7 @@ EXIT_POLL_S = 0.25  # how often a child's exit is looked for while its pipe stay
 
 
 def send(msg: dict) -> None:
-    write_all(PROTOCOL_FD, (json.dumps({**msg, "timing": timing.unsent()} if timing.ENABLED else msg) + "\n").encode())
+    write_all(PROTOCOL_FD, (protocol.dumps({**msg, "timing": timing.unsent()} if timing.ENABLED else msg) + "\n").encode())
 
 
 REAL_EXIT = os._exit
@@ -106,7 +106,7 @@ def child_main(write_fd: int, plan: dict, options: dict) -> None:
     from shapelens.probe.worker import state as probe_state
 
     def out(msg: dict) -> None:
-        write_all(write_fd, (json.dumps(msg) + "\n").encode())
+        write_all(write_fd, (protocol.dumps(msg) + "\n").encode())
 
     # Where the probe is, for a child that dies without a word (SIGKILL from the OOM killer).
     probe_state.on_progress = None if helping else lambda path, line: out({"at": [path, line]})

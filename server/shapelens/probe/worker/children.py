@@ -12,7 +12,6 @@ nothing (the asker gets null).
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 
@@ -77,7 +76,7 @@ def answer_of(helper: Child) -> list | dict | None:
 
 
 def relay(child: Child, seq: int, value: list | dict | None, sel) -> None:
-    child.outbox += (json.dumps(protocol.answer(seq, value)) + "\n").encode()
+    child.outbox += (protocol.dumps(protocol.answer(seq, value)) + "\n").encode()
     flush(child, sel)
 
 

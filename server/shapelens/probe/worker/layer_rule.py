@@ -11,6 +11,7 @@ the common checks do not fit, the check to run before the layer runs and the hoo
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,15 @@ class Spec:
     dims: tuple[int | str, ...]
     dtype: torch.dtype = torch.float32
     high: int | None = None  # integer inputs are drawn from [0, high)
+
+    def __post_init__(self) -> None:
+        # A width of the user's numpy code (`nn.Linear(np.prod(shape), 120)`: numpy's int64) is a
+        # number, not a made-up dim.
+        if any(not isinstance(d, (int, str)) and isinstance(d, numbers.Integral) for d in self.dims):
+            object.__setattr__(self, "dims", tuple(d if isinstance(d, (int, str)) or not isinstance(d, numbers.Integral)
+                                                   else int(d) for d in self.dims))
+        if self.high is not None and not isinstance(self.high, int) and isinstance(self.high, numbers.Integral):
+            object.__setattr__(self, "high", int(self.high))
 
 
 @dataclass(frozen=True)

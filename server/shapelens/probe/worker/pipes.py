@@ -16,6 +16,8 @@ import select
 import time
 from typing import Any
 
+from shapelens.probe import protocol
+
 ANSWER_SLACK_S = 0.3  # past the seconds a request names: the worker ends a helper 0.2 s after them and says so
 MIN_SECONDS = 0.05  # less than this left: asking decides nothing
 
@@ -69,7 +71,7 @@ def ask(request: dict, seconds: float) -> Any:
     if not CHANNEL or seconds <= MIN_SECONDS:
         return None
     fd = CHANNEL[0]
-    write_all(fd, (json.dumps({"request": request}) + "\n").encode())
+    write_all(fd, (protocol.dumps({"request": request}) + "\n").encode())
     deadline = time.monotonic() + seconds + ANSWER_SLACK_S
     pending = b""
     while True:

@@ -139,7 +139,7 @@ def dims_text(t: Any) -> list[str] | None:
     out = []
     for d, size in zip(dims, sizes):
         if isinstance(d, Dim):
-            out.append(d.text())
+            out.append(str(d.text()))  # a numpy width (`np.prod(shape)`) names no symbol: its text
         elif isinstance(d, Unknown):
             out.append(f"~{int(size)}")
         else:
