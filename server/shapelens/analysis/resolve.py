@@ -45,6 +45,11 @@ SAFE_STDLIB_PREFIXES = (
     "functools.partial",
     "itertools.", "builtins.",  # builtins.* is further filtered by SAFE_BUILTINS
 )
+# numpy's arithmetic and array constructors from values (cleanrl's `def layer_init(layer,
+# std=np.sqrt(2))`, `nn.Linear(np.prod(shape), 64)`); never a reader (`load`, `fromfile`, `memmap`).
+SAFE_NUMPY = frozenset(f"numpy.{n}" for n in (
+    "sqrt pi e prod array asarray log log2 exp floor ceil float32 float64 int64 int32 arange linspace "
+    "ones zeros full sum mean maximum minimum abs power".split()))
 SAFE_DECORATORS = frozenset(
     {"builtins.staticmethod", "builtins.classmethod", "builtins.property", "dataclasses.dataclass",
      "functools.cached_property", "functools.lru_cache", "functools.cache", "typing.final",
@@ -291,6 +296,8 @@ class Resolver:
         if full.startswith("builtins."):
             short = full.removeprefix("builtins.")
             return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full, type=what)
+        if full in SAFE_NUMPY:  # Jedi calls numpy's ufuncs modules; they are functions
+            return Resolution(CalleeKind.SAFE, full, path, "function" if what == "module" else what)
         if any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES):
             return Resolution(CalleeKind.SAFE, full, path, what)
         if what == "class" and mine and path is not None:
