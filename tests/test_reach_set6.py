@@ -185,3 +185,70 @@ def test_a_config_attribute_is_not_a_local_of_the_same_name(workspace):
     """)
     assert errors(report) == [], notes(report)
     assert shape_of(report, "self.head", "layer").input_shape[-1] == shape_of(report, "self.wte", "layer").output_shape[-1]
+
+
+AGENT = """
+    import numpy as np
+
+
+    def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+        torch.nn.init.orthogonal_(layer.weight, std)
+        torch.nn.init.constant_(layer.bias, bias_const)
+        return layer
+
+
+    class Agent(nn.Module):
+        def __init__(self, envs):
+            super().__init__()
+            self.network = nn.Sequential(
+                layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+                nn.ReLU(),
+                layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+                nn.ReLU(),
+                nn.Flatten(),
+                layer_init(nn.Linear(64 * 9 * 9, 256)),
+            )
+            self.actor = layer_init(nn.Linear(256, envs.single_action_space.n), std=0.01)
+
+        def get_value(self, x):
+            return self.actor(self.network(x / 255.0))
+
+
+    class QNetwork(nn.Module):
+        def __init__(self, env):
+            super().__init__()
+            self.fc = nn.Linear(np.array(env.single_observation_space.shape).prod(), 120)
+            self.head = nn.Linear(120, env.single_action_space.n)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.fc(x)))
+"""
+
+
+def test_an_rl_agent_is_probed_through_the_method_it_is_called_by(workspace):
+    # cleanrl: no forward, an `envs` from gym, widths from numpy, 84x84 frames nothing lists
+    report = probe(workspace, AGENT)
+    assert errors(report) == [], notes(report)
+    flat = shape_of(report, "nn.Linear", "layer")  # the Linear after the convs: the side was solved for
+    assert flat.input_shape[-1] == 64 * 9 * 9, flat
+    assert shape_of(report, "nn.Linear", "layer", nth=1).input_shape[-1] == 256  # self.actor
+    head = shape_of(report, "self.head", "layer")
+    assert head.input_shape[-1] == 120 and isinstance(head.output_shape[-1], int)
+    assert any("an assumed environment" in n for n in notes(report)), notes(report)
+
+
+def test_a_slip_in_an_rl_agent_is_an_error(workspace):
+    report = probe(workspace, AGENT.replace("nn.Linear(120, env.single_action_space.n)",
+                                            "nn.Linear(128, env.single_action_space.n)"))
+    assert [f.code for f in errors(report)] == ["feature-mismatch"], notes(report)
+
+
+def test_numpy_arithmetic_is_pure_and_its_readers_are_not(workspace):
+    from shapelens.analysis.plan import build_plan
+    from shapelens.analysis.resolve import Resolver
+
+    path = workspace.write("m.py", "import numpy as np\n\nSTD = np.sqrt(2)\nDATA = np.load('weights.npy')\n"
+                                   "RAW = np.fromfile('weights.bin')\n")
+    plan = build_plan(Resolver(str(workspace.root)), str(path), path.read_text())
+    skipped = {key.split(":")[0] for key, _ in plan.files[0].skipped}
+    assert "3" not in skipped and {"4", "5"} <= skipped, plan.files[0].skipped

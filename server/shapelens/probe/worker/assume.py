@@ -28,6 +28,7 @@ from torch import nn
 
 from shapelens.probe.worker.cliconfig import attribute_reads, workspace_options
 from shapelens.probe.worker.configs import file_config
+from shapelens.probe.worker.envstandin import ENV_NAME, AssumedEnv, reads_spaces
 from shapelens.probe.worker.initreads import BLOCK, block_class, compared_strings, sequence_length
 
 EMPTY = inspect.Parameter.empty
@@ -198,6 +199,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return tuple([single] * length) if single is not EMPTY else EMPTY
     if low in _SMALL:
         return _SMALL[low]
+    if ENV_NAME.match(low) and kind is EMPTY and reads_spaces(node):  # an RL agent's `env` (cleanrl's `QNetwork(env)`)
+        return AssumedEnv(assumed.width(), v.classes, v.kv_heads + 2)
     if low.endswith("_resolutions") and not low.startswith(("num_", "n_")):  # ldm's `attn_resolutions` (sides), guided-diffusion's (downsample rates)
         return [16, 8, 4]
     if kind is _CALLABLE or typing.get_origin(kind) is _CALLABLE:  # `activation: Callable`

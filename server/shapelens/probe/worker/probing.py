@@ -20,7 +20,7 @@ from shapelens.probe.worker.inputs import dims_of, make_input, param_spec
 from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
 from shapelens.probe.worker.named_inputs import own_width_specs
 from shapelens.probe.worker.needed import none_used
-from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, table_lengths
+from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, solved_sides, table_lengths
 from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import ProbeTimeout, State
 from shapelens.probe.worker.targets import probe_targets
@@ -53,8 +53,12 @@ def probe_class(state: State, instance: nn.Module, node: ast.ClassDef, hints: di
         if i >= MAX_SIZES:
             break
         mark = state.mark()
+        exprs = len(state.size_exprs)
         used, aborted = attempt(state, instance, found, size, project, path, node)
         errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
+        solved = solved_sides(state.size_exprs[exprs:], candidates[:i + 1], MAX_SIZE // 16) if errors else []
+        if solved:  # a flattened width that fits one side (cleanrl's 84x84 frames): that side goes next
+            candidates[i + 1:] = solved + [c for c in candidates[i + 1:] if c not in solved]
         asked = sizes_asked(state.findings[mark[0]:], size, min(SPATIAL_CANDIDATES), MAX_SIZE) if aborted else []
         if aborted and (fitted := refitted(found.specs, state.findings[mark[0]:])) is not None:
             # `Expected 3 but got 6` channels: the model's own check says what its input has, so

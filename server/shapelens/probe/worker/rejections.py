@@ -61,3 +61,17 @@ def table_lengths(instance: nn.Module) -> list[int]:
                 and all(type(v) is int and v > 0 for v in value) and value[0] * value[1] not in found:
             found.append(value[0] * value[1])
     return found[:3]
+
+
+def solved_sides(exprs: list[tuple[Any, int]], tried: list[int], max_size: int) -> list[int]:
+    """Sides under which a flattened width the made-up sides gave (`64 * ((H - 32)/8) * ((W -
+    32)/8)`, a symexpr.Dim) equals the width the next layer declares (3136: cleanrl's Atari frames,
+    84 or 88 a side), found by evaluating the expression, not by probing: the size search tries
+    them next, and the probe there says whether they fit."""
+    out: list[int] = []
+    for dim, want in exprs[-3:]:
+        for side in range(8, max_size + 1):
+            if side not in tried and side not in out and dim.value(dict.fromkeys(dim.symbols(), side)) == want:
+                out.append(side)
+                break
+    return out

@@ -25,6 +25,7 @@ from shapelens.probe.worker import state as probe_state
 from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed, second_errors
 from shapelens.probe.worker.branches import Branch, probe_branches
 from shapelens.probe.worker.construct import bound_args, build, cannot_construct, config_kwargs, ctor_attempts
+from shapelens.probe.worker.entry import give_forward
 from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
 from shapelens.probe.worker.imports import WorkspaceFinder, run_in_package
@@ -167,6 +168,9 @@ class Probe:
                    and v.__module__ == module.__name__]
         pending: list[tuple[type, ast.ClassDef, list[str]]] = []
         spare: list[tuple[type, ast.ClassDef, tuple, dict]] = []
+        for cls in classes:  # an agent called by name (`get_value(x)`): that method stands in for forward
+            if (node := index.class_def(cls.__name__)) is not None:
+                give_forward(cls, node)
         todo = [(cls, node) for cls in reversed(classes)
                 if not (cls in state.called or inspect.isabstract(cls) or cls.__name__ in skip)
                 and (node := index.class_def(cls.__name__)) is not None and method_def(node, "forward") is not None]

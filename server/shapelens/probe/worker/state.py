@@ -119,6 +119,9 @@ class State:
         self.skipped: set[tuple[str, str]] = set()  # (path, statement) after an import that failed in its `try:`
         self.timed_out = False
         self.last_split: dict | None = None  # the last split/unbind, to explain a failed unpacking
+        # (a flattened width as the made-up sides give it, `64 * ((H - 32)/8) * ((W - 32)/8)`, the
+        # width the layer declares): the size search solves it for a side (rejections.solved_sides)
+        self.size_exprs: list[tuple[Any, int]] = []  # (symexpr.Dim, width)
         # The class whose probe is running (None: module-level code): everything recorded is
         # tagged with it, so the engine can reuse a class's results while its text is unchanged.
         self.owner: str | None = None

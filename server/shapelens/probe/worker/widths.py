@@ -106,6 +106,9 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
     if entry is not None and ((rule.in_axis != -1 and axis in (rule.in_axis, rule.in_axis + t.dim()))
                               or producer is not None) and not _merged_sides(t, axis):
         entry["fixed_size"] = True
+    elif entry is not None and (dims := symexpr.get(t)) and -len(dims) <= axis < len(dims) \
+            and isinstance(dims[axis], symexpr.Dim) and dims[axis].symbols() <= set(SPATIAL):
+        state.size_exprs.append((dims[axis], expected))
 
 
 def _merged_sides(t: torch.Tensor, axis: int) -> bool:
