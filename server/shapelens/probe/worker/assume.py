@@ -19,13 +19,13 @@ import ast
 import collections.abc
 import dataclasses
 import inspect
-import re
 import types
 import typing
 from typing import Any
 
 from torch import nn
 
+from shapelens.probe.worker import assume_names as names
 from shapelens.probe.worker.cliconfig import attribute_reads, workspace_options
 from shapelens.probe.worker.configs import file_config
 from shapelens.probe.worker.envstandin import ENV_NAME, AssumedEnv, reads_spaces
@@ -58,40 +58,6 @@ VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 6
             Variant((384,), 2, 1, 3, 32, 4, 2, 500, 7, 2))
 WIDE = ((2, 3), (3, 2))
 
-CONFIG_NAMES = ("config", "configs", "cfg", "conf", "hparams", "hp", "hps", "args", "params", "opt", "opts",
-                "settings", "model_args", "model_config", "model_cfg")
-_NOT_WIDTH = re.compile(r"(image|img|patch|kernel|window|vocab|batch|pool|stride|step|sample|max|seq|context|"
-                        r"block_size|num_class|n_class|buffer|cache|chunk|grid|input_size|resolution|fmap)")
-_WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|widths|hidden|channels|channel|chans|planes|inplanes|in_planes|"
-                    r"outplanes|inp|oup|inc|outc|nin|nout|c_in|c_out|n_in|n_out|ni|no|nc|features|nf|ngf|ndf|nz|"
-                    r"d_model|d_ff|d_k|d_v|d_head|d_inner|d_hidden|d_embed|n_embd|n_embed|n_hidden|n_inner|nhid|ninp|"
-                    r"hidden_size|intermediate_size|emb|latent|units|filters|size)$|"
-                    r"(_dim|_dims|_channels|_chans|_ch|_features|_size|_width|_planes|_filters|_units|_hidden)$|"
-                    r"^(dim_|in_|out_|hidden_|embed|num_channels|n_channels|num_features|num_hidden|inner_)")
-_COUNT = re.compile(r"(depth|depths|layers|n_layer|blocks|n_block|num_block|stages|repeats|num_stages|n_res|"
-                    r"num_res|num_experts|n_experts|levels)$")
-_UNSET_COUNT = re.compile(r"^(depth|num_layers|n_layers|n_layer|num_blocks|n_blocks|layers|blocks)$")
-_HEADS = re.compile(r"(^|_)(heads|num_heads|n_head|n_heads|nhead|nheads|num_attention_heads|attn_heads|groups|"
-                    r"num_groups|n_groups)$")
-_KV_HEADS = re.compile(r"kv_heads|key_value_heads|n_kv|num_kv")
-_SEQ = re.compile(r"^(seq_len|seq_length|sequence_length|max_len|max_length|max_seq_len|max_seq_length|block_size|"
-                  r"context_length|context_size|max_position_embeddings|n_ctx|n_positions|num_positions|"
-                  r"num_tokens_max|max_tokens|length|seqlen|max_seqlen|num_frames|frames|max_pos|max_positions)$")
-_IMAGE = re.compile(r"^(image_size|img_size|input_size|resolution|image_res|img_res|image_height|image_width|"
-                    r"img_height|img_width|height|width_px|input_resolution|image_shape)$")
-_VOCAB = re.compile(r"(vocab|num_tokens|n_token|ntoken|ntokens|num_embeddings|n_vocab|num_words|vocabulary)")
-_CLASSES = re.compile(r"^(num_classes|n_classes|classes|num_labels|out_classes|n_class|num_class|nclass|"
-                      r"num_outputs|n_outputs)$")
-_RATIO = re.compile(r"(ratio|mult|expansion|expand|factor|multiplier)$")
-_RATE = re.compile(r"(dropout|drop|rate|prob|^p$|_p$|(^|_)eps$|epsilon|alpha|beta|gamma|scale|temperature|tau|momentum)")
-# Strings named for what they choose, with a value every library that takes one accepts
-# (diffusers' and transformers' activation tables, nn.RNN's nonlinearity; nn.Upsample's modes).
-_NAMED_STRINGS = ((re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity)$"), "relu"),
-                  (re.compile(r"(upsample|interpolation|resample)_(fn|mode)$"), "nearest"))
-_ACTIVATION = re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity|act_layer)$")
-_MODULE = re.compile(r"^(fn|func|module|net|layer|model|backbone|body|inner|submodule|sublayer|m|wrapped|transformer|encoder|decoder)$")
-_SMALL = {"kernel_size": 3, "kernel": 3, "k": 3, "stride": 1, "padding": 1, "dilation": 1, "top_k": 1,
-          "num_experts_per_tok": 1, "patch_stride": 1}
 
 
 class Assumed:
@@ -189,33 +155,33 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
     if kind is bool or low.startswith(("use_", "is_", "has_", "with_", "enable", "add_", "no_")):
         return False
     if kind is str and not strings:
-        return next((value for pattern, value in _NAMED_STRINGS if pattern.search(low)), EMPTY)
+        return next((value for pattern, value in names.NAMED_STRINGS if pattern.search(low)), EMPTY)
     if kind is str or strings:
         return next(iter(strings), EMPTY)
     length = sequence_length(node, name) or (4 if kind == "sequence" else None)
-    if length is not None and length <= 3 and (_IMAGE.match(low) or "patch" in low or "window" in low
+    if length is not None and length <= 3 and (names.IMAGE.match(low) or "patch" in low or "window" in low
                                                or "kernel" in low or "stride" in low):
         single = by_name(name, int, assumed, [], None)
         return tuple([single] * length) if single is not EMPTY else EMPTY
-    if low in _SMALL:
-        return _SMALL[low]
+    if low in names.SMALL:
+        return names.SMALL[low]
     if ENV_NAME.match(low) and kind is EMPTY and reads_spaces(node):  # an RL agent's `env` (cleanrl's `QNetwork(env)`)
         return AssumedEnv(assumed.width(), v.classes, v.kv_heads + 2)
     if low.endswith("_resolutions") and not low.startswith(("num_", "n_")):  # ldm's `attn_resolutions` (sides), guided-diffusion's (downsample rates)
         return [16, 8, 4]
     if kind is _CALLABLE or typing.get_origin(kind) is _CALLABLE:  # `activation: Callable`
-        if _ACTIVATION.search(low):
+        if names.ACTIVATION.search(low):
             return nn.ReLU()
-        return nn.Identity() if _MODULE.match(low) else EMPTY
+        return nn.Identity() if names.MODULE.match(low) else EMPTY
     if low.endswith(("_id", "_idx", "_index", "_ind")) or low in ("idx", "index", "layer_id", "i"):
         return 0  # `layer_id`: which block this is
-    if _KV_HEADS.search(low):
+    if names.KV_HEADS.search(low):
         return v.kv_heads
-    if _HEADS.search(low):
+    if names.HEADS.search(low):
         return v.heads
-    if _SEQ.match(low):
+    if names.SEQ.match(low):
         return assumed.seq
-    if _IMAGE.match(low):
+    if names.IMAGE.match(low):
         return v.image
     if "patch" in low and ("size" in low or low == "patch"):
         return v.patch
@@ -223,21 +189,21 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
         return v.window
     if low.startswith("num_patches") or low == "n_patches":
         return (v.image // v.patch) ** 2
-    if _VOCAB.search(low):
+    if names.VOCAB.search(low):
         return v.vocab
-    if _CLASSES.match(low):
+    if names.CLASSES.match(low):
         return v.classes
-    if _COUNT.search(low) and not (_WIDTH.search(low) and not low.endswith(("layers", "blocks", "depth"))):
+    if names.COUNT.search(low) and not (names.WIDTH.search(low) and not low.endswith(("layers", "blocks", "depth"))):
         return [v.count] * length if length else v.count
-    if _RATIO.search(low):  # `ch_mult: list[int]`: one per level, growing as UNets' do
+    if names.RATIO.search(low):  # `ch_mult: list[int]`: one per level, growing as UNets' do
         return [2 ** min(i, 2) for i in range(length)] if length else v.ratio
-    if _RATE.search(low) or kind is float:
+    if names.RATE.search(low) or kind is float:
         return 1e-5 if "eps" in low else (1.0 if any(s in low for s in ("scale", "temperature", "tau", "gamma"))
                                           else 0.0)
-    if _MODULE.match(low) and (annotation is EMPTY or (isinstance(annotation, type)
+    if names.MODULE.match(low) and (annotation is EMPTY or (isinstance(annotation, type)
                                                         and issubclass(annotation, nn.Module))):
         return nn.Identity()
-    if kind is int or (kind is EMPTY or kind == "sequence") and (_WIDTH.search(low) and not _NOT_WIDTH.search(low)):
+    if kind is int or (kind is EMPTY or kind == "sequence") and (names.WIDTH.search(low) and not names.NOT_WIDTH.search(low)):
         if length:
             return [assumed.width() for _ in range(length)]
         return assumed.width()
@@ -312,9 +278,9 @@ def assume_args(cls: type, missing: list[str], ns: dict, node: ast.ClassDef | No
             value = fill_dataclass(annotation, assumed, name, ns)
         elif BLOCK.match(name.lower()) and (block := block_class(cls, ns, init, name, annotation)) is not None:
             value, assumed.shown[name] = block, block.__name__  # `ResNet(block, layers)`
-        elif _own_module_class(annotation, ns) and not _MODULE.match(name.lower()):
+        elif _own_module_class(annotation, ns) and not names.MODULE.match(name.lower()):
             value = _build_part(annotation, assumed, name, ns)  # `attn_layers: AttentionLayers`
-        elif annotation is EMPTY and name.lower() in CONFIG_NAMES:
+        elif annotation is EMPTY and name.lower() in names.CONFIG_NAMES:
             value = _config(cls, name, ns, node, init, assumed, nones, root)
         else:
             value = by_name(name, annotation, assumed, compared_strings(node, name) if node else [], node or init)
@@ -347,7 +313,7 @@ def _config(cls: type, name: str, ns: dict, node: ast.ClassDef | None, init: ast
         return AssumedConfig(assumed, name, nones, None, node)
     assumed.shown[name] = f"the defaults of {options[1]}'s command-line options"
     # A sequence length stays the made-up one (`seq_len`: T), which the inputs made up have.
-    known = {k: v for k, v in options[0].items() if not _SEQ.match(k.lower())}
+    known = {k: v for k, v in options[0].items() if not names.SEQ.match(k.lower())}
     return AssumedConfig(assumed, name, nones, known, node)
 
 
@@ -376,7 +342,7 @@ def unset_sizes(cls: type) -> list[str]:
         params = init_params(cls).values()
     except (TypeError, ValueError):
         return []
-    return [p.name for p in params if p.default is None and p.kind is not p.VAR_KEYWORD and _UNSET_COUNT.match(p.name)]
+    return [p.name for p in params if p.default is None and p.kind is not p.VAR_KEYWORD and names.UNSET_COUNT.match(p.name)]
 
 
 def _own_module_class(annotation: Any, ns: dict) -> bool:
