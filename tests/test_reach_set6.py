@@ -252,3 +252,10 @@ def test_numpy_arithmetic_is_pure_and_its_readers_are_not(workspace):
     plan = build_plan(Resolver(str(workspace.root)), str(path), path.read_text())
     skipped = {key.split(":")[0] for key, _ in plan.files[0].skipped}
     assert "3" not in skipped and {"4", "5"} <= skipped, plan.files[0].skipped
+
+
+def test_a_slip_in_an_agent_called_by_name_is_confirmed_by_the_second_assumption(workspace):
+    # The second assumption runs in a helper probe: the agent is called through get_value there too.
+    report = probe(workspace, AGENT.replace("nn.Linear(256, envs.single_action_space.n)",
+                                            "nn.Linear(250, envs.single_action_space.n)"))
+    assert [f.code for f in errors(report)] == ["feature-mismatch"], notes(report)

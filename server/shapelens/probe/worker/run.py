@@ -100,6 +100,7 @@ class Probe:
                 node = index.class_def(name) if cls is not None else None
                 if cls is None or node is None:
                     return None
+                give_forward(cls, node)  # as the first probe did (an agent called by name)
                 state.owner = name
                 given, _ = config_kwargs(cls, module.__dict__)
                 return second_errors(state, cls, node, module.__dict__, missing, {**(given or {}), **(flips or {})},
