@@ -259,3 +259,36 @@ def test_a_slip_in_an_agent_called_by_name_is_confirmed_by_the_second_assumption
     report = probe(workspace, AGENT.replace("nn.Linear(256, envs.single_action_space.n)",
                                             "nn.Linear(250, envs.single_action_space.n)"))
     assert [f.code for f in errors(report)] == ["feature-mismatch"], notes(report)
+
+
+def test_a_channels_first_norm_and_a_masked_conv_block(workspace):
+    # vits: a LayerNorm over channels that transposes first, and blocks fed `x * x_mask`
+    report = probe(workspace, """
+        class ChannelNorm(nn.Module):
+            def __init__(self, channels):
+                super().__init__()
+                self.channels = channels
+                self.gamma = nn.Parameter(torch.ones(channels))
+                self.beta = nn.Parameter(torch.zeros(channels))
+
+            def forward(self, x):
+                x = x.transpose(1, -1)
+                x = F.layer_norm(x, (self.channels,), self.gamma, self.beta)
+                return x.transpose(1, -1)
+
+
+        class MaskedBlock(nn.Module):
+            def __init__(self, in_channels, hidden_channels):
+                super().__init__()
+                self.conv = nn.Conv1d(in_channels, hidden_channels, 3, padding=1)
+                self.norm = ChannelNorm(hidden_channels)
+                self.proj = nn.Conv1d(hidden_channels, in_channels, 1)
+
+            def forward(self, x, x_mask):
+                x = self.norm(self.conv(x * x_mask))
+                return self.proj(x) * x_mask
+    """)
+    assert errors(report) == [], notes(report)
+    conv = shape_of(report, "self.conv", "layer")
+    assert conv.output_shape[1] == shape_of(report, "self.proj", "layer").input_shape[1]
+    assert not any("ChannelNorm" in n and "made up" in n for n in notes(report)), notes(report)

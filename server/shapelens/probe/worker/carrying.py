@@ -6,6 +6,7 @@ one position of it (`x[:, 0]`), or a name holding it (`kv = default(context, x)`
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 import torch
@@ -51,6 +52,17 @@ def _int_value(node: ast.expr) -> int | None:
             and type(node.operand.value) is int:
         return -node.operand.value
     return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
+
+
+def leading_reorder(fn: ast.FunctionDef, param: str) -> ast.expr | None:
+    """`x.transpose(1, -1)` when the body's first statement rebinds `x` to it, else None."""
+    first = fn.body[0] if fn.body and not (isinstance(fn.body[0], ast.Expr)
+                                           and isinstance(fn.body[0].value, ast.Constant)) else \
+        (fn.body[1] if len(fn.body) > 1 else None)
+    if isinstance(first, ast.Assign) and len(first.targets) == 1 and isinstance(first.targets[0], ast.Name) \
+            and first.targets[0].id == param and _reordered(first.value, param) is not None:
+        return first.value
+    return None
 
 
 def unreordered(spec: Any, arg: ast.expr, names: list) -> Any:
@@ -160,6 +172,10 @@ def carries(arg: ast.expr, param: str | ast.expr) -> bool:
             arg = arg.args[0]
             continue
         if isinstance(arg, ast.BinOp) and isinstance(arg.right, ast.Constant):  # `x / 3`, `x * 2 - 1`
+            arg = arg.left
+            continue
+        if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mult) and isinstance(arg.right, ast.Name) \
+                and re.search(r"(^|_)mask$", arg.right.id):  # `x * x_mask` (vits): masked, the same shape
             arg = arg.left
             continue
         return False

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import typing
 from typing import Any
 
+import torch
 from torch import nn
 
 from shapelens.analysis.hints import Hint, InputSpec, ProjectHints, jaxtyping_inputs
@@ -17,7 +19,7 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size
-from shapelens.probe.worker.carrying import channels_last_spec
+from shapelens.probe.worker.carrying import channels_last_spec, leading_reorder, unreordered
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.inputs import (
     MAX_DEPTH,
@@ -33,6 +35,7 @@ from shapelens.probe.worker.inputs import (
     spec_for,
 )
 from shapelens.probe.worker.named_inputs import context_spec, named_spec, own_width_spec, union_number
+from shapelens.probe.worker.rules import Spec
 from shapelens.probe.worker.state import State
 from shapelens.probe.worker.structured import keyed_specs, keyword_specs
 from shapelens.report.codes import PROBE_INCOMPLETE
@@ -100,7 +103,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         if inferred is None:  # a batch: `batch["image"]`, `x, lengths = inputs`
             inferred = keyed_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node))
         if inferred is None:
-            inferred = fit(own_weight_spec(instance), rank_of(fwd, p.name))
+            inferred = _back(fwd, p.name, fit(own_weight_spec(instance), rank_of(fwd, p.name)))
         if inferred is None:
             inferred = plain_value(p.annotation)  # `start_pos: int`, `mask: Optional[Tensor]`
         if inferred is None and used_as_size(fwd, p.name):  # `torch.arange(j - i, j)`: a length
@@ -114,7 +117,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         if inferred is None:  # `encoder_hidden_states`: [B, T, cross_attention_dim]
             inferred = context_spec(instance, p.name)
         if inferred is None:  # `batch, seqlen, dim = x.shape`, then only weights: [B, T, self.d_model]
-            inferred = own_width_spec(instance, rank_of(fwd, p.name))
+            inferred = _back(fwd, p.name, own_width_spec(instance, rank_of(fwd, p.name)))
         if p.name in annotated:
             specs[p.name], more = merge(annotated[p.name], inferred)
             labels.update(more)
@@ -161,8 +164,32 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
         if all(isinstance(v, Const) for v in specs.values()):  # nothing to run forward on: say why
             cannot_tell(state, path, instance, node, unset[0])
             return None
-        specs.update({name: Const(None) for name in unset})
+        specs.update({name: _mask_beside(fwd, name, specs) or Const(None) for name in unset})
     return Inputs(specs, labels, tuple(unset))
+
+
+def _mask_beside(fwd: ast.FunctionDef, name: str, specs: dict[str, Any]) -> Spec | None:
+    """A mask the forward multiplies another input by (vits' `x * x_mask`, `x` a [B, C, T] the
+    conv gave): that input's shape with one channel, which broadcasts over it."""
+    if not re.search(r"(^|_)mask$", name):
+        return None
+    for n in ast.walk(fwd):
+        if not (isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult)):
+            continue
+        sides = {getattr(n.left, "id", None), getattr(n.right, "id", None)}
+        other = next((s for s in sides - {name, None} if isinstance(specs.get(s), Spec)), None) \
+            if name in sides else None
+        if other is not None and len(specs[other].dims) >= 2:
+            dims = specs[other].dims
+            return Spec((dims[0], 1, *dims[2:]), torch.float32)
+    return None
+
+
+def _back(fwd: ast.FunctionDef, name: str, spec: Any) -> Any:
+    """A spec the module's own width gave, for the input as it is after a leading `x =
+    x.transpose(1, -1)` (vits' channels-first LayerNorm): the input has those dims put back."""
+    first = leading_reorder(fwd, name) if spec is not None else None
+    return unreordered(spec, first, [name]) if first is not None else spec
 
 
 def cannot_tell(state: State, path: str, instance: nn.Module, node: ast.ClassDef, name: str) -> None:

@@ -28,6 +28,7 @@ from shapelens.probe.worker.carrying import (
     dropped,
     einops_call,
     functional_spec,
+    leading_reorder,
     reaches,
     unreordered,
 )
@@ -149,6 +150,9 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
     loops = _loop_containers(fn, owner)
     rank = rank_of(fn, param) if isinstance(param, str) else None
     names = aliases(fn, param) if isinstance(param, str) else [param]
+    # `x = x.transpose(1, -1)` first (vits' channels-first LayerNorm): what the layers take is the
+    # reordered x; the input is that with its dims put back.
+    first = leading_reorder(fn, param) if isinstance(param, str) else None
     for call in source_order_calls(fn):
         position = next((i for i, a in enumerate(call.args) if any(reaches(a, n) for n in names)), None)
         target = _callee(call.func, owner, loops)
@@ -182,7 +186,7 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
         if spec is not None and arg is not None:
             spec = unreordered(_undo_index(spec, arg, names), arg, names)
         if spec is not None:
-            return fit(spec, rank)
+            return fit(spec if first is None else unreordered(spec, first, names), rank)
     for stmt in ast.walk(fn):  # `x = rearrange(img, ...)` or `first = x[:, 0]`, then a layer of it
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
                 and stmt.targets[0].id not in names):
@@ -194,7 +198,7 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
             spec = before_pattern(after, call, fn, owner) if after is not None and call is not None else after
             spec = _undo_index(spec, stmt.value, names) if spec is not None else None
             if spec is not None:
-                return fit(spec, rank)
+                return fit(spec if first is None else unreordered(spec, first, names), rank)
     return None
 
 
