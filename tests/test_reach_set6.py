@@ -292,3 +292,20 @@ def test_a_channels_first_norm_and_a_masked_conv_block(workspace):
     conv = shape_of(report, "self.conv", "layer")
     assert conv.output_shape[1] == shape_of(report, "self.proj", "layer").input_shape[1]
     assert not any("ChannelNorm" in n and "made up" in n for n in notes(report)), notes(report)
+
+
+def test_a_leading_permute_before_a_linear_gives_the_input_before_it(workspace):
+    # TSLib's DataEmbedding_inverted: `x = x.permute(0, 2, 1)`, then a Linear over time
+    report = probe(workspace, """
+        class Inverted(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.value = nn.Linear(96, 32)
+
+            def forward(self, x):
+                x = x.permute(0, 2, 1)
+                return self.value(x)
+    """)
+    assert errors(report) == [], notes(report)
+    value = shape_of(report, "self.value", "layer")
+    assert len(value.input_shape) == 3 and value.input_shape[-1] == 96

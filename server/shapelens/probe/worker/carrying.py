@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from shapelens.probe.worker.bodyrank import fit
 from shapelens.probe.worker.patchify import image_spec, keeps_last
 from shapelens.probe.worker.rules import Spec
 
@@ -73,6 +74,9 @@ def unreordered(spec: Any, arg: ast.expr, names: list) -> Any:
     if found is None or not isinstance(spec, Spec):
         return spec
     method, dims = found
+    need = len(dims) if method == "permute" else max(dims) + 1
+    if len(spec.dims) < need:  # a Linear's `[B, 13]` for `x.permute(0, 2, 1)`: first `[B, T, 13]`
+        spec = fit(spec, (need, True))
     rank = len(spec.dims)
     if method == "transpose":
         a, b = (d % rank for d in dims)
