@@ -309,3 +309,78 @@ def test_a_leading_permute_before_a_linear_gives_the_input_before_it(workspace):
     assert errors(report) == [], notes(report)
     value = shape_of(report, "self.value", "layer")
     assert len(value.input_shape) == 3 and value.input_shape[-1] == 96
+
+
+def test_guesses_about_untold_inputs_stay_notes(workspace):
+    # Review guards: an input left None that forward converts or tests, a reorder undone later in
+    # the body, a transpose by negative dims, a channels-last mask, and a training step.
+    report = probe(workspace, """
+        class Scale(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(12, 16)
+
+            def forward(self, x, scale):
+                scale = torch.as_tensor(scale)
+                return self.fc(x) * scale
+
+
+        class Marks(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.norm = nn.LayerNorm(7)
+                self.fc = nn.Linear(11, 16)
+
+            def forward(self, x, x_mark):
+                x = self.norm(x)
+                if x_mark is not None:
+                    x = torch.cat([x, x_mark], -1)
+                return self.fc(x)
+
+
+        class Back(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(64, 10)
+
+            def forward(self, x):
+                x = x.transpose(1, 2)
+                x = x.cumsum(-1)
+                x = x.transpose(1, 2)
+                return self.fc(x)
+
+
+        class OverTime(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(96, 24)
+
+            def forward(self, x):
+                out = self.fc(x.transpose(-1, -2)).transpose(-1, -2)
+                return out[:, -24:, :]
+
+
+        class MaskedTokens(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Linear(32, 32)
+
+            def forward(self, x, x_mask):
+                B, T, C = x.shape
+                return self.proj(x * x_mask)
+
+
+        class Learner(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.q = nn.Linear(4, 2)
+                self.opt = torch.optim.Adam(self.q.parameters())
+
+            def learn(self, obs):
+                loss = self.q(obs).sum()
+                loss.backward()
+                self.opt.step()
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+    over = shape_of(report, "self.fc", "layer", nth=3)
+    assert over.input_shape is None or over.input_shape[-1] == 96

@@ -296,7 +296,7 @@ class Resolver:
         if full.startswith("builtins."):
             short = full.removeprefix("builtins.")
             return Resolution(CalleeKind.SAFE if short in SAFE_BUILTINS else CalleeKind.UNKNOWN, full, type=what)
-        if full in SAFE_NUMPY:  # Jedi calls numpy's ufuncs modules; they are functions
+        if full in SAFE_NUMPY and not mine:  # Jedi calls numpy's ufuncs modules; they are functions
             return Resolution(CalleeKind.SAFE, full, path, "function" if what == "module" else what)
         if any(full.startswith(p) for p in SAFE_STDLIB_PREFIXES):
             return Resolution(CalleeKind.SAFE, full, path, what)

@@ -312,8 +312,9 @@ def _config(cls: type, name: str, ns: dict, node: ast.ClassDef | None, init: ast
     if options is None:
         return AssumedConfig(assumed, name, nones, None, node)
     assumed.shown[name] = f"the defaults of {options[1]}'s command-line options"
-    # A sequence length stays the made-up one (`seq_len`: T), which the inputs made up have.
-    known = {k: v for k, v in options[0].items() if not names.SEQ.match(k.lower())}
+    # A sequence length stays the made-up one (`seq_len`: T), which the inputs made up have, and a
+    # length cut from it (`seg_len`, `patch_len`: 96 of a 96-long input) is assumed with it, by name.
+    known = {k: v for k, v in options[0].items() if not names.SEQ.match(k.lower()) and not names.CUT.search(k.lower())}
     return AssumedConfig(assumed, name, nones, known, node)
 
 

@@ -34,7 +34,8 @@ def _shape_of(node: ast.AST, param: str) -> bool:
         and _is(node.func.value, param) and not node.args and not node.keywords)
 
 
-def _int(node: ast.AST) -> int | None:
+def int_constant(node: ast.AST) -> int | None:
+    """`3`, `-1`: an int literal, else None."""
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
@@ -101,7 +102,7 @@ def rank_of(fn: ast.FunctionDef, param: str) -> tuple[int, bool] | None:
                 and _shape_of(node.value, param) and not any(isinstance(e, ast.Starred) for e in node.targets[0].elts):
             return len(node.targets[0].elts), True
         if isinstance(node, ast.Subscript):
-            if _shape_of(node.value, param) and (i := _int(node.slice)) is not None:
+            if _shape_of(node.value, param) and (i := int_constant(node.slice)) is not None:
                 least = max(least, _bound(i))
             elif _is(node.value, param):
                 items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
@@ -112,8 +113,8 @@ def rank_of(fn: ast.FunctionDef, param: str) -> tuple[int, bool] | None:
             continue
         func = node.func
         if isinstance(func, ast.Attribute) and _is(func.value, param):
-            ints = [v for a in node.args if (v := _int(a)) is not None]
-            ints += [v for k in node.keywords if k.arg == "dim" and (v := _int(k.value)) is not None]
+            ints = [v for a in node.args if (v := int_constant(a)) is not None]
+            ints += [v for k in node.keywords if k.arg == "dim" and (v := int_constant(k.value)) is not None]
             if func.attr == "permute" and ints and len(ints) == len(node.args):
                 return len(ints), True
             if func.attr == "size" and ints:

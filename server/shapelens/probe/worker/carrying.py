@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from shapelens.probe.worker.bodyrank import fit
+from shapelens.probe.worker.bodyrank import fit, int_constant
 from shapelens.probe.worker.patchify import image_spec, keeps_last
 from shapelens.probe.worker.rules import Spec
 
@@ -42,28 +42,26 @@ def _reordered(arg: ast.expr, param: str | ast.expr) -> tuple[str, tuple[int, ..
     if not (isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute)
             and arg.func.attr in ("permute", "transpose") and not arg.keywords and carries(arg.func.value, param)):
         return None
-    dims = [_int_value(a) for a in arg.args]
+    dims = [int_constant(a) for a in arg.args]
     if not dims or any(d is None for d in dims) or arg.func.attr == "transpose" and len(dims) != 2:
         return None
     return arg.func.attr, tuple(d for d in dims if d is not None)
 
 
-def _int_value(node: ast.expr) -> int | None:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-            and type(node.operand.value) is int:
-        return -node.operand.value
-    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
-
-
 def leading_reorder(fn: ast.FunctionDef, param: str) -> ast.expr | None:
-    """`x.transpose(1, -1)` when the body's first statement rebinds `x` to it, else None."""
-    first = fn.body[0] if fn.body and not (isinstance(fn.body[0], ast.Expr)
-                                           and isinstance(fn.body[0].value, ast.Constant)) else \
-        (fn.body[1] if len(fn.body) > 1 else None)
-    if isinstance(first, ast.Assign) and len(first.targets) == 1 and isinstance(first.targets[0], ast.Name) \
-            and first.targets[0].id == param and _reordered(first.value, param) is not None:
-        return first.value
-    return None
+    """`x.transpose(1, -1)` when the body's first statement rebinds `x` to it and no later one
+    reorders `x` back (`x = x.transpose(1, 2)` again before the layer), else None."""
+    body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    first = body[0] if body else None
+    if not (isinstance(first, ast.Assign) and len(first.targets) == 1 and isinstance(first.targets[0], ast.Name)
+            and first.targets[0].id == param and _reordered(first.value, param) is not None):
+        return None
+    for node in ast.walk(fn):
+        if node is not first and isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == param
+                                                                      for t in node.targets):
+            if any(_reordered(n, param) is not None for n in ast.walk(node.value)):
+                return None  # reordered again: which order a layer meets is not told here
+    return first.value
 
 
 def unreordered(spec: Any, arg: ast.expr, names: list) -> Any:
@@ -74,10 +72,12 @@ def unreordered(spec: Any, arg: ast.expr, names: list) -> Any:
     if found is None or not isinstance(spec, Spec):
         return spec
     method, dims = found
-    need = len(dims) if method == "permute" else max(dims) + 1
+    need = len(dims) if method == "permute" else max(d + 1 if d >= 0 else 1 - d for d in dims)
     if len(spec.dims) < need:  # a Linear's `[B, 13]` for `x.permute(0, 2, 1)`: first `[B, T, 13]`
         spec = fit(spec, (need, True))
     rank = len(spec.dims)
+    if any(not -rank <= d < rank for d in dims):
+        return None
     if method == "transpose":
         a, b = (d % rank for d in dims)
         order = list(range(rank))
@@ -86,6 +86,8 @@ def unreordered(spec: Any, arg: ast.expr, names: list) -> Any:
         order = [d % rank for d in dims]
         if len(order) != rank or sorted(order) != list(range(rank)):
             return None
+    if order[0] != 0:
+        return None  # the batch would move: not a reorder the probe can undo
     back = [None] * rank  # the permuted tensor's dim i is x's dim order[i]
     for i, d in enumerate(order):
         back[d] = spec.dims[i]

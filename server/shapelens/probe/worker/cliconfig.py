@@ -47,7 +47,7 @@ def _parsers(tree: ast.Module) -> list[tuple[str, list[ast.stmt]]]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
+@functools.cache  # by (path, mtime): a file edited is read again
 def _file_namespaces(path: str, mtime: float) -> tuple[dict, ...]:
     try:
         with open(path, encoding="utf-8") as f:

@@ -39,10 +39,20 @@ def _feeds(method: ast.FunctionDef, param: str, submodules: set[str]) -> bool:
     return False
 
 
+_TRAINING = frozenset({"backward", "step", "zero_grad"})
+
+
+def _trains(method: ast.FunctionDef) -> bool:
+    """`loss.backward()`, `self.opt.step()`: a training step, not a model's call."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _TRAINING
+               for n in ast.walk(method))
+
+
 def entry_method(node: ast.ClassDef) -> ast.FunctionDef | None:
     submodules = _submodules(node)
     for stmt in node.body:
-        if not isinstance(stmt, ast.FunctionDef) or stmt.name.startswith("_") or stmt.decorator_list:
+        if not isinstance(stmt, ast.FunctionDef) or stmt.name.startswith("_") or stmt.decorator_list \
+                or _trains(stmt):
             continue
         params = [a.arg for a in stmt.args.posonlyargs + stmt.args.args][1:]
         if params and _feeds(stmt, params[0], submodules):
@@ -57,7 +67,7 @@ def give_forward(cls: type, node: ast.ClassDef) -> bool:
             "forward" in vars(base) for base in cls.__mro__ if base not in (nn.Module, object)):
         return False
     method = entry_method(node)
-    if method is None or not callable(vars(cls).get(method.name)):
+    if method is None or not callable(vars(cls).get(method.name)) or "forward" in vars(cls):
         return False
     cls.forward = vars(cls)[method.name]
     renamed = copy.deepcopy(method)

@@ -181,7 +181,9 @@ def _mask_beside(fwd: ast.FunctionDef, name: str, specs: dict[str, Any]) -> Spec
             if name in sides else None
         if other is not None and len(specs[other].dims) >= 2:
             dims = specs[other].dims
-            return Spec((dims[0], 1, *dims[2:]), torch.float32)
+            if isinstance(dims[1], int) and not isinstance(dims[-1], int):  # channels first (a conv's [B, C, T])
+                return Spec((dims[0], 1, *dims[2:]), torch.float32)
+            return Spec((*dims[:-1], 1), torch.float32)  # channels last: one per position
     return None
 
 
@@ -190,6 +192,12 @@ def _back(fwd: ast.FunctionDef, name: str, spec: Any) -> Any:
     x.transpose(1, -1)` (vits' channels-first LayerNorm): the input has those dims put back."""
     first = leading_reorder(fwd, name) if spec is not None else None
     return unreordered(spec, first, [name]) if first is not None else spec
+
+
+def tests_none(node: ast.ClassDef, names: tuple[str, ...]) -> bool:
+    """Whether the class tests one of `names` against None (`if x_mark is not None:`)."""
+    return any(isinstance(n, ast.Compare) and isinstance(n.left, ast.Name) and n.left.id in names
+               and any(isinstance(op, (ast.Is, ast.IsNot)) for op in n.ops) for n in ast.walk(node))
 
 
 def cannot_tell(state: State, path: str, instance: nn.Module, node: ast.ClassDef, name: str) -> None:

@@ -185,8 +185,10 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
             spec = before_pattern(spec, arg, fn, owner)  # `rearrange(img, 'b c (h p1) (w p2) -> ...')`
         if spec is not None and arg is not None:
             spec = unreordered(_undo_index(spec, arg, names), arg, names)
+        if spec is not None and first is not None:
+            spec = unreordered(spec, first, names)
         if spec is not None:
-            return fit(spec if first is None else unreordered(spec, first, names), rank)
+            return fit(spec, rank)
     for stmt in ast.walk(fn):  # `x = rearrange(img, ...)` or `first = x[:, 0]`, then a layer of it
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
                 and stmt.targets[0].id not in names):
@@ -197,8 +199,10 @@ def param_spec(state, fn: ast.FunctionDef, param: str | ast.expr, owner: nn.Modu
             after = param_spec(state, fn, stmt.targets[0].id, owner, node, depth + 1)
             spec = before_pattern(after, call, fn, owner) if after is not None and call is not None else after
             spec = _undo_index(spec, stmt.value, names) if spec is not None else None
+            if spec is not None and first is not None:
+                spec = unreordered(spec, first, names)
             if spec is not None:
-                return fit(spec if first is None else unreordered(spec, first, names), rank)
+                return fit(spec, rank)
     return None
 
 

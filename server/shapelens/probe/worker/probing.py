@@ -15,7 +15,7 @@ from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import aligned, fit, rank_of, widened
 from shapelens.probe.worker.failures import report_exception
-from shapelens.probe.worker.forward_inputs import ASSUMED, Inputs, cannot_tell, forward_inputs
+from shapelens.probe.worker.forward_inputs import ASSUMED, Inputs, cannot_tell, forward_inputs, tests_none
 from shapelens.probe.worker.inputs import dims_of, make_input, param_spec
 from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
 from shapelens.probe.worker.named_inputs import own_width_specs
@@ -220,6 +220,8 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
                   {found.labels.get(k, k) for k in used if k not in searched})
     aborted = False
     state.made_up_inputs = True
+    start = state.mark()
+    failed_on_none = False
     try:
         for _ in range(MAX_NEEDED + 1):
             mark = state.mark()
@@ -229,6 +231,7 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
             except ProbeTimeout:
                 raise
             except BaseException as exc:  # noqa: BLE001
+                failed_on_none = "NoneType" in str(exc)
                 if found.unset and (name := none_used(exc, instance, set(found.specs), set(found.unset))) in found.unset:
                     aborted = True  # an input no layer told, left None, that forward needs after all
                     cannot_tell(state, path, instance, node, name)
@@ -244,6 +247,12 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
                     made[needed[0]] = make_input(needed[1], sizes, found.labels)
                 continue
             break
+        if found.unset and state.errors_since(start) and (failed_on_none or tests_none(node, found.unset)):
+            # With an input nothing told left None, forward took a branch the real input may not take
+            # (`if x_mark is not None:`), or failed on the None: what it then says is the probe's.
+            state.rollback(start)
+            cannot_tell(state, path, instance, node, found.unset[0])
+            aborted = True
     finally:
         state.assumed = {}
         state.made_up_inputs = False

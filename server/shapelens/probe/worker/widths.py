@@ -107,7 +107,7 @@ def width_mismatch(module: nn.Module, rule: LayerRule, param: str, expected: int
                               or producer is not None) and not _merged_sides(t, axis):
         entry["fixed_size"] = True
     elif entry is not None and (dims := symexpr.get(t)) and -len(dims) <= axis < len(dims) \
-            and isinstance(dims[axis], symexpr.Dim) and dims[axis].symbols() <= set(SPATIAL):
+            and isinstance(dims[axis], symexpr.Dim) and dims[axis].symbols() and dims[axis].symbols() <= set(SPATIAL):
         state.size_exprs.append((dims[axis], expected))
 
 
