@@ -384,3 +384,17 @@ def test_guesses_about_untold_inputs_stay_notes(workspace):
     assert errors(report) == [], [f.message for f in errors(report)]
     over = shape_of(report, "self.fc", "layer", nth=3)
     assert over.input_shape is None or over.input_shape[-1] == 96
+
+
+def test_an_untold_input_of_an_entry_method_is_named_by_that_method(workspace):
+    report = probe(workspace, """
+        class Critic(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(12, 1)
+
+            def get_q(self, obs, act):
+                return self.fc(torch.cat([obs, act], 1))
+    """)
+    assert errors(report) == []
+    assert any("of Critic.get_q looks like" in n for n in notes(report)), notes(report)

@@ -17,6 +17,7 @@ from shapelens.probe.worker.patchify import image_spec, keeps_last
 from shapelens.probe.worker.rules import Spec
 
 # Methods that leave what a layer needs recognisable in their input.
+MASK_NAME = re.compile(r"(^|_)mask$")  # `x_mask`, `mask`: multiplied into an input, keeps its shape
 PASS_THROUGH = frozenset({"view", "reshape", "long", "float", "int", "half", "double", "bfloat16", "to", "type",
                           "contiguous", "clone", "detach", "cuda", "cpu", "requires_grad_", "type_as",
                           # elementwise (`x.add(1).div(2)`: an image rescaled before the first conv)
@@ -181,7 +182,7 @@ def carries(arg: ast.expr, param: str | ast.expr) -> bool:
             arg = arg.left
             continue
         if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mult) and isinstance(arg.right, ast.Name) \
-                and re.search(r"(^|_)mask$", arg.right.id):  # `x * x_mask` (vits): masked, the same shape
+                and MASK_NAME.search(arg.right.id):  # `x * x_mask` (vits): masked, the same shape
             arg = arg.left
             continue
         return False

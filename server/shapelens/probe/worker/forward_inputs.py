@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import re
 import typing
 from typing import Any
 
@@ -19,7 +18,7 @@ from shapelens.analysis.index import method_def
 from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size
-from shapelens.probe.worker.carrying import channels_last_spec, leading_reorder, unreordered
+from shapelens.probe.worker.carrying import MASK_NAME, channels_last_spec, leading_reorder, unreordered
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.inputs import (
     MAX_DEPTH,
@@ -171,7 +170,7 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
 def _mask_beside(fwd: ast.FunctionDef, name: str, specs: dict[str, Any]) -> Spec | None:
     """A mask the forward multiplies another input by (vits' `x * x_mask`, `x` a [B, C, T] the
     conv gave): that input's shape with one channel, which broadcasts over it."""
-    if not re.search(r"(^|_)mask$", name):
+    if not MASK_NAME.search(name):
         return None
     for n in ast.walk(fwd):
         if not (isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult)):
@@ -204,8 +203,9 @@ def cannot_tell(state: State, path: str, instance: nn.Module, node: ast.ClassDef
     fwd = method_def(node, "forward")
     arg = next((a for a in fwd.args.args if a.arg == name), None) if fwd is not None else None
     where = (arg.lineno, arg.col_offset, arg.lineno, arg.col_offset + len(name)) if arg else span(node)
+    method = getattr(type(instance).forward, "__name__", "forward")  # an entry method (`get_value`) says its own name
     state.finding(PROBE_INCOMPLETE, path, where,
-                  f"cannot tell what `{name}` of {type(instance).__name__}.forward looks like; add a hint "
+                  f"cannot tell what `{name}` of {type(instance).__name__}.{method} looks like; add a hint "
                   f"on the def line, e.g. `# shapelens: {name}=float[B,3,224,224]`, or annotate it "
                   f"(jaxtyping: `{name}: Float[Tensor, \"batch 3 224 224\"]`)")
 
