@@ -21,6 +21,10 @@ from shapelens.probe import watchdog
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the folder holding `shapelens/`
 
 
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "DIFFUSERS_OFFLINE": "1", "TORCH_HUB_OFFLINE": "1"}
+
+
 class WorkerUnavailable(RuntimeError):
     """The worker could not start (no torch in that interpreter, a bad interpreter path...)."""
 
@@ -80,6 +84,9 @@ class WorkerClient:
             # Never let a file in the workspace shadow a module the worker imports (`python -m`
             # would put the current folder first on sys.path): start elsewhere, in safe-path mode.
             env["PYTHONSAFEPATH"] = "1"
+            # The sandbox refuses the network; offline mode makes the hub libraries give up at
+            # once (`from_pretrained("bert-base-uncased")` retried until the probe timed out).
+            env.update(OFFLINE_ENV)
             self._ready.clear()
             self._hello.clear()
             self._start_error = None

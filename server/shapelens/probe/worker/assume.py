@@ -47,13 +47,16 @@ class Variant:
     vocab: int
     classes: int
     ratio: int
+    colours: int = 0  # an image's channels (`input_nc`); 0: a width like any other
 
 
 # Every width is a multiple of 32 (A) or 16 (B), so head counts and groups divide them.
 # The last two, every width 8 times as large, for a class whose own defaults assert a bound
 # (`assert lora_rank < dim` with `lora_rank = 64`): tried only when the first two cannot build it.
-VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 64, 8, 4, 1000, 10, 4),
-            Variant((48,), 2, 1, 3, 32, 4, 2, 500, 7, 2),
+# An image model's input channels are 3 in the first two: its forward subtracts an RGB mean
+# (`x - self.mean` with `rgb_mean=(0.4488, 0.4371, 0.4040)`) or a block's `num_in_ch=3` joins them.
+VARIANTS = (Variant((64, 96, 128, 160, 192, 224, 256, 288, 320, 352), 4, 2, 2, 64, 8, 4, 1000, 10, 4, 3),
+            Variant((48,), 2, 1, 3, 32, 4, 2, 500, 7, 2, 3),
             Variant((512, 768, 1024, 1280, 1536, 1792, 2048, 2304, 2560, 2816), 4, 2, 2, 64, 8, 4, 1000, 10, 4),
             Variant((384,), 2, 1, 3, 32, 4, 2, 500, 7, 2))
 WIDE = ((2, 3), (3, 2))
@@ -203,6 +206,8 @@ def by_name(name: str, annotation: Any, assumed: Assumed, strings: set[str] | li
     if names.MODULE.match(low) and (annotation is EMPTY or (isinstance(annotation, type)
                                                         and issubclass(annotation, nn.Module))):
         return nn.Identity()
+    if v.colours and names.COLOURS.match(low) and kind in (EMPTY, int):
+        return v.colours
     if kind is int or (kind is EMPTY or kind == "sequence") and (names.WIDTH.search(low) and not names.NOT_WIDTH.search(low)):
         if length:
             return [assumed.width() for _ in range(length)]

@@ -13,9 +13,13 @@ NOT_WIDTH = re.compile(r"(image|img|patch|kernel|window|vocab|batch|pool|stride|
 WIDTH = re.compile(r"^(dim|dims|d|c|ch|c\d|width|widths|hidden|channels|channel|chans|planes|inplanes|in_planes|"
                    r"outplanes|inp|oup|inc|outc|nin|nout|c_in|c_out|n_in|n_out|ni|no|nc|features|nf|ngf|ndf|nz|"
                    r"d_model|d_ff|d_k|d_v|d_head|d_inner|d_hidden|d_embed|n_embd|n_embed|n_hidden|n_inner|nhid|ninp|"
-                   r"hidden_size|intermediate_size|emb|latent|units|filters|size)$|"
-                   r"(_dim|_dims|_channels|_chans|_ch|_features|_size|_width|_planes|_filters|_units|_hidden)$|"
+                   r"hidden_size|intermediate_size|emb|latent|units|filters|size|feat|feats|nfeat|nfeats)$|"
+                   r"(_dim|_dims|_channels|_chans|_ch|_features|_feat|_feats|_size|_width|_planes|_filters|_units|_hidden)$|"
                    r"^(dim_|in_|out_|hidden_|embed|num_channels|n_channels|num_features|num_hidden|inner_)")
+# Channels of an image in or out, as super-resolution and GAN code names them (`in_channels` is every block's).
+COLOURS = re.compile(r"^(in_nc|input_nc|num_in_ch|img_channels|image_channels|n_colors|n_colours|colors|colours|"
+                     r"img_ch|image_ch|input_channels|in_chans|num_input_channels|out_nc|output_nc|num_out_ch|"
+                     r"out_chans|output_channels|num_output_channels)$")
 COUNT = re.compile(r"(depth|depths|layers|n_layer|blocks|n_block|num_block|stages|repeats|num_stages|n_res|"
                    r"num_res|num_experts|n_experts|levels)$")
 UNSET_COUNT = re.compile(r"^(depth|num_layers|n_layers|n_layer|num_blocks|n_blocks|layers|blocks)$")

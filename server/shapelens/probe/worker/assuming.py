@@ -102,8 +102,9 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         kwargs, shown = mine
         mark = state.mark()
         instance = build(state, cls, (), {**given, **kwargs}, path, node)
-        if instance is None:
-            said = [f["message"] for f in state.findings[mark[0]:]]
+        zero = zero_width(instance) if instance is not None else None
+        if instance is None or zero:
+            said = [zero] if zero else [f["message"] for f in state.findings[mark[0]:]]
             why = (f"with assumed {shown_text(shown)}: {said[0]}" if shown else said[0]) if said else why
             state.rollback(mark)
             continue
@@ -150,6 +151,21 @@ def probe_assumed(state: State, cls: type, node: ast.ClassDef, ns: dict, missing
         return Assumption(shown, inputs, [f["span"][0] for f in dropped + [d[0] for d in disagree]
                                           if f["path"] == path])
     return why
+
+
+# A width that comes out 0 (`num_feat // squeeze_factor` with too small an assumed `num_feat`) is
+# no model anyone writes: the assumption is wrong, not the file, so the next one is tried.
+WIDTH_ATTRS = ("in_features", "out_features", "in_channels", "out_channels", "num_features", "embedding_dim",
+               "hidden_size", "embed_dim", "num_channels")
+
+
+def zero_width(instance: Any) -> str | None:
+    """Which layer of `instance` has a width of 0, or None."""
+    for name, module in instance.named_modules() if hasattr(instance, "named_modules") else ():
+        for attr in WIDTH_ATTRS:
+            if getattr(module, attr, None) == 0:
+                return f"`{name or type(instance).__name__}.{attr}` comes out 0"
+    return None
 
 
 def _second_probe(state: State, mark: tuple, cls: type, node: ast.ClassDef, ns: dict, missing: list[str],

@@ -1,0 +1,142 @@
+"""Patterns of held-out set 7 (BasicSR, latent-diffusion, pytorch-tutorial), each in a model
+written here: a test that builds the class wrongly on purpose (`with pytest.raises(...)`), a
+squeeze factor that an assumed width too small divides down to 0, widths named `num_feat`, and a
+super-resolution model whose forward subtracts an RGB mean from its input; and the worker runs the
+hub libraries offline, so a `from_pretrained` fails at once instead of retrying until the timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import errors, probe, shape_of
+
+
+def notes(report):
+    return [f.message for f in report.findings if f.code == "probe-incomplete"]
+
+
+DISCRIMINATOR = """\
+import torch.nn as nn
+
+
+class Discriminator(nn.Module):
+    def __init__(self, num_in_ch, num_feat, input_size=128):
+        super().__init__()
+        self.input_size = input_size
+        assert self.input_size == 128 or self.input_size == 256, (
+            f"input size must be 128 or 256, but received {input_size}")
+        self.conv0 = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.down = nn.Sequential(*[nn.Conv2d(num_feat, num_feat, 4, 2, 1) for _ in range(5)])
+        if self.input_size == 256:
+            self.conv5 = nn.Conv2d(num_feat, num_feat, 4, 2, 1)
+        self.linear = nn.Linear(num_feat * 4 * 4, 100)
+
+    def forward(self, x):
+        assert x.size(2) == self.input_size, f"Input size must be identical to input_size, but received {x.size()}."
+        feat = self.down(self.conv0(x))
+        if self.input_size == 256:
+            feat = self.conv5(feat)
+        return self.linear(feat.view(feat.size(0), -1))
+
+
+class PatchDiscriminator(nn.Module):
+    def __init__(self, num_in_ch, num_feat=64):
+        super().__init__()
+        self.conv0 = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.conv1 = nn.Conv2d(num_feat, 1, 3, 1, 1)
+
+    def forward(self, x):
+        return self.conv1(self.conv0(x))
+"""
+
+DISCRIMINATOR_TEST = """\
+import pytest
+import torch
+from archs.disc import Discriminator
+
+
+def test_discriminator():
+    net = Discriminator(num_in_ch=3, num_feat=4).cuda()
+    assert net(torch.rand(1, 3, 128, 128)).shape == (1, 1)
+    net = Discriminator(num_in_ch=3, num_feat=4, input_size=256).cuda()
+    assert net(torch.rand(1, 3, 256, 256)).shape == (1, 1)
+    with pytest.raises(AssertionError):
+        net = Discriminator(num_in_ch=3, num_feat=4, input_size=64)
+"""
+
+
+def test_a_call_a_test_expects_to_fail_is_no_call_site(workspace):
+    workspace.write("archs/__init__.py", "")
+    workspace.write("archs/disc.py", DISCRIMINATOR)
+    workspace.write("tests/test_disc.py", DISCRIMINATOR_TEST)
+    report = workspace.check("archs/disc.py")
+    assert errors(report) == [], notes(report)
+    # built as the test's first call builds it: 3 channels in, 4 features
+    assert shape_of(report, "self.conv0", "layer").input_shape[1] == 3
+    assert shape_of(report, "self.linear", "layer").input_shape[-1] == 4 * 4 * 4
+
+
+def test_a_width_an_assumption_divides_to_zero_is_assumed_again(workspace):
+    report = probe(workspace, """
+        class ChannelAttention(nn.Module):
+            def __init__(self, num_feat, squeeze_factor=16):
+                super().__init__()
+                self.attention = nn.Sequential(
+                    nn.AdaptiveAvgPool2d(1), nn.Conv2d(num_feat, num_feat // squeeze_factor, 1),
+                    nn.ReLU(inplace=True), nn.Conv2d(num_feat // squeeze_factor, num_feat, 1), nn.Sigmoid())
+
+            def forward(self, x):
+                return x * self.attention(x)
+    """)
+    assert errors(report) == [], notes(report)
+    squeeze = shape_of(report, "nn.Conv2d", "layer")
+    assert squeeze.input_shape[1] >= 16 and squeeze.output_shape[1] >= 1, squeeze
+
+
+def test_num_feat_is_a_width_and_an_image_model_takes_three_channels(workspace):
+    report = probe(workspace, """
+        class SuperRes(nn.Module):
+            def __init__(self, num_in_ch, num_out_ch, num_feat=64, img_range=255.,
+                         rgb_mean=(0.4488, 0.4371, 0.4040)):
+                super().__init__()
+                self.img_range = img_range
+                self.mean = torch.Tensor(rgb_mean).view(1, 3, 1, 1)
+                self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+                self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+
+            def forward(self, x):
+                self.mean = self.mean.type_as(x)
+                x = (x - self.mean) * self.img_range
+                x = self.conv_last(self.conv_first(x))
+                return x / self.img_range + self.mean
+
+
+        class Block(nn.Module):
+            def __init__(self, num_feat):
+                super().__init__()
+                self.conv = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+
+            def forward(self, x):
+                return x + self.conv(x)
+    """)
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "self.conv_first", "layer").input_shape[1] == 3
+    assert shape_of(report, "self.conv_last", "layer").output_shape[1] == 3
+    # `num_feat` is a width (a multiple of 16), not a count of 2 or 3
+    assert shape_of(report, "self.conv", "layer").input_shape[1] % 16 == 0
+
+
+def test_the_worker_runs_the_hub_libraries_offline(tmp_path):
+    from shapelens.probe.client import OFFLINE_ENV, WorkerClient
+
+    client = WorkerClient()
+    try:
+        client.start()
+        environ = Path(f"/proc/{client._proc.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        client.close()
+    seen = dict(e.decode().split("=", 1) for e in environ if b"=" in e)
+    assert {k: seen.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")} == {
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    assert set(OFFLINE_ENV) <= set(seen)
+
