@@ -140,3 +140,59 @@ def test_the_worker_runs_the_hub_libraries_offline(tmp_path):
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     assert set(OFFLINE_ENV) <= set(seen)
 
+
+
+ATTENTION = """
+    import torch.nn.functional as F
+
+
+    class Attention(nn.Module):
+        def __init__(self, dim, num_heads=4):
+            super().__init__()
+            self.num_heads = num_heads
+            self.fused_attn = hasattr(F, "scaled_dot_product_attention")
+            self.qkv = nn.Linear(dim, dim * 3)
+            self.attn_drop = nn.Dropout(0.1)
+            self.proj = nn.Linear(dim, dim)
+            {extra}
+
+        def forward(self, x):
+            B, N, C = x.shape
+            qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv.unbind(0)
+            if self.fused_attn:
+                x = F.scaled_dot_product_attention(q, k, v)
+            else:
+                attn = (q @ k.transpose(-2, -1)) * (C // self.num_heads) ** -0.5{mask}
+                attn = self.attn_drop(attn.softmax(dim=-1))
+                x = attn @ v
+            return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.LayerNorm(64)
+            self.attn = Attention(64)
+
+        def forward(self, x):
+            return x + self.attn(self.norm(x))
+"""
+
+
+def test_a_kernel_flag_is_flipped_to_shape_the_layers_of_its_other_side(workspace):
+    report = probe(workspace, ATTENTION.format(extra="", mask=""))
+    assert errors(report) == [], notes(report)
+    drop = shape_of(report, "self.attn_drop", "layer")
+    assert drop.input_shape is not None and len(drop.input_shape) == 4, drop  # [B, heads, N, N]
+    assert drop.input_shape[-1] == drop.input_shape[-2]
+
+
+def test_a_flipped_side_that_needs_what_init_did_not_build_is_taken_back(workspace):
+    # nanoGPT: the causal mask is registered only without the fused kernel
+    extra = 'if not self.fused_attn:\n                self.register_buffer("bias", torch.ones(1, 1, 8, 8))'
+    mask = '\n                attn = attn.masked_fill(self.bias == 0, float("-inf"))'
+    report = probe(workspace, ATTENTION.format(extra=extra, mask=mask))
+    assert errors(report) == [], notes(report)
+    assert not any("bias" in n for n in notes(report)), notes(report)
+    assert shape_of(report, "self.proj", "layer").output_shape[-1] == 64

@@ -15,6 +15,7 @@ from shapelens.analysis.source import span
 from shapelens.probe.worker import symexpr
 from shapelens.probe.worker.bodyrank import aligned, fit, rank_of, widened
 from shapelens.probe.worker.failures import report_exception
+from shapelens.probe.worker.flags import probe_flags
 from shapelens.probe.worker.forward_inputs import ASSUMED, Inputs, cannot_tell, forward_inputs, tests_none
 from shapelens.probe.worker.inputs import dims_of, make_input, param_spec
 from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
@@ -177,11 +178,13 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
 
 def _targets(state: State, instance: nn.Module, found: Inputs, size: int | None, project: ProjectHints, path: str,
              node: ast.ClassDef, lengths: dict[str, int] | None = None) -> None:
-    """Forward once more with `labels` made up, so that the loss it computes gets shapes too."""
+    """Forward once more with `labels` made up, so that the loss it computes gets shapes too; and
+    once more with the flags that choose a kernel the other way (flags.py)."""
     def run(specs: dict[str, Any]) -> bool:
         return attempt(state, instance, found._replace(specs=specs), size, project, path, node, lengths)[1]
 
     probe_targets(state, instance, found.specs, run)
+    probe_flags(state, instance, lambda: run(found.specs))
 
 
 def _needed_input(state: State, exc: BaseException, instance: nn.Module, found: Inputs,
