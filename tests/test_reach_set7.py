@@ -196,3 +196,63 @@ def test_a_flipped_side_that_needs_what_init_did_not_build_is_taken_back(workspa
     assert errors(report) == [], notes(report)
     assert not any("bias" in n for n in notes(report)), notes(report)
     assert shape_of(report, "self.proj", "layer").output_shape[-1] == 64
+
+
+SCRIPT = """
+    class Net(nn.Module):
+        def __init__(self, input_size, hidden_size, num_classes):
+            super().__init__()
+            self.fc1 = nn.Linear(input_size, hidden_size)
+            self.fc2 = nn.Linear(hidden_size, num_classes)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x)))
+
+
+    model = Net(784, 500, 10)
+    criterion = nn.CrossEntropyLoss()
+    regression = nn.MSELoss()
+    train_loader = load_data()  # not run: data
+
+    for epoch in range(5):
+        for i, (images, labels) in enumerate(train_loader):
+            outputs = model(images.reshape(-1, 28 * 28))
+            loss = criterion(outputs, labels) + regression(model(images), labels.float())
+            loss.backward()
+"""
+
+
+def test_a_training_loops_losses_are_fed_from_the_model_it_runs(workspace):
+    report = probe(workspace, SCRIPT)
+    assert errors(report) == [], notes(report)
+    ce = shape_of(report, "criterion", "layer")
+    assert ce.input_shape[-1] == 10 and ce.output_shape == [], ce
+    assert shape_of(report, "regression", "layer").input_shape[-1] == 10
+    assert not any("called only inside the loop" in n for n in notes(report)), notes(report)
+
+
+def test_a_loss_is_fed_through_the_loops_reshape_from_a_model_that_did_not_run(workspace):
+    report = probe(workspace, """
+        class LM(nn.Module):
+            def __init__(self, vocab_size, embed_size):
+                super().__init__()
+                self.embed = nn.Embedding(vocab_size, embed_size)
+                self.linear = nn.Linear(embed_size, vocab_size)
+
+            def forward(self, x, h):
+                return self.linear(self.embed(x)), h
+
+
+        ids = read_corpus("train.txt")  # not run: data
+        vocab_size = len(ids)
+        model = LM(vocab_size, 64).to("cpu")
+        criterion = nn.CrossEntropyLoss()
+
+        for i in range(0, ids.size(1) - 30, 30):
+            outputs, states = model(ids[:, i:i + 30], None)
+            loss = criterion(outputs.view(-1, outputs.size(-1)), ids[:, i + 1:i + 31].reshape(-1))
+    """)
+    assert errors(report) == [], notes(report)
+    ce = shape_of(report, "criterion", "layer")
+    # the model's [B, T, vocab] scores through the loop's `view(-1, outputs.size(-1))`
+    assert len(ce.input_shape) == 2 and ce.input_shape[-1] == shape_of(report, "self.linear", "layer").output_shape[-1]

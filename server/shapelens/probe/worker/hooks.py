@@ -38,7 +38,7 @@ def pre_hook(module: nn.Module, args: tuple, kwargs: dict):
     return (rule.check or check_layer)(module, rule, args, kwargs)
 
 
-def _first_out(output: Any) -> torch.Tensor | None:
+def first_output(output: Any) -> torch.Tensor | None:
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
@@ -50,7 +50,7 @@ def forward_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> A
     if probe.STATE is None:
         return None
     _, x = first_tensor(args, kwargs)
-    out = _first_out(output)
+    out = first_output(output)
     info = layer_info(module)
     if info is not None:
         info.record(x, out)

@@ -17,6 +17,7 @@ from shapelens.probe.worker.bodyrank import aligned, fit, rank_of, widened
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.flags import probe_flags
 from shapelens.probe.worker.forward_inputs import ASSUMED, Inputs, cannot_tell, forward_inputs, tests_none
+from shapelens.probe.worker.hooks import first_output
 from shapelens.probe.worker.inputs import dims_of, make_input, param_spec
 from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
 from shapelens.probe.worker.named_inputs import own_width_specs
@@ -230,7 +231,7 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
             mark = state.mark()
             try:
                 with torch.no_grad():
-                    instance(**made)
+                    output = instance(**made)
             except ProbeTimeout:
                 raise
             except BaseException as exc:  # noqa: BLE001
@@ -249,6 +250,8 @@ def attempt(state: State, instance: nn.Module, found: Inputs, size: int | None, 
                 with torch.no_grad():
                     made[needed[0]] = make_input(needed[1], sizes, found.labels)
                 continue
+            if not state.errors_since(start):  # what a training loop's loss is fed (loopfeed.py)
+                state.outputs[type(instance)] = first_output(output)
             break
         if found.unset and state.errors_since(start) and (failed_on_none or tests_none(node, found.unset)):
             # With an input nothing told left None, forward took a branch the real input may not take

@@ -109,6 +109,7 @@ class State:
         self.copies: list[LayerInfo] = []  # layers torch deep-copied (they are not the user's calls)
         self.called: set[type] = set()
         self.instances: dict[type, nn.Module] = {}
+        self.outputs: dict[type, Any] = {}  # a class -> the first tensor its last clean forward gave
         self.by_defaults: set[type] = set()  # classes nothing gives arguments: built from their defaults
         self.partial_args: dict[type, dict] = {}  # a class -> what another file's call site gives of its arguments
         self.assumed: dict[int, str] = {}
