@@ -256,3 +256,19 @@ def test_a_loss_is_fed_through_the_loops_reshape_from_a_model_that_did_not_run(w
     ce = shape_of(report, "criterion", "layer")
     # the model's [B, T, vocab] scores through the loop's `view(-1, outputs.size(-1))`
     assert len(ce.input_shape) == 2 and ce.input_shape[-1] == shape_of(report, "self.linear", "layer").output_shape[-1]
+
+
+def test_numpys_axis_is_the_dim_torch_joins_along(workspace):
+    report = probe(workspace, """
+        class Pool(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(4, 8)
+                self.b = nn.Linear(4, 16)
+                self.out = nn.Linear(24, 2)
+
+            def forward(self, x):
+                return self.out(torch.cat([self.a(x), self.b(x)], axis=-1))
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert shape_of(report, "self.out", "layer").input_shape[-1] == 24

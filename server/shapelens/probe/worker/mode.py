@@ -103,7 +103,7 @@ class ProbeMode(TorchFunctionMode):
                 site = find_site(depth=2)
                 if type(size) is int and site is not None:
                     state.last_split = {"path": site.path, "line": site.span[0], "tensor": args[0], "size": size,
-                                        "dim": kwargs.get("dim", args[2] if len(args) > 2 else 0), "parts": len(result)}
+                                        "dim": kwargs.get("dim", kwargs.get("axis", args[2] if len(args) > 2 else 0)), "parts": len(result)}
         return result
 
     @staticmethod

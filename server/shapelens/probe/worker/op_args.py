@@ -24,6 +24,8 @@ def dims_text(t: torch.Tensor) -> str:
 def arg(args: tuple, kwargs: dict, i: int, name: str, default=None):
     if name in kwargs:
         return kwargs[name]
+    if name == "dim" and "axis" in kwargs:  # numpy's name, which torch takes too (`th.cat(results, axis=-1)`)
+        return kwargs["axis"]
     return args[i] if i < len(args) else default
 
 

@@ -164,7 +164,7 @@ def propagate(name: str, args: tuple, kwargs: dict, result: Any) -> None:
         if get(r) or any(r is s for s in sources):
             continue
         if name in ("cat", "concat", "concatenate") and args and isinstance(args[0], (list, tuple)):
-            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+            dim = kwargs.get("dim", kwargs.get("axis", args[1] if len(args) > 1 else 0))
             put(r, _cat(list(args[0]), int(dim), r))
             continue
         prov: Prov = {}
@@ -180,7 +180,7 @@ def _pieces(name: str, args: tuple, kwargs: dict, pieces: list[torch.Tensor]) ->
     """`q, k, v = qkv.chunk(3, dim=-1)`: each piece holds its share of the split axis's width
     (the producer's width over 3 each), the other axes as they were."""
     src = args[0]
-    dim = kwargs.get("dim", args[2] if len(args) > 2 else 0)
+    dim = kwargs.get("dim", kwargs.get("axis", args[2] if len(args) > 2 else 0))
     if type(dim) is not int or not -src.dim() <= dim < src.dim():
         return
     axis = dim if dim < 0 else dim - src.dim()

@@ -98,7 +98,7 @@ def _rule(name, func, args, kwargs, result, sources) -> list[Expr] | None:
     if name in PERMUTES:
         return _permute(name, first, args, kwargs, shape)
     if name in ("cat", "concat", "concatenate", "stack") and args and isinstance(args[0], (list, tuple)):
-        return _cat(name, list(args[0]), kwargs.get("dim", args[1] if len(args) > 1 else 0), shape)
+        return _cat(name, list(args[0]), kwargs.get("dim", kwargs.get("axis", args[1] if len(args) > 1 else 0)), shape)
     if name == "linear" and first is args[0]:
         return list(get(first)[:-1]) + [None] if len(shape) == first.dim() else None
     if name in MATMUL:
