@@ -4,6 +4,7 @@ more with them, so the layers there get shapes and their mismatches are found.""
 
 from __future__ import annotations
 
+from helpers import shape_of
 from test_breadth import assert_fix_cleans, errors, only_error, probe, text_at
 
 
@@ -154,11 +155,13 @@ def test_a_class_the_workspace_builds_keeps_its_values_for_the_classes_it_reache
 
         model = Layers(32)
     """)
-    assert not any("also probed" in f.message for f in report.findings)
+    # Its own values shape it; another branch's values (gate=True) are tried too, and said so.
+    assert shape_of(report, "self.qkv", "layer").input_shape[-1] == 32
+    assert any("also probed with gate=True" in f.message for f in report.findings)
     lines = (workspace.root / "m.py").read_text().splitlines()
     shaped = {lines[s.range["start"]["line"]].split("=")[0].strip() for s in report.shapes
               if s.kind == "layer" and s.input_shape is not None}
-    assert "self.qkv" in shaped and "self.gate" not in shaped
+    assert "self.qkv" in shaped and "self.gate" not in shaped  # built then, yet forward never calls it
 
 
 def test_a_class_built_from_its_defaults_alone_has_its_branches_probed(workspace):

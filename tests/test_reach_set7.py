@@ -272,3 +272,46 @@ def test_numpys_axis_is_the_dim_torch_joins_along(workspace):
     """)
     assert errors(report) == [], [f.message for f in errors(report)]
     assert shape_of(report, "self.out", "layer").input_shape[-1] == 24
+
+
+RESTORER = """
+    class Restorer(nn.Module):
+        def __init__(self, dim=32, resi_connection="1conv", upsampler=""):
+            super().__init__()
+            self.upsampler = upsampler
+            if resi_connection == "1conv":
+                self.conv_after_body = nn.Conv2d(dim, dim, 3, 1, 1)
+            elif resi_connection == "3conv":
+                self.conv_after_body = nn.Sequential(nn.Conv2d(dim, dim // 4, 3, 1, 1), nn.LeakyReLU(0.2),
+                                                     nn.Conv2d(dim // 4, {width}, 3, 1, 1))
+            if self.upsampler == "pixelshuffle":
+                self.upsample = nn.Sequential(nn.Conv2d(dim, 4 * dim, 3, 1, 1), nn.PixelShuffle(2))
+            else:
+                self.conv_last = nn.Conv2d(dim, 3, 3, 1, 1)
+
+        def forward(self, x):
+            x = x + self.conv_after_body(x)
+            if self.upsampler == "pixelshuffle":
+                return self.upsample(x)
+            return self.conv_last(x)
+
+
+    if __name__ == "__main__":
+        model = Restorer(dim=32, resi_connection="1conv")
+        print(model(torch.randn(1, 32, 16, 16)).shape)
+"""
+
+
+def test_a_class_the_file_builds_is_probed_again_down_its_other_branches(workspace):
+    report = probe(workspace, RESTORER.format(width="dim"))
+    assert errors(report) == [], notes(report)
+    assert shape_of(report, "nn.PixelShuffle", "layer").output_shape[1] == 32  # `self.upsampler == ...` taken too
+    convs = [s for s in report.shapes if s.kind == "layer" and s.name == "nn.Conv2d" and s.input_shape]
+    assert any(s.output_shape[1] == 8 for s in convs), convs  # the 3conv branch's dim // 4
+
+
+def test_what_other_branches_of_a_built_class_find_is_said_not_reported(workspace):
+    report = probe(workspace, RESTORER.format(width="dim * 2"))
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert any("not reported as an error, as the workspace builds `Restorer` with other values" in n
+               for n in notes(report)), notes(report)

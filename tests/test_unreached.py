@@ -108,7 +108,7 @@ def test_a_model_built_at_module_level_but_never_called_names_its_branches(works
         model = Embedder()
     """)
     (note,) = notes_on(report, "got no shape")
-    assert note.message.startswith("3 layers of `Embedder` got no shape: `self.table` (line ")
+    assert "3 layers of `Embedder` got no shape: `self.table` (line " in note.message
     assert "under `if kind == 'learned':`" in note.message or 'under `if kind == "learned":`' in note.message
     assert "`self.classes`" in note.message and "under `if classes is not None:`" in note.message
     assert "`self.unused`" in note.message and "never called" in note.message and "`self.proj`" not in note.message

@@ -358,7 +358,24 @@ def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, 
             for g in [f, *f.get("alts", [])]:  # the alternative the fix check may choose says it too
                 head, sep, rest = g["message"].partition("\n")
                 g["message"] = f"{head} (with {values}){sep}{rest}"
-    where = class_name_span(index, node)
+    _say(state, path, class_name_span(index, node), text)
+
+
+def untold(state: State, mark: tuple, index, node: ast.ClassDef, path: str, branch: Branch) -> None:
+    """The errors a branch probe found with values the workspace does not build the class with:
+    said on the class line, not reported (those values may never meet the ones it is built with)."""
+    errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
+    for f in errors:
+        state.drop(f)
+    if errors:
+        values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items())
+        _say(state, path, class_name_span(index, node),
+             f"with {values}, line {errors[0]['span'][0]} gives `{errors[0]['message'].splitlines()[0]}`: not "
+             f"reported as an error, as the workspace builds `{node.name}` with other values")
+
+
+def _say(state: State, path: str, where, text: str) -> None:
+    """`text` as the note on `where`, or added to the note already there."""
     if state.finding(PROBE_INCOMPLETE, path, where, text) is None:
         same = next(f for f in state.findings if f["code"] == PROBE_INCOMPLETE and f["path"] == path
                     and tuple(f["span"]) == tuple(where))

@@ -91,11 +91,27 @@ def _constants(node: ast.expr) -> list | None:
     return None
 
 
+def _param(node: ast.expr, params: dict[str, inspect.Parameter], init: ast.FunctionDef) -> str | None:
+    """The parameter `node` is: its name, or `self.upsampler` that `__init__` set to `upsampler`."""
+    if isinstance(node, ast.Name):
+        return node.id if node.id in params else None
+    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return None
+    for stmt in ast.walk(init):
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Attribute)
+                and isinstance(stmt.targets[0].value, ast.Name) and stmt.targets[0].value.id == "self"
+                and stmt.targets[0].attr == node.attr):
+            value = stmt.value
+            return value.id if isinstance(value, ast.Name) and value.id in params else None
+    return None
+
+
 def _compare(test: ast.Compare, want: bool, params: dict[str, inspect.Parameter],
              init: ast.FunctionDef) -> Flips | None:
-    if len(test.ops) != 1 or not isinstance(test.left, ast.Name) or test.left.id not in params:
+    name = _param(test.left, params, init)
+    if len(test.ops) != 1 or name is None:
         return None
-    name, op, consts = test.left.id, test.ops[0], _constants(test.comparators[0])
+    op, consts = test.ops[0], _constants(test.comparators[0])
     if not consts:
         return None
     c = consts[0]
@@ -119,11 +135,11 @@ def satisfy(test: ast.expr, want: bool, params: dict[str, inspect.Parameter], in
     """Parameter values under which `test` is `want`; None when the test is on something else."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return satisfy(test.operand, not want, params, init)
-    if isinstance(test, ast.Name) and test.id in params:
-        p = params[test.id]
+    if (name := _param(test, params, init)) is not None:
+        p = params[name]
         if isinstance(p.default, bool) or p.annotation in (bool, "bool"):
-            return {test.id: want}
-        return {test.id: None} if p.default is None and not want else None
+            return {name: want}
+        return {name: None} if p.default is None and not want else None
     if isinstance(test, ast.Compare):
         return _compare(test, want, params, init)
     if isinstance(test, ast.BoolOp):
@@ -191,17 +207,16 @@ def _merged(branches: list[Branch]) -> list[Branch]:
 def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
                    probe: Callable[[type, ast.ClassDef, Branch], None], started: float, timeout: float,
                    assumed: set[str]) -> None:
-    """Probe once more each class of the file probed with assumed arguments (`assumed`: where
-    the workspace builds a class, its values are the ones meant) whose constructor ran but left
-    layers unbuilt under a branch its arguments decide, with the values that take it (`probe`)."""
+    """Probe once more each class of the file whose constructor ran but left layers unbuilt under
+    a branch its arguments decide, with the values that take it (`probe`). The classes probed
+    with assumed arguments (`assumed`) go first; where the workspace builds a class, its values
+    are the ones meant, and what other values find is said, not reported (run.py)."""
     target = index.path
     built = {tuple(li.site.span) for li in state.layers if li.site is not None and li.site.path == target}
     done = 0
     todo = []
     for cls in [v for v in list(module.__dict__.values()) if isinstance(v, type) and issubclass(v, nn.Module)
                 and v.__module__ == module.__name__]:
-        if cls.__name__ not in assumed:
-            continue
         node = index.class_def(cls.__name__)
         init = method_def(node, "__init__") if node is not None else None
         if node is None or init is None or method_def(node, "forward") is None:
@@ -212,7 +227,7 @@ def probe_branches(state: State, module: types.ModuleType, index: SourceIndex,
         if unbuilt and ran:  # else nothing is missing, or the constructor never ran
             todo.append((cls, node, unbuilt))
     # The classes missing the most layers first: the per-file budget goes where it shapes most.
-    for cls, node, unbuilt in sorted(todo, key=lambda t: -len(t[2])):
+    for cls, node, unbuilt in sorted(todo, key=lambda t: (t[0].__name__ not in assumed, -len(t[2]))):
         unbuilt -= built
         for branch in branch_flips(cls, node, unbuilt) if unbuilt else []:
             if done >= MAX_PROBES or time.monotonic() > started + timeout * SHARE:

@@ -22,7 +22,7 @@ from shapelens.probe import protocol
 from shapelens.probe.protocol import Edit, Result
 from shapelens.probe.worker import pipes, units, verify
 from shapelens.probe.worker import state as probe_state
-from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed, second_errors
+from shapelens.probe.worker.assuming import Assumption, outermost_first, probe_assumed, second_errors, untold
 from shapelens.probe.worker.branches import Branch, probe_branches
 from shapelens.probe.worker.construct import bound_args, build, cannot_construct, config_kwargs, ctor_attempts
 from shapelens.probe.worker.entry import give_forward
@@ -286,8 +286,11 @@ class Probe:
         missing += [f for f in branch.fill if given.get(f) is None and f not in missing]
         self.progress(state, node)
         state.owner = cls.__name__
+        mark = state.mark()
         probe_assumed(state, cls, node, ns, missing, {**given, **branch.flips}, hints, self.project, self.target,
                       index, self.started + self.timeout * 0.6, branch)
+        if cls.__name__ not in set(self.assumed_args) | self.reached_assumed:
+            untold(state, mark, index, node, self.target, branch)  # the workspace builds it otherwise
         state.owner = None
 
     def progress(self, state: State, node: ast.ClassDef) -> None:
