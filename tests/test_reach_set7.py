@@ -315,3 +315,44 @@ def test_what_other_branches_of_a_built_class_find_is_said_not_reported(workspac
     assert errors(report) == [], [f.message for f in errors(report)]
     assert any("not reported as an error, as the workspace builds `Restorer` with other values" in n
                for n in notes(report)), notes(report)
+
+
+CONDITIONED = """
+    class Generator(nn.Module):
+        def __init__(self, conv_dim=64, c_dim=5):
+            super().__init__()
+            self.main = nn.Sequential(
+                nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
+                nn.InstanceNorm2d(conv_dim, affine=True), nn.ReLU(inplace=True),
+                nn.Conv2d({width}, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh())
+
+        def forward(self, x, c):
+            c = c.view(c.size(0), c.size(1), 1, 1)
+            c = c.repeat(1, 1, x.size(2), x.size(3))
+            x = torch.cat([x, c], dim=1)
+            return self.main(x)
+
+
+    class Critic(nn.Module):
+        def __init__(self, obs_dim=11, act_dim=3):
+            super().__init__()
+            self.fc1 = nn.Linear(obs_dim + act_dim, 256)
+            self.fc2 = nn.Linear(256, 1)
+
+        def forward(self, x, a):
+            return self.fc2(torch.relu(self.fc1(torch.cat([x, a], 1))))
+"""
+
+
+def test_inputs_joined_before_a_layer_take_the_parts_of_its_width_sum(workspace):
+    report = probe(workspace, CONDITIONED.format(width="conv_dim"))
+    assert errors(report) == [], notes(report)
+    first = shape_of(report, "nn.Conv2d", "layer")
+    assert first.input_shape[1] == 8 and len(first.input_shape) == 4, first  # 3 image channels + 5 labels
+    assert shape_of(report, "self.fc1", "layer").input_shape == [first.input_shape[0], 14]
+    assert not any("cannot tell" in n for n in notes(report)), notes(report)
+
+
+def test_a_slip_after_a_join_is_still_an_error(workspace):
+    report = probe(workspace, CONDITIONED.format(width="conv_dim * 2"))
+    assert [f.code for f in errors(report)] == ["feature-mismatch"], [f.message for f in errors(report)]

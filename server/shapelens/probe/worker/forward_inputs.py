@@ -19,6 +19,7 @@ from shapelens.analysis.names import first_undefined
 from shapelens.analysis.source import span
 from shapelens.probe.worker.bodyrank import fit, one_layout, rank_of, used_as_size
 from shapelens.probe.worker.carrying import MASK_NAME, channels_last_spec, leading_reorder, unreordered
+from shapelens.probe.worker.catsplit import split_specs
 from shapelens.probe.worker.construct import hint_for
 from shapelens.probe.worker.inputs import (
     MAX_DEPTH,
@@ -88,6 +89,10 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
     labels: dict[str, str] = {}
     inferred_names: set[str] = set()
     unset: list[str] = []
+    required = {p.name for p in sig.parameters.values() if p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in given and p.name not in annotated}
+    joined = split_specs(fwd, instance, required, lambda e: param_spec(
+        state, fwd, e.id if isinstance(e, ast.Name) else e, instance, node)) if required else {}
     for p in sig.parameters.values():
         if p.kind is p.VAR_KEYWORD:  # `y = kwargs['labels'].float()`: a keyword input each key
             specs.update(keyword_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node)))
@@ -98,6 +103,10 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             continue
         if p.default is not inspect.Parameter.empty:
             continue  # an optional input (a mask, targets) keeps its default
+        if p.name in joined:  # `torch.cat([x, c], dim=1)` before a layer of `3 + c_dim` channels
+            specs[p.name] = joined[p.name]
+            inferred_names.add(p.name)
+            continue
         inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
         if inferred is None:  # a batch: `batch["image"]`, `x, lengths = inputs`
             inferred = keyed_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node))
