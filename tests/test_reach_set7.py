@@ -356,3 +356,39 @@ def test_inputs_joined_before_a_layer_take_the_parts_of_its_width_sum(workspace)
 def test_a_slip_after_a_join_is_still_an_error(workspace):
     report = probe(workspace, CONDITIONED.format(width="conv_dim * 2"))
     assert [f.code for f in errors(report)] == ["feature-mismatch"], [f.message for f in errors(report)]
+
+
+def test_layers_zipped_in_a_loop_and_an_activation_of_the_input_reach_it(workspace):
+    report = probe(workspace, """
+        class ResBlock(nn.Module):
+            def __init__(self, channels, kernel_size=3, dilation_rate=2, n_layers=2):
+                super().__init__()
+                self.convs1 = nn.ModuleList([nn.Conv1d(channels, channels, kernel_size, 1, dilation=dilation_rate ** i,
+                                                       padding=dilation_rate ** i) for i in range(n_layers)])
+                self.convs2 = nn.ModuleList([nn.Conv1d(channels, channels, kernel_size, 1, padding=1)
+                                             for i in range(n_layers)])
+
+            def forward(self, x):
+                for c1, c2 in zip(self.convs1, self.convs2):
+                    xt = F.leaky_relu(x, 0.1)
+                    xt = c2(F.leaky_relu(c1(xt), 0.1))
+                    x = xt + x
+                return x
+
+
+        class Dilated(nn.Module):
+            def __init__(self, hidden_channels, kernel_size, dilation_rate, n_layers):
+                super().__init__()
+                self.layers = nn.ModuleList([nn.Conv1d(hidden_channels, hidden_channels, kernel_size,
+                                                       dilation=dilation_rate ** i, padding="same")
+                                             for i in range(n_layers)])
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = x + layer(x)
+                return x
+    """)
+    assert errors(report) == [], notes(report)
+    assert not any("cannot tell" in n or "could not run" in n for n in notes(report)), notes(report)
+    shaped = [s for s in report.shapes if s.kind == "layer" and s.input_shape]
+    assert len(shaped) >= 3 and all(len(s.input_shape) == 3 for s in shaped), shaped

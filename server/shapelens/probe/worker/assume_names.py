@@ -43,6 +43,8 @@ NAMED_STRINGS = ((re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonline
 ACTIVATION = re.compile(r"(^|_)(act|act_fn|activation|activation_fn|nonlinearity|non_linearity|act_layer)$")
 MODULE = re.compile(r"^(fn|func|module|net|layer|model|backbone|body|inner|submodule|sublayer|m|wrapped|transformer|encoder|decoder)$")
 SMALL = {"kernel_size": 3, "kernel": 3, "k": 3, "stride": 1, "padding": 1, "dilation": 1, "top_k": 1,
-         "num_experts_per_tok": 1, "patch_stride": 1}
+         "num_experts_per_tok": 1, "patch_stride": 1,
+         # named `*_rate` yet no probability: a dilation's growth (`dilation_rate ** i`), audio's samples a second
+         "dilation_rate": 2, "sample_rate": 16000, "sampling_rate": 16000}
 # Lengths cut from the sequence (`seg_len`, `patch_len`): they go with the made-up one, not a command line's.
 CUT = re.compile(r"(^|_)(seg|patch|period|window|stride|chunk|kernel)")

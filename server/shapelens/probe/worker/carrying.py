@@ -217,6 +217,10 @@ def _held(value: ast.expr) -> str | None:
     # `h = x.type(self.dtype)` (guided-diffusion's UNet): a dtype or device change, the shape as it was
     while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in SAME_SHAPE:
         value = value.func.value
+    # `xt = F.leaky_relu(x, LRELU_SLOPE)` (vits' ResBlock1): an activation of it, the shape as it was
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ELEMENTWISE \
+            and value.args and ast.unparse(value.func.value) in _TORCH_PREFIXES:
+        value = value.args[0]
     return value.id if isinstance(value, ast.Name) else None
 
 

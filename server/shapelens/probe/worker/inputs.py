@@ -303,6 +303,15 @@ def _loop_containers(fn: ast.FunctionDef, owner: nn.Module) -> dict[str, nn.Modu
             target = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else None
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "values":
             it = it.func.value
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip" \
+                and isinstance(target, ast.Tuple) and len(target.elts) == len(it.args):
+            # `for c1, c2 in zip(self.convs1, self.convs2):` -> the first of each
+            for t, arg in zip(target.elts, it.args):
+                zipped = _resolve(arg, owner)
+                first = container_first(zipped) if isinstance(zipped, nn.Module) else None
+                if first is not None and isinstance(t, ast.Name):
+                    out[t.id] = first
+            continue
         container = _resolve(it, owner)
         first = container_first(container) if isinstance(container, nn.Module) else None
         if first is not None and isinstance(target, ast.Name):
