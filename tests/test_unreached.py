@@ -39,13 +39,14 @@ def notes_on(report, needle: str):
 
 
 def test_each_unshaped_layer_of_a_probed_class_is_named_with_why(workspace):
-    report = probe(workspace, BRANCHY)
+    # A condition on no parameter alone: no value the probe could give takes it.
+    report = probe(workspace, BRANCHY.replace("if expansion == 1:", "if dim % 7 == 0:"))
     assert errors(report) == []
     (note,) = notes_on(report, "got no shape")
     path = workspace.root / "m.py"
     assert note.range == locate(path, "class Head", "Head")
     assert note.message.startswith("3 layers of `Head` got no shape: ")
-    assert "`self.conv` (line " in note.message and "under `if expansion == 1:`" in note.message
+    assert "`self.conv` (line " in note.message and "under `if dim % 7 == 0:`" in note.message
     assert "`self.spare`" in note.message and "never called" in note.message
     assert "`loss_fct`" in note.message and "`if labels is not None:`" in note.message
     lines = [r.range["start"]["line"] for r in note.related]
@@ -57,12 +58,23 @@ def test_each_unshaped_layer_of_a_probed_class_is_named_with_why(workspace):
     assert {"self.out"} <= shaped and "self.out" not in note.message
 
 
+def test_a_branch_on_a_parameter_of_a_class_the_file_builds_is_probed_with_the_value_that_takes_it(workspace):
+    report = probe(workspace, BRANCHY)
+    assert errors(report) == []
+    (note,) = notes_on(report, "got no shape")
+    assert note.message.startswith("also probed with expansion=1 to take `expansion == 1` (line ")
+    assert "1 layer of `Head` got no shape: `self.spare` (line " in note.message and "never called" in note.message
+    path = workspace.root / "m.py"
+    assert [r.range["start"]["line"] for r in note.related] == [
+        locate(path, "nn.Dropout(0.1)", "nn.Dropout(0.1)")["start"]["line"]]
+
+
 def test_a_class_whose_layers_all_ran_gets_no_such_note(workspace):
     report = probe(workspace, """
         class Head(nn.Module):
             def __init__(self, dim=32, classes=10):
                 super().__init__()
-                self.conv = nn.Linear(dim, dim) if dim > 1 else nn.Identity()
+                self.conv = nn.Linear(dim, dim) if dim % 2 == 0 else nn.Identity()
                 self.out = nn.Linear(dim, classes)
 
             def forward(self, x):
@@ -73,14 +85,14 @@ def test_a_class_whose_layers_all_ran_gets_no_such_note(workspace):
     """)
     (note,) = notes_on(report, "got no shape")  # only the branch of the conditional expression not taken
     assert note.message.startswith("1 layer of `Head` got no shape: `nn.Identity` (line ")
-    assert "under the `else` of `... if dim > 1 else ...`" in note.message
+    assert "under the `else` of `... if dim % 2 == 0 else ...`" in note.message
     all_ran = probe(workspace, BRANCHY.replace("self.spare = nn.Dropout(0.1)", "self.spare = None")
                     .replace("loss_fct = CrossEntropyLoss()", "loss_fct = None")
-                    .replace("if expansion == 1:", "if expansion == 4:").replace("expansion=4", "expansion=4, x=0")
-                    .replace("        else:\n", "        if expansion != 4:\n"))
+                    .replace("if expansion == 1:", "if expansion % 4 == 0:").replace("expansion=4", "expansion=4, x=0")
+                    .replace("        else:\n", "        if expansion % 4 != 0:\n"))
     assert errors(all_ran) == []
     (left,) = notes_on(all_ran, "got no shape")
-    assert "under `if expansion != 4:`" in left.message and "`self.spare`" not in left.message
+    assert "under `if expansion % 4 != 0:`" in left.message and "`self.spare`" not in left.message
 
 
 def test_a_class_an_error_stopped_is_not_told_twice(workspace):
@@ -133,12 +145,13 @@ TRAINING_SCRIPT = """
 
     criterion = nn.BCELoss()
     spare = nn.Dropout(0.2)
+    norm = nn.LayerNorm(16)
     critic = Critic()
     loader = [(torch.randn(4, 16), torch.ones(4, 1))]
 
     for epoch in range(opt.epochs):
         for batch, target in loader:
-            loss = criterion(critic(batch), target)
+            loss = criterion(critic(norm(batch)), target)
 """
 
 
@@ -146,9 +159,12 @@ def test_a_module_level_layer_called_only_in_a_skipped_loop_says_where(workspace
     report = probe(workspace, TRAINING_SCRIPT)
     assert errors(report) == []
     path = workspace.root / "m.py"
-    (loss_note,) = notes_on(report, "`criterion` got no shape")
-    assert loss_note.range == locate(path, "criterion = nn.BCELoss()", "nn.BCELoss()")
-    assert "called only inside the loop `for batch, target in loader:`" in loss_note.message
+    (norm_note,) = notes_on(report, "`norm` got no shape")
+    assert norm_note.range == locate(path, "norm = nn.LayerNorm(16)", "nn.LayerNorm(16)")
+    assert "called only inside the loop `for batch, target in loader:`" in norm_note.message
+    # The loss is fed what the critic's probe gave (loopfeed.py): [B, 1] scores, one loss
+    loss = next(s for s in report.shapes if s.kind == "layer" and s.name == "criterion")
+    assert loss.input_shape is not None and loss.input_shape[-1] == 1 and loss.output_shape == []
     (spare_note,) = notes_on(report, "`spare` got no shape")
     assert "never called by the module-level code the probe ran" in spare_note.message
     # The critic the loop calls is probed as a class, and is not told about.
