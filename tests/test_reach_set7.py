@@ -392,3 +392,19 @@ def test_layers_zipped_in_a_loop_and_an_activation_of_the_input_reach_it(workspa
     assert not any("cannot tell" in n or "could not run" in n for n in notes(report)), notes(report)
     shaped = [s for s in report.shapes if s.kind == "layer" and s.input_shape]
     assert len(shaped) >= 3 and all(len(s.input_shape) == 3 for s in shaped), shaped
+
+
+def test_a_part_that_went_through_a_layer_before_the_join_keeps_its_layout(workspace):
+    # A U-Net's up block: x1 is upsampled first, so it is no [B, width] condition vector.
+    report = probe(workspace, """
+        class Up(nn.Module):
+            def __init__(self, in_ch=64, skip_ch=32, out_ch=32):
+                super().__init__()
+                self.up = nn.Upsample(scale_factor=2)
+                self.conv = nn.Conv2d(in_ch + skip_ch, out_ch, 3, padding=1)
+
+            def forward(self, x1, x2):
+                x1 = self.up(x1)
+                return self.conv(torch.cat([x2, x1], dim=1))
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]

@@ -102,6 +102,29 @@ def _rebound(fn: ast.FunctionDef, name: str, line: int) -> bool:
                for n in ast.walk(fn))
 
 
+SPREADING = frozenset({"view", "reshape", "unsqueeze", "expand", "expand_as", "repeat", "float", "to", "type"})
+
+
+def _chain(expr: ast.expr, name: str) -> list[str] | None:
+    """The methods of `name.view(...).repeat(...)`, None when it is anything else."""
+    methods = []
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        methods.append(expr.func.attr)
+        expr = expr.func.value
+    return methods if isinstance(expr, ast.Name) and expr.id == name else None
+
+
+def _spread(fn: ast.FunctionDef, name: str, part: ast.expr, line: int) -> bool:
+    """A condition vector spread over the joined tensor's other dims (`c.view(B, C, 1, 1).repeat(1, 1,
+    H, W)`): every step from the input to the part only views, unsqueezes, repeats or casts it, and
+    one of them adds dims. An input that went through a layer (`x1 = self.up(x1)`) keeps its own layout."""
+    steps = [_chain(n.value, name) for n in ast.walk(fn) if isinstance(n, ast.Assign) and n.lineno < line
+             and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)] + [_chain(part, name)]
+    methods = [m for chain in steps if chain is not None for m in chain]
+    return all(chain is not None for chain in steps) and set(methods) <= SPREADING \
+        and bool({"view", "reshape", "unsqueeze"} & set(methods))
+
+
 def _terms(node: ast.expr) -> list[ast.expr]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         return _terms(node.left) + _terms(node.right)
@@ -173,6 +196,6 @@ def split_specs(fn: ast.FunctionDef, owner: nn.Module, inputs: set[str], whole_s
                 continue
             if carries(part, root) and not _rebound(fn, root, line):
                 out[root] = Spec((*whole.dims[:axis], width, *whole.dims[axis + 1:]), whole.dtype, whole.high)
-            elif axis == 1:
+            elif axis == 1 and _spread(fn, root, part, line):
                 out[root] = Spec(("B", width), whole.dtype, whole.high)
     return out
