@@ -408,3 +408,24 @@ def test_a_part_that_went_through_a_layer_before_the_join_keeps_its_layout(works
                 return self.conv(torch.cat([x2, x1], dim=1))
     """)
     assert errors(report) == [], [f.message for f in errors(report)]
+
+
+def test_a_branch_on_an_option_left_none_is_probed_with_a_value_assumed_by_name(workspace):
+    report = probe(workspace, """
+        class UNet(nn.Module):
+            def __init__(self, model_channels=32, num_classes=None):
+                super().__init__()
+                self.num_classes = num_classes
+                self.time_embed = nn.Linear(model_channels, model_channels * 4)
+                if self.num_classes is not None:
+                    self.label_emb = nn.Embedding(num_classes, model_channels * 4)
+
+            def forward(self, t, y):
+                emb = self.time_embed(t)
+                if self.num_classes is not None:
+                    emb = emb + self.label_emb(y)
+                return emb
+    """)
+    assert errors(report) == [], notes(report)
+    assert any("also probed with num_classes=" in n for n in notes(report)), notes(report)
+    assert shape_of(report, "self.label_emb", "layer").output_shape[-1] == 128

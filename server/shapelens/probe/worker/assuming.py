@@ -343,7 +343,8 @@ def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, 
                  shown: dict[str, str], other: dict[str, str], dropped: list[Finding], errors: list[Finding],
                  made_up: list[Finding]) -> None:
     """Said on the class line: which values took which branch, and what they alone found."""
-    values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items())
+    values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items()) or ", ".join(
+        f"{k}={shown.get(k, 'a value')}" for k in branch.fill)
     text = f"also probed with {values} to take {branch.taken}, a branch the first probe did not take"
     if shown:
         text += f" (other arguments assumed: {shown_text(shown)})"

@@ -27,6 +27,7 @@ from shapelens.probe.worker.state import State
 from shapelens.probe.worker.unreached import torch_layer
 
 NO = object()  # no value takes the branch
+GIVEN = object()  # any value but None takes it (`if num_classes is not None:`): one assumed by name
 MAX_FLIPS = 2  # branch probes per class
 MAX_PROBES = 6  # branch probes per file
 SHARE = 0.5  # of the time limit: no branch probe starts after it
@@ -118,7 +119,7 @@ def _compare(test: ast.Compare, want: bool, params: dict[str, inspect.Parameter]
     strings = _strings(init, name)
     value: Any = NO
     if isinstance(op, ast.Is | ast.IsNot) and c is None:
-        value = None if want == isinstance(op, ast.Is) else NO
+        value = None if want == isinstance(op, ast.Is) else GIVEN
     elif isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn):
         equal = want == isinstance(op, ast.Eq | ast.In)
         value = c if equal else _other(c, consts, strings)
@@ -139,7 +140,9 @@ def satisfy(test: ast.expr, want: bool, params: dict[str, inspect.Parameter], in
         p = params[name]
         if isinstance(p.default, bool) or p.annotation in (bool, "bool"):
             return {name: want}
-        return {name: None} if p.default is None and not want else None
+        if p.default is None:
+            return {name: GIVEN if want else None}
+        return None
     if isinstance(test, ast.Compare):
         return _compare(test, want, params, init)
     if isinstance(test, ast.BoolOp):
@@ -180,10 +183,13 @@ def branch_flips(cls: type, node: ast.ClassDef, unshaped: set[tuple]) -> list[Br
                 continue
             flips.update(got)
             taken.append(f"{'' if want else 'the else of '}`{ast.unparse(test)}` (line {test.lineno})")
-        if flips and all(b.flips != flips for b in out):
+        given = tuple(sorted(k for k, v in flips.items() if v is GIVEN))
+        flips = {k: v for k, v in flips.items() if v is not GIVEN}
+        if (flips or given) and all(b.flips != flips or b.fill != given for b in out):
             read = {n.id for a in [*call.args, *(k.value for k in call.keywords)] for n in ast.walk(a)
                     if isinstance(n, ast.Name)}
-            fill = tuple(sorted(n for n in read if n in params and params[n].default is None and n not in flips))
+            fill = tuple(sorted({n for n in read if n in params and params[n].default is None and n not in flips}
+                                | set(given)))
             out.append(Branch(flips, ", ".join(taken), fill))
     return _merged(out)[:MAX_FLIPS]
 
