@@ -429,3 +429,42 @@ def test_a_branch_on_an_option_left_none_is_probed_with_a_value_assumed_by_name(
     assert errors(report) == [], notes(report)
     assert any("also probed with num_classes=" in n for n in notes(report)), notes(report)
     assert shape_of(report, "self.label_emb", "layer").output_shape[-1] == 128
+
+
+TUTORIAL = """
+    input_size, hidden_size, num_classes = 784, 500, 10
+
+
+    class NeuralNet(nn.Module):
+        def __init__(self, input_size, hidden_size, num_classes):
+            super().__init__()
+            self.fc1 = nn.Linear({first}, hidden_size)
+            self.relu = nn.ReLU()
+            self.fc2 = nn.Linear(hidden_size, num_classes)
+
+        def forward(self, x):
+            return self.fc2(self.relu(self.fc1(x)))
+
+
+    model = NeuralNet(input_size, hidden_size, num_classes)
+    criterion = nn.CrossEntropyLoss()
+    train_loader = get_loader()  # not run: data
+
+    for epoch in range(5):
+        for i, (images, labels) in enumerate(train_loader):
+            images = images.reshape(-1, 28 * 28)
+            outputs = model(images)
+            loss = criterion(outputs, labels)
+"""
+
+
+def test_the_width_a_training_loop_feeds_its_model_is_checked(workspace):
+    good = probe(workspace, TUTORIAL.format(first="input_size"))
+    assert errors(good) == [], notes(good)
+    assert shape_of(good, "self.fc1", "layer").input_shape[-1] == 784
+    bad = probe(workspace, TUTORIAL.format(first="input_size * 2"))
+    (err,) = errors(bad)
+    assert err.code == "feature-mismatch" and "feeds it [784] per sample" in err.message, err.message
+    lines = (workspace.root / "m.py").read_text().splitlines()
+    assert "input_size * 2" in lines[err.range["start"]["line"]]  # on the layer that declares the width
+    assert [e.new_text for e in err.fixes[0].edits] == ["input_size"], err.fixes

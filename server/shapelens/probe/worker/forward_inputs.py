@@ -107,7 +107,11 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             specs[p.name] = joined[p.name]
             inferred_names.add(p.name)
             continue
-        inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
+        # A cross-attention context of a model that declares its width (`cross_attention_dim`):
+        # `[B, T, width]`, whose rank the Linear it reaches (`to_k`) would not tell.
+        inferred = context_spec(instance, p.name)
+        if inferred is None:
+            inferred = fit(param_spec(state, fwd, p.name, instance, node), rank_of(fwd, p.name))
         if inferred is None:  # a batch: `batch["image"]`, `x, lengths = inputs`
             inferred = keyed_specs(fwd, p.name, lambda e: param_spec(state, fwd, e, instance, node))
         if inferred is None:
@@ -122,8 +126,6 @@ def forward_inputs(state: State, instance: nn.Module, node: ast.ClassDef, hints:
             inferred = named_spec(p.name, p.annotation, rank_of(fwd, p.name))
         if inferred is None and (number := union_number(p.annotation)) is not None:
             inferred = Const(number)  # `scale: torch.Tensor | float`
-        if inferred is None:  # `encoder_hidden_states`: [B, T, cross_attention_dim]
-            inferred = context_spec(instance, p.name)
         if inferred is None:  # `batch, seqlen, dim = x.shape`, then only weights: [B, T, self.d_model]
             inferred = _back(fwd, p.name, own_width_spec(instance, rank_of(fwd, p.name)))
         if p.name in annotated:

@@ -38,7 +38,7 @@ RESHAPES = frozenset({"view", "reshape", "flatten", "squeeze", "unsqueeze", "per
 MAX_FEEDS = 8
 
 
-def _loops(tree: ast.Module) -> list[ast.For | ast.While]:
+def module_loops(tree: ast.Module) -> list[ast.For | ast.While]:
     """Loops of module-level code, `if __name__ == "__main__":` blocks included, not functions'."""
     out: list[ast.For | ast.While] = []
     todo: list[ast.stmt] = list(tree.body)
@@ -69,6 +69,13 @@ def built_by(tree: ast.Module, ns: dict) -> dict[str, type]:
     return out
 
 
+def in_order(loop: ast.For | ast.While) -> list[ast.AST]:
+    """The loop body's statements and expressions as a reader meets them (ast.walk goes breadth
+    first: a later rebinding would come before an earlier call)."""
+    nodes = [n for stmt in loop.body for n in ast.walk(stmt) if hasattr(n, "lineno")]
+    return sorted(nodes, key=lambda n: (n.lineno, n.col_offset))
+
+
 def _model_output(state: State, ns: dict, node: ast.expr, outputs: dict[str, Any], models: dict[str, type]) -> Any:
     """The probed output of `model(...)`, of a name the loop bound to one, or of a reshape of either."""
     if isinstance(node, ast.Name):
@@ -82,7 +89,7 @@ def _model_output(state: State, ns: dict, node: ast.expr, outputs: dict[str, Any
         base = _model_output(state, ns, node.func.value, outputs, models)
         if base is None or node.keywords:
             return None
-        args = [_int(a, ns, outputs) for a in node.args]
+        args = [loop_int(a, ns, outputs) for a in node.args]
         if any(a is None for a in args):
             return None
         try:
@@ -92,27 +99,27 @@ def _model_output(state: State, ns: dict, node: ast.expr, outputs: dict[str, Any
     return None
 
 
-def _int(node: ast.expr, ns: dict, outputs: dict[str, Any]) -> int | None:
+def loop_int(node: ast.expr, ns: dict, outputs: dict[str, Any]) -> int | None:
     """`-1`, `784`, `28 * 28`, a module-level `vocab_size`, `outputs.size(-1)`: the ints a reshape takes."""
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        value = _int(node.operand, ns, outputs)
+        value = loop_int(node.operand, ns, outputs)
         return -value if value is not None else None
     sized, dim = None, None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size" \
             and len(node.args) == 1 and isinstance(node.func.value, ast.Name):
-        sized, dim = outputs.get(node.func.value.id), _int(node.args[0], ns, outputs)
+        sized, dim = outputs.get(node.func.value.id), loop_int(node.args[0], ns, outputs)
     elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape" \
             and isinstance(node.value.value, ast.Name):
-        sized, dim = outputs.get(node.value.value.id), _int(node.slice, ns, outputs)
+        sized, dim = outputs.get(node.value.value.id), loop_int(node.slice, ns, outputs)
     if isinstance(sized, torch.Tensor) and dim is not None and -sized.dim() <= dim < sized.dim():
         return int(sized.shape[dim])
     if isinstance(node, ast.Name):
         value = ns.get(node.id)
         return value if type(value) is int else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Add | ast.Sub | ast.FloorDiv):
-        left, right = _int(node.left, ns, outputs), _int(node.right, ns, outputs)
+        left, right = loop_int(node.left, ns, outputs), loop_int(node.right, ns, outputs)
         if left is None or right is None:
             return None
         if isinstance(node.op, ast.FloorDiv):
@@ -136,9 +143,9 @@ def feed_loops(state: State, module: types.ModuleType, index: SourceIndex) -> No
     ns = module.__dict__
     models = built_by(index.tree, ns)
     fed = 0
-    for loop in _loops(index.tree):
+    for loop in module_loops(index.tree):
         outputs: dict[str, Any] = {}  # names the loop binds to a model's output
-        for node in (n for stmt in loop.body for n in ast.walk(stmt)):
+        for node in in_order(loop):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
                 if isinstance(target, ast.Tuple) and target.elts:  # `outputs, states = model(inputs, states)`

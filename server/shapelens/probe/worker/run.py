@@ -30,6 +30,7 @@ from shapelens.probe.worker.execute import run_statements, sanitize
 from shapelens.probe.worker.failures import innermost
 from shapelens.probe.worker.imports import WorkspaceFinder, run_in_package
 from shapelens.probe.worker.loopfeed import feed_loops
+from shapelens.probe.worker.loopinputs import feed_models
 from shapelens.probe.worker.mode import ProbeMode
 from shapelens.probe.worker.patches import install
 from shapelens.probe.worker.probing import probe_class
@@ -82,6 +83,7 @@ class Probe:
                 probe_branches(state, module, index, lambda cls, node, branch: self.probe_branch(
                     state, cls, node, module, index, hints, branch), self.started, self.timeout,
                     set(self.assumed_args) | self.reached_assumed)
+                feed_models(state, module, index)
                 feed_loops(state, module, index)
             except ProbeTimeout as exc:
                 self.overran(state, exc)
