@@ -468,3 +468,9 @@ def test_the_width_a_training_loop_feeds_its_model_is_checked(workspace):
     lines = (workspace.root / "m.py").read_text().splitlines()
     assert "input_size * 2" in lines[err.range["start"]["line"]]  # on the layer that declares the width
     assert [e.new_text for e in err.fixes[0].edits] == ["input_size"], err.fixes
+
+
+def test_a_model_the_loop_rebinds_is_not_the_module_level_one(workspace):
+    report = probe(workspace, TUTORIAL.format(first="input_size * 2").replace(
+        "            outputs = model(images)", "            model = ensemble[i % 2]\n            outputs = model(images)"))
+    assert errors(report) == [], [f.message for f in errors(report)]

@@ -76,6 +76,12 @@ def in_order(loop: ast.For | ast.While) -> list[ast.AST]:
     return sorted(nodes, key=lambda n: (n.lineno, n.col_offset))
 
 
+def bound_in(loop: ast.For | ast.While) -> set[str]:
+    """Names the loop assigns (its target too): not the module-level values of those names."""
+    return {t.id for n in ast.walk(loop) if isinstance(n, ast.Assign | ast.For | ast.AugAssign | ast.AnnAssign)
+            for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target) if isinstance(t, ast.Name)}
+
+
 def _model_output(state: State, ns: dict, node: ast.expr, outputs: dict[str, Any], models: dict[str, type]) -> Any:
     """The probed output of `model(...)`, of a name the loop bound to one, or of a reshape of either."""
     if isinstance(node, ast.Name):
@@ -140,10 +146,11 @@ def _target(loss: nn.Module, scores: torch.Tensor) -> torch.Tensor | None:
 
 
 def feed_loops(state: State, module: types.ModuleType, index: SourceIndex) -> None:
-    ns = module.__dict__
-    models = built_by(index.tree, ns)
     fed = 0
     for loop in module_loops(index.tree):
+        rebound = bound_in(loop)  # `model = models[k]` in the loop: not the module-level model
+        ns = {k: v for k, v in module.__dict__.items() if k not in rebound}
+        models = {k: v for k, v in built_by(index.tree, ns).items() if k not in rebound}
         outputs: dict[str, Any] = {}  # names the loop binds to a model's output
         for node in in_order(loop):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:

@@ -27,7 +27,7 @@ from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import span
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.forward_inputs import ASSUMED
-from shapelens.probe.worker.loopfeed import in_order, loop_int, module_loops
+from shapelens.probe.worker.loopfeed import bound_in, in_order, loop_int, module_loops
 from shapelens.probe.worker.state import ShapeMismatch, State
 from shapelens.report.codes import is_error
 
@@ -55,6 +55,7 @@ def feed_models(state: State, module: types.ModuleType, index: SourceIndex) -> N
     ran: set[int] = set()
     for loop in module_loops(index.tree):
         known: dict[str, tuple[int, ...]] = {}
+        rebound = bound_in(loop)
         for node in in_order(loop):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 dims = _dims(node.value, ns, known)
@@ -65,7 +66,7 @@ def feed_models(state: State, module: types.ModuleType, index: SourceIndex) -> N
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1
                     and not node.keywords):
                 continue
-            model = ns.get(node.func.id)
+            model = ns.get(node.func.id) if node.func.id not in rebound else None  # `model = models[k]` in the loop
             if not isinstance(model, nn.Module) or id(model) in ran or len(ran) >= MAX_RUNS:
                 continue
             dims = _dims(node.args[0], ns, known)
