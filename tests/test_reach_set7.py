@@ -474,3 +474,40 @@ def test_a_model_the_loop_rebinds_is_not_the_module_level_one(workspace):
     report = probe(workspace, TUTORIAL.format(first="input_size * 2").replace(
         "            outputs = model(images)", "            model = ensemble[i % 2]\n            outputs = model(images)"))
     assert errors(report) == [], [f.message for f in errors(report)]
+
+
+def test_joins_the_width_sum_cannot_tie_to_their_parts_are_left_alone(workspace):
+    # A review found each of these guessed wrong by position: a part the body makes itself (an
+    # embedding), a sum written in another order than the join, a width dim an unsqueeze makes.
+    report = probe(workspace, """
+        class LabelGenerator(nn.Module):
+            def __init__(self, latent_dim=100, n_classes=10):
+                super().__init__()
+                self.label_emb = nn.Embedding(n_classes, n_classes)
+                self.fc = nn.Linear(latent_dim + n_classes, 128)
+
+            def forward(self, noise, labels):
+                return self.fc(torch.cat((self.label_emb(labels), noise), -1))
+
+
+        class ValueCritic(nn.Module):
+            def __init__(self, state_dim=11, action_dim=3):
+                super().__init__()
+                self.q = nn.Linear(action_dim + state_dim, 1)
+                self.v = nn.Linear(state_dim, 1)
+
+            def forward(self, state, action):
+                return self.v(state) + self.q(torch.cat([state, action], dim=-1))
+
+
+        class ScoreNet(nn.Module):
+            def __init__(self, data_dim=2):
+                super().__init__()
+                self.net = nn.Linear(data_dim + 1, data_dim)
+
+            def forward(self, x, t):
+                t = t.unsqueeze(-1).float()
+                return self.net(torch.cat([x, t], dim=-1))
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert shape_of(report, "self.v", "layer").input_shape[-1] == 11  # tied by name: state_dim to state

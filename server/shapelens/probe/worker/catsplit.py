@@ -117,12 +117,33 @@ def _chain(expr: ast.expr, name: str) -> list[str] | None:
 def _spread(fn: ast.FunctionDef, name: str, part: ast.expr, line: int) -> bool:
     """A condition vector spread over the joined tensor's other dims (`c.view(B, C, 1, 1).repeat(1, 1,
     H, W)`): every step from the input to the part only views, unsqueezes, repeats or casts it, and
-    one of them adds dims. An input that went through a layer (`x1 = self.up(x1)`) keeps its own layout."""
+    one of them keeps its batch and width and adds dims after them. An input that went through a
+    layer (`x1 = self.up(x1)`) keeps its own layout."""
     steps = [_chain(n.value, name) for n in ast.walk(fn) if isinstance(n, ast.Assign) and n.lineno < line
              and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)] + [_chain(part, name)]
     methods = [m for chain in steps if chain is not None for m in chain]
     return all(chain is not None for chain in steps) and set(methods) <= SPREADING \
-        and bool({"view", "reshape", "unsqueeze"} & set(methods))
+        and any(_keeps_width(n, name) for n in ast.walk(fn))
+
+
+def _keeps_width(node: ast.AST, name: str) -> bool:
+    """`c.view(c.size(0), c.size(1), 1, 1)`: a view that keeps the vector's batch and width and adds
+    dims after them (an `unsqueeze` alone may be what makes the width dim: `t.unsqueeze(-1)`)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("view", "reshape")
+            and len(node.args) > 2 and isinstance(node.func.value, ast.Name) and node.func.value.id == name):
+        return False
+    return all(_size_of(a, name, i) for i, a in enumerate(node.args[:2])) and all(
+        isinstance(a, ast.Constant) and a.value == 1 for a in node.args[2:])
+
+
+def _size_of(node: ast.expr, name: str, i: int) -> bool:
+    """`c.size(i)` or `c.shape[i]`."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size":
+        return isinstance(node.func.value, ast.Name) and node.func.value.id == name and len(node.args) == 1 \
+            and isinstance(node.args[0], ast.Constant) and node.args[0].value == i
+    return (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape"
+            and isinstance(node.value.value, ast.Name) and node.value.value.id == name
+            and isinstance(node.slice, ast.Constant) and node.slice.value == i)
 
 
 def _terms(node: ast.expr) -> list[ast.expr]:
@@ -150,8 +171,13 @@ def _value(node: ast.expr, scope: dict[str, Any]) -> int | None:
     return None
 
 
-def part_widths(layer: nn.Module, parts: int) -> list[int] | None:
-    """Each term of the layer's width argument, when it is a sum of `parts` terms."""
+def _name(term: ast.expr) -> str | None:
+    return term.id if isinstance(term, ast.Name) else term.attr if isinstance(term, ast.Attribute) else None
+
+
+def part_widths(layer: nn.Module, parts: int) -> tuple[list[str | None], list[int]] | None:
+    """The name and value of each term of the layer's width argument, when it is a sum of
+    `parts` terms."""
     info = layer_info(layer)
     rule = rule_for(type(layer))
     if info is None or rule is None or rule.in_param is None or rule.in_width is None or not info.direct:
@@ -173,29 +199,64 @@ def part_widths(layer: nn.Module, parts: int) -> list[int] | None:
         values[values.index(None)] = total - sum(v for v in values if v is not None)
     if None in values or sum(v for v in values if v is not None) != total or min(v or 0 for v in values) <= 0:
         return None
-    return [int(v) for v in values if v is not None]
+    return [_name(t) for t in terms], [int(v) for v in values if v is not None]
+
+
+def _names_match(term: str, part: str) -> bool:
+    """`c_dim` for `c`, `action_dim` for `action`, `act_dim` for `a`: the term's first word and the
+    part's name, one starting the other."""
+    word = term.split("_")[0].lower()
+    part = part.lower()
+    return bool(word) and (word.startswith(part) or part.startswith(word))
+
+
+def tie(names: list[str | None], roots: list[str]) -> list[int] | None:
+    """Which term each part takes (an index per part). A term named for a part (`c_dim`: `c`,
+    `action_dim`: `action`) goes to it, and one part and one term left over then go together
+    (`3 + c_dim` for `[x, c]`); any other pairing, by position alone, is a guess the probe does
+    not make: the reviewer's critics wrote `action_dim + state_dim` for `cat([state, action])`."""
+    chosen: dict[int, int] = {}
+    for i, root in enumerate(roots):
+        hits = [j for j, n in enumerate(names) if n is not None and _names_match(n, root)]
+        if len(hits) == 1 and sum(_names_match(names[hits[0]] or "", r) for r in roots) == 1:
+            chosen[i] = hits[0]
+    left_parts = [i for i in range(len(roots)) if i not in chosen]
+    left_terms = [j for j in range(len(names)) if j not in chosen.values()]
+    if len(left_parts) > 1 or len(left_parts) != len(left_terms):
+        return None
+    if left_parts and not chosen:
+        return None  # nothing tied by name
+    if left_parts:
+        chosen[left_parts[0]] = left_terms[0]
+    return [chosen[i] for i in range(len(roots))]
 
 
 def split_specs(fn: ast.FunctionDef, owner: nn.Module, inputs: set[str], whole_spec) -> dict[str, Spec]:
     """The specs of `inputs` joined by a `torch.cat` before their first layer. `whole_spec(expr)`:
-    the spec the joined tensor takes (its first layer's)."""
+    the spec the joined tensor takes (its first layer's). Every part must be an input, as it is
+    or spread as a condition vector, and every term tied to its part; else the join is left alone."""
     out: dict[str, Spec] = {}
     for joined, parts, dim in _joins(fn):
         roots = [_root(p) for p in parts]
-        if not any(r in inputs for r in roots) or len(set(roots)) != len(roots):
-            continue
+        if not all(r in inputs and r not in out for r in roots) or len(set(roots)) != len(roots):
+            continue  # a part the body makes (`self.label_emb(labels)`) has a width of its own
         layer = _first_layer(fn, joined, owner)
-        widths = part_widths(layer, len(parts)) if layer is not None else None
-        whole = whole_spec(joined) if widths is not None else None
-        if not isinstance(whole, Spec) or not -len(whole.dims) <= dim < len(whole.dims):
+        terms = part_widths(layer, len(parts)) if layer is not None else None
+        tied = tie(terms[0], [r for r in roots if r is not None]) if terms is not None else None
+        whole = whole_spec(joined) if tied is not None else None
+        if terms is None or tied is None or not isinstance(whole, Spec) or not -len(whole.dims) <= dim < len(whole.dims):
             continue
         axis = dim % len(whole.dims)
         line = parts[0].lineno
-        for part, root, width in zip(parts, roots, widths or []):
-            if root not in inputs or root in out:
-                continue
+        found: dict[str, Spec] = {}
+        for part, root, term in zip(parts, roots, tied):
+            width = terms[1][term]
+            if root is None:
+                break
             if carries(part, root) and not _rebound(fn, root, line):
-                out[root] = Spec((*whole.dims[:axis], width, *whole.dims[axis + 1:]), whole.dtype, whole.high)
+                found[root] = Spec((*whole.dims[:axis], width, *whole.dims[axis + 1:]), whole.dtype, whole.high)
             elif axis == 1 and _spread(fn, root, part, line):
-                out[root] = Spec(("B", width), whole.dtype, whole.high)
+                found[root] = Spec(("B", width), whole.dtype, whole.high)
+        if len(found) == len(parts):
+            out.update(found)
     return out
