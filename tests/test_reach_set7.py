@@ -511,3 +511,69 @@ def test_joins_the_width_sum_cannot_tie_to_their_parts_are_left_alone(workspace)
     """)
     assert errors(report) == [], [f.message for f in errors(report)]
     assert shape_of(report, "self.v", "layer").input_shape[-1] == 11  # tied by name: state_dim to state
+
+
+def test_a_loop_reads_no_width_another_statement_may_have_changed(workspace):
+    # Found in review: a module-level width bound twice (a second dataset), and views under if/else.
+    report = probe(workspace, """
+        class MLP(nn.Module):
+            def __init__(self, input_size, num_classes=10):
+                super().__init__()
+                self.fc1 = nn.Linear(input_size, 256)
+                self.fc2 = nn.Linear(256, num_classes)
+
+            def forward(self, x):
+                return self.fc2(torch.relu(self.fc1(x)))
+
+
+        arch = "mlp"
+        input_size = 28 * 28
+        mnist_model = MLP(input_size)
+        for images, labels in mnist_loader:
+            outputs = mnist_model(images.view(-1, input_size))
+        input_size = 3 * 32 * 32
+        cifar_model = MLP(input_size)
+        for images, labels in cifar_loader:
+            if arch == "rnn":
+                images = images.view(-1, 32, 96)
+            else:
+                images = images.view(-1, 3 * 32 * 32)
+            outputs = cifar_model(images)
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+
+
+def test_an_option_given_a_value_for_its_branch_finds_no_error_of_the_inputs_it_goes_with(workspace):
+    # Found in review: a cross-attention built only when `cross_attention_dim` is given, fed the
+    # optional context, which the probe leaves None (so `x` stands in for it).
+    report = probe(workspace, """
+        class Attention(nn.Module):
+            def __init__(self, query_dim, context_dim=None):
+                super().__init__()
+                context_dim = context_dim if context_dim is not None else query_dim
+                self.to_q = nn.Linear(query_dim, query_dim)
+                self.to_k = nn.Linear(context_dim, query_dim)
+
+            def forward(self, x, context=None):
+                context = x if context is None else context
+                return (self.to_q(x) @ self.to_k(context).transpose(-1, -2)).softmax(-1)
+
+
+        class Block(nn.Module):
+            def __init__(self, dim=320, cross_attention_dim=None):
+                super().__init__()
+                self.norm1 = nn.LayerNorm(dim)
+                self.attn1 = Attention(dim)
+                if cross_attention_dim is not None:
+                    self.norm2 = nn.LayerNorm(dim)
+                    self.attn2 = Attention(dim, cross_attention_dim)
+                else:
+                    self.attn2 = None
+
+            def forward(self, hidden_states, encoder_hidden_states=None):
+                hidden_states = hidden_states + self.attn1(self.norm1(hidden_states)) @ hidden_states
+                if self.attn2 is not None:
+                    hidden_states = hidden_states + self.attn2(self.norm2(hidden_states), encoder_hidden_states) @ hidden_states
+                return hidden_states
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]

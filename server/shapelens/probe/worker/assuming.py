@@ -362,17 +362,17 @@ def _branch_note(state: State, cls: type, node: ast.ClassDef, index, path: str, 
     _say(state, path, class_name_span(index, node), text)
 
 
-def untold(state: State, mark: tuple, index, node: ast.ClassDef, path: str, branch: Branch) -> None:
-    """The errors a branch probe found with values the workspace does not build the class with:
-    said on the class line, not reported (those values may never meet the ones it is built with)."""
+def untold(state: State, mark: tuple, index, node: ast.ClassDef, path: str, branch: Branch, why: str) -> None:
+    """The errors a branch probe found with values that are not the class's own (the workspace
+    builds it otherwise; an option left None given one): said on the class line, not reported."""
     errors = [f for f in state.findings[mark[0]:] if is_error(f["code"])]
     for f in errors:
         state.drop(f)
     if errors:
-        values = ", ".join(f"{k}={v!r}" for k, v in branch.flips.items())
+        values = ", ".join([*(f"{k}={v!r}" for k, v in branch.flips.items()), *branch.given])
         _say(state, path, class_name_span(index, node),
              f"with {values}, line {errors[0]['span'][0]} gives `{errors[0]['message'].splitlines()[0]}`: not "
-             f"reported as an error, as the workspace builds `{node.name}` with other values")
+             f"reported as an error, {why}")
 
 
 def _say(state: State, path: str, where, text: str) -> None:

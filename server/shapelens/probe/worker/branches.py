@@ -40,8 +40,9 @@ class Branch:
     note, and `fill`: parameters left None that the branch's layers read (`nn.Embedding(
     num_train_timesteps, d)` under `time_embedding_type == "learned"`), assumed by name."""
 
-    def __init__(self, flips: Flips, taken: str, fill: tuple[str, ...] = ()) -> None:
+    def __init__(self, flips: Flips, taken: str, fill: tuple[str, ...] = (), given: tuple[str, ...] = ()) -> None:
         self.flips, self.taken, self.fill = flips, taken, fill
+        self.given = given  # options left None that the branch takes with a value assumed by name
 
 
 def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
@@ -190,7 +191,7 @@ def branch_flips(cls: type, node: ast.ClassDef, unshaped: set[tuple]) -> list[Br
                     if isinstance(n, ast.Name)}
             fill = tuple(sorted({n for n in read if n in params and params[n].default is None and n not in flips}
                                 | set(given)))
-            out.append(Branch(flips, ", ".join(taken), fill))
+            out.append(Branch(flips, ", ".join(taken), fill, given))
     return _merged(out)[:MAX_FLIPS]
 
 
@@ -202,11 +203,12 @@ def _merged(branches: list[Branch]) -> list[Branch]:
     for b in branches:
         group = next((g for g in groups if all(g.flips.get(k, v) == v for k, v in b.flips.items())), None)
         if group is None:
-            groups.append(Branch(dict(b.flips), b.taken, b.fill))
+            groups.append(Branch(dict(b.flips), b.taken, b.fill, b.given))
         else:
             group.flips.update(b.flips)
             group.taken += ", " + b.taken
             group.fill = tuple(sorted(set(group.fill) | set(b.fill)))
+            group.given = tuple(sorted(set(group.given) | set(b.given)))
     return groups
 
 

@@ -292,7 +292,11 @@ class Probe:
         probe_assumed(state, cls, node, ns, missing, {**given, **branch.flips}, hints, self.project, self.target,
                       index, self.started + self.timeout * 0.6, branch)
         if cls.__name__ not in set(self.assumed_args) | self.reached_assumed:
-            untold(state, mark, index, node, self.target, branch)  # the workspace builds it otherwise
+            untold(state, mark, index, node, self.target, branch,
+                   f"as the workspace builds `{node.name}` with other values")
+        elif branch.given:  # an option left None, given a value: the inputs it goes with stay unset
+            untold(state, mark, index, node, self.target, branch,
+                   f"as nothing says what {', '.join(branch.given)} and the inputs that go with it are")
         state.owner = None
 
     def progress(self, state: State, node: ast.ClassDef) -> None:
