@@ -577,3 +577,33 @@ def test_an_option_given_a_value_for_its_branch_finds_no_error_of_the_inputs_it_
                 return hidden_states
     """)
     assert errors(report) == [], [f.message for f in errors(report)]
+
+
+def test_a_model_written_for_one_sample_at_a_time_is_probed_with_one(workspace):
+    report = probe(workspace, """
+        class Decoder(nn.Module):
+            def __init__(self, hidden_size=32, output_size=20):
+                super().__init__()
+                self.embedding = nn.Embedding(output_size, hidden_size)
+                self.gru = nn.GRU(hidden_size, hidden_size)
+                self.out = nn.Linear(hidden_size, output_size)
+
+            def forward(self, input, hidden):
+                output = self.embedding(input).view(1, 1, -1)
+                output, hidden = self.gru(output, hidden)
+                return self.out(output[0]), hidden
+
+
+        class Stepper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn = nn.RNN(input_size=5, hidden_size=5, batch_first=True)
+
+            def forward(self, hidden, x):
+                x = x.view(1, 1, 5)
+                out, hidden = self.rnn(x, hidden)
+                return hidden, out.view(-1, 5)
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert shape_of(report, "self.gru", "layer").input_shape == [1, 1, 32]
+    assert shape_of(report, "self.rnn", "layer").input_shape == [1, 1, 5]

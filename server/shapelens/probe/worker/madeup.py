@@ -24,9 +24,22 @@ def unexplained(f: Finding) -> bool:
 def made_up_only(f: Finding, made_up: dict[str, int]) -> bool:
     """Unexplained, and naming every made-up size (the batch against the length: `[17, 13]`
     labels where `[17]` was meant). A mismatch of one made-up size against a width (`q(x) @ k(x)`:
-    inner dims 64 and 13) is the file's, and stays an error."""
+    inner dims 64 and 13) is the file's, and stays an error. So is none that only a made-up batch
+    makes: a model written for one sample at a time (`x.view(1, 1, -1)`)."""
     first = f["message"].splitlines()[0]
-    return unexplained(f) and (all(re.search(rf"\b{n}\b", first) for n in made_up.values()) or _unpacked(first))
+    return batch_of_one(first) or unexplained(f) and (
+        all(re.search(rf"\b{n}\b", first) for n in made_up.values()) or _unpacked(first))
+
+
+def batch_of_one(message: str) -> bool:
+    """`view to [1, 1, 5]: `x` [B, T, 5] has ...`: a fixed shape asked of a made-up batch; or a
+    width the made-up batch is part of (`receives `output` [1, 1, 100 * B * T]`): no layer's width
+    includes the batch, so the model reshapes its input for one sample at a time."""
+    fixed = re.match(r"(view|reshape) to \[([-\d, ]*)\]: `[^`]*` \[([^\]]*)\]", message)
+    if fixed is not None and re.search(r"\bB\b", fixed.group(3)):
+        return True
+    width = re.search(r"receives `[^`]*` \[([^\]]*)\] with \d+ features", message)
+    return width is not None and bool(re.search(r"\bB\b", width.group(1).split(",")[-1]))
 
 
 def _unpacked(message: str) -> bool:

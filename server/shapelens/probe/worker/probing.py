@@ -19,7 +19,7 @@ from shapelens.probe.worker.flags import probe_flags
 from shapelens.probe.worker.forward_inputs import ASSUMED, Inputs, cannot_tell, forward_inputs, tests_none
 from shapelens.probe.worker.hooks import first_output
 from shapelens.probe.worker.inputs import dims_of, make_input, param_spec
-from shapelens.probe.worker.madeup import hinted, made_up_only, tell_made_up
+from shapelens.probe.worker.madeup import batch_of_one, hinted, made_up_only, tell_made_up
 from shapelens.probe.worker.named_inputs import own_width_specs
 from shapelens.probe.worker.needed import none_used
 from shapelens.probe.worker.rejections import refitted, rejected_by_model, sizes_asked, solved_sides, table_lengths
@@ -158,6 +158,8 @@ def _rank_search(state: State, instance: nn.Module, found: Inputs, project: Proj
             best = ((False, -1), 0)
         if rejected and i == 0:  # `Cannot handle batch sizes > 1 if no padding token is defined`
             tries.insert(1, (inputs, {"B": 1}))
+        elif i == 0 and any(batch_of_one(f["message"]) for f in state.findings[mark[0]:]):
+            tries.insert(1, (inputs, {"B": 1, "T": 1}))  # one sample, one step: `x.view(1, 1, -1)`
         if i == len(tries) - 1 and not tabled:  # the other tries spent: a table's length for T
             tabled = True
             tries += [(t, {"T": n}) for n in table_lengths(instance) for t, _ in tries
