@@ -607,3 +607,23 @@ def test_a_model_written_for_one_sample_at_a_time_is_probed_with_one(workspace):
     assert errors(report) == [], [f.message for f in errors(report)]
     assert shape_of(report, "self.gru", "layer").input_shape == [1, 1, 32]
     assert shape_of(report, "self.rnn", "layer").input_shape == [1, 1, 5]
+
+
+def test_a_side_is_solved_only_where_every_factor_stays_positive(workspace):
+    # An inception aux head takes 17x17 maps: (H/3 - 5) squared is 1 at H=12 too, yet no map of
+    # side -1 exists; the side that fits is 17 or 18.
+    report = probe(workspace, """
+        class AuxHead(nn.Module):
+            def __init__(self, in_channels, num_classes):
+                super().__init__()
+                self.conv0 = nn.Conv2d(in_channels, 128, kernel_size=1)
+                self.conv1 = nn.Conv2d(128, 768, kernel_size=5)
+                self.fc = nn.Linear(768, num_classes)
+
+            def forward(self, x):
+                x = F.avg_pool2d(x, kernel_size=5, stride=3)
+                x = self.conv1(self.conv0(x))
+                return self.fc(x.view(x.size(0), -1))
+    """)
+    assert errors(report) == [], [f.message for f in errors(report)]
+    assert shape_of(report, "self.fc", "layer").input_shape[-1] == 768

@@ -71,7 +71,10 @@ def solved_sides(exprs: list[tuple[Any, int]], tried: list[int], max_size: int) 
     out: list[int] = []
     for dim, want in exprs[-3:]:
         for side in range(8, max_size + 1):
-            if side not in tried and side not in out and dim.value(dict.fromkeys(dim.symbols(), side)) == want:
+            values = dict.fromkeys(dim.symbols(), side)
+            # every factor a side left positive: `(12/3 - 5)` squared is 1, yet no side of -1 exists
+            if side not in tried and side not in out and dim.value(values) == want \
+                    and all(f.value(values) > 0 for f in getattr(dim, "factors", ())):
                 out.append(side)
                 break
     return out
