@@ -627,3 +627,14 @@ def test_a_side_is_solved_only_where_every_factor_stays_positive(workspace):
     """)
     assert errors(report) == [], [f.message for f in errors(report)]
     assert shape_of(report, "self.fc", "layer").input_shape[-1] == 768
+
+
+def test_a_module_level_layer_under_a_branch_the_probe_did_not_take_is_told(workspace):
+    report = probe(workspace, """
+        model = nn.Sequential(nn.Linear(8, 4))
+        if torch.cuda.device_count() > 8:
+            model = nn.DataParallel(model)
+    """)
+    assert errors(report) == []
+    assert any("`model` got no shape: not built, `if torch.cuda.device_count() > 8:` (line " in n
+               for n in notes(report)), notes(report)

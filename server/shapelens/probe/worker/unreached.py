@@ -232,6 +232,13 @@ def _note_module_level(state: State, built: dict[tuple, LayerInfo], module: type
             continue
         for call in (c for c in ast.walk(stmt) if isinstance(c, ast.Call)):
             info = built.get(span(call))
+            if info is None and torch_layer(call.func, module.__dict__) is not None \
+                    and (where := _branch(call, parents, index)) is not None:
+                # `model = nn.DataParallel(model)` under `if torch.cuda.device_count() > 1:`
+                state.finding(PROBE_INCOMPLETE, target, span(call),
+                              f"`{_label(call, parents, index)}` got no shape: not built, {where} did not run "
+                              f"in the probe")
+                continue
             if info is None or info.first_in is not None or torch_layer(call.func, module.__dict__) is None:
                 continue
             label = _label(call, parents, index)
