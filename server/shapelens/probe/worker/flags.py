@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from shapelens.probe.worker.inputs import class_node
 from shapelens.probe.worker.state import State, layer_info
 
 Side = tuple[str, bool, frozenset[str]]  # the flag, the value that takes the side, the children it calls
@@ -33,12 +34,20 @@ def _self_attr(node: ast.AST) -> str | None:
 
 
 @functools.cache
-def _sides(cls: type) -> tuple[Side, ...]:
-    """Each side of an `if self.flag:` / `if not self.flag:` (or `a if self.flag else b`) in the
-    class's own source, with the `self.<child>(...)` calls it makes."""
+def _installed(cls: type) -> ast.AST | None:
+    """An installed class's source (timm's attention), read once."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        return ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+
+
+def _sides(state: State, cls: type) -> tuple[Side, ...]:
+    """Each side of an `if self.flag:` / `if not self.flag:` (or `a if self.flag else b`) in the
+    class's own source (a workspace file as the probe has it, unsaved edits included), with the
+    `self.<child>(...)` calls it makes."""
+    tree = class_node(state, cls) or _installed(cls)
+    if tree is None:
         return ()
     out: list[Side] = []
     for node in ast.walk(tree):
@@ -67,14 +76,17 @@ def _unshaped(child: object) -> bool:
     return any(info.first_in is None for info in infos)
 
 
-def flips(instance: nn.Module) -> list[tuple[nn.Module, str, bool]]:
+def flips(state: State, instance: nn.Module) -> list[tuple[nn.Module, str, bool]]:
     """(module, flag, its value) for each flag whose other side calls a layer with no shape yet."""
     out: dict[tuple[int, str], tuple[nn.Module, str, bool]] = {}
+    sides: dict[type, tuple[Side, ...]] = {}
     for module in instance.modules():
         for cls in type(module).__mro__:
             if cls.__module__.startswith("torch.") or cls is object:
                 continue
-            for flag, value, called in _sides(cls):
+            if cls not in sides:
+                sides[cls] = _sides(state, cls)
+            for flag, value, called in sides[cls]:
                 now = module.__dict__.get(flag)
                 if (isinstance(now, bool) and now != value and (id(module), flag) not in out
                         and any(_unshaped(getattr(module, name, None)) for name in called)):
@@ -84,7 +96,7 @@ def flips(instance: nn.Module) -> list[tuple[nn.Module, str, bool]]:
 
 def probe_flags(state: State, instance: nn.Module, run: Callable[[], bool]) -> None:
     """`run()` runs forward on the inputs of the clean run and says whether it stopped."""
-    found = flips(instance)
+    found = flips(state, instance)
     if not found:
         return
     mark = state.mark()
