@@ -82,6 +82,31 @@ def bound_in(loop: ast.For | ast.While) -> set[str]:
             for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target) if isinstance(t, ast.Name)}
 
 
+def assigned_again(tree: ast.Module) -> set[str]:
+    """Module-level names bound more than once (`input_size = 784`, later `input_size = 3072` for a
+    second dataset): their final value need not be the one a loop saw."""
+    seen: dict[str, int] = {}
+    todo: list[ast.AST] = [s for s in tree.body if not isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AugAssign | ast.AnnAssign | ast.For) else []
+        for t in targets:
+            for name in (n.id for n in ast.walk(t) if isinstance(n, ast.Name)):
+                seen[name] = seen.get(name, 0) + 1
+        todo += list(ast.iter_child_nodes(node))
+    return {name for name, count in seen.items() if count > 1}
+
+
+def trusted(module: types.ModuleType, again: set[str], loop: ast.For | ast.While) -> dict:
+    """The module-level names a loop may be read with: not those the loop assigns itself
+    (`model = ensemble[i % 2]`), nor those bound more than once (`assigned_again`)."""
+    rebound = bound_in(loop)
+    return {k: v for k, v in module.__dict__.items() if k not in rebound and k not in again}
+
+
 def _model_output(state: State, ns: dict, node: ast.expr, outputs: dict[str, Any], models: dict[str, type]) -> Any:
     """The probed output of `model(...)`, of a name the loop bound to one, or of a reshape of either."""
     if isinstance(node, ast.Name):
@@ -147,10 +172,11 @@ def _target(loss: nn.Module, scores: torch.Tensor) -> torch.Tensor | None:
 
 def feed_loops(state: State, module: types.ModuleType, index: SourceIndex) -> None:
     fed = 0
+    again = assigned_again(index.tree)
     for loop in module_loops(index.tree):
-        rebound = bound_in(loop)  # `model = models[k]` in the loop: not the module-level model
-        ns = {k: v for k, v in module.__dict__.items() if k not in rebound}
-        models = {k: v for k, v in built_by(index.tree, ns).items() if k not in rebound}
+        ns = trusted(module, again, loop)
+        untrusted = again | bound_in(loop)
+        models = {k: v for k, v in built_by(index.tree, ns).items() if k not in untrusted}
         outputs: dict[str, Any] = {}  # names the loop binds to a model's output
         for node in in_order(loop):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:

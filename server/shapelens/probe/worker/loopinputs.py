@@ -27,7 +27,7 @@ from shapelens.analysis.index import SourceIndex
 from shapelens.analysis.source import span
 from shapelens.probe.worker.failures import report_exception
 from shapelens.probe.worker.forward_inputs import ASSUMED
-from shapelens.probe.worker.loopfeed import bound_in, in_order, loop_int, module_loops
+from shapelens.probe.worker.loopfeed import assigned_again, in_order, loop_int, module_loops, trusted
 from shapelens.probe.worker.state import ShapeMismatch, State
 from shapelens.report.codes import is_error
 
@@ -50,24 +50,6 @@ def _dims(expr: ast.expr, ns: dict, known: dict[str, tuple[int, ...]]) -> tuple[
     return (ASSUMED["B"], *(s for s in sizes[1:] if s is not None))
 
 
-def _assigned_again(tree: ast.Module) -> set[str]:
-    """Module-level names bound more than once (`input_size = 784`, later `input_size = 3072` for a
-    second dataset): their final value need not be the one a loop saw."""
-    seen: dict[str, int] = {}
-    todo: list[ast.AST] = [s for s in tree.body if not isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            continue
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AugAssign | ast.AnnAssign | ast.For) else []
-        for t in targets:
-            for name in (n.id for n in ast.walk(t) if isinstance(n, ast.Name)):
-                seen[name] = seen.get(name, 0) + 1
-        todo += list(ast.iter_child_nodes(node))
-    return {name for name, count in seen.items() if count > 1}
-
-
 def _branched(loop: ast.For | ast.While) -> set[int]:
     """The assignments under an `if` in the loop: which of them ran is not known."""
     return {id(n) for stmt in ast.walk(loop) if isinstance(stmt, ast.If)
@@ -75,12 +57,11 @@ def _branched(loop: ast.For | ast.While) -> set[int]:
 
 
 def feed_models(state: State, module: types.ModuleType, index: SourceIndex) -> None:
-    again = _assigned_again(index.tree)
+    again = assigned_again(index.tree)
     ran: set[int] = set()
     for loop in module_loops(index.tree):
         known: dict[str, tuple[int, ...]] = {}
-        rebound = bound_in(loop)
-        ns = {k: v for k, v in module.__dict__.items() if k not in again}
+        ns = trusted(module, again, loop)
         branched = _branched(loop)
         for node in in_order(loop):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -92,7 +73,7 @@ def feed_models(state: State, module: types.ModuleType, index: SourceIndex) -> N
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1
                     and not node.keywords):
                 continue
-            model = ns.get(node.func.id) if node.func.id not in rebound else None  # `model = models[k]` in the loop
+            model = ns.get(node.func.id)
             if not isinstance(model, nn.Module) or id(model) in ran or len(ran) >= MAX_RUNS:
                 continue
             dims = _dims(node.args[0], ns, known)
